@@ -1,0 +1,1 @@
+"""LocalStack plugins for Switchyard's local stack (see infra/README.md)."""
