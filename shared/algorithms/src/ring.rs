@@ -1,0 +1,192 @@
+//! Consistent hashing on a ring (Karger et al. 1997), with bounded loads
+//! (Mirrokni, Thorup, Zadimoghaddam, "Consistent Hashing with Bounded Loads", SODA 2018).
+//!
+//! Each target owns points on a 64-bit ring in proportion to its weight; a key belongs to the
+//! first point clockwise from its hash. When one target joins a set of n, only the keys that now
+//! fall on its points move: about 1/(n+1) of them.
+//!
+//! Plain consistent hashing lets one hot key (a client IP behind a NAT, a heavy session)
+//! overload its target. With bounded loads, a target takes a key only while its load stays within
+//! ⌈(1+ε)·(L+1)·w/W⌉ (L the current total load, w its weight, W the usable weight); otherwise the
+//! key goes on clockwise to the next target that has room. Keys that fit never move.
+//!
+//! Lookup is O(1): a bucket table indexed by the top bits of the hash points near the first ring
+//! point at or after the key, and a short scan finishes the search.
+
+use crate::hash::{fmix64, hash_bytes};
+use crate::{Candidates, Error, Select, SelectRequest, TargetSet, View};
+
+/// ε of bounded loads: how far above the average load one target may go.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BoundedLoad {
+    epsilon: f64,
+}
+
+impl BoundedLoad {
+    /// The paper's experiments and Vimeo's production use sit around 0.25.
+    pub const DEFAULT: BoundedLoad = BoundedLoad { epsilon: 0.25 };
+
+    /// ε must be finite and positive: at 0 no target could take a key above the exact average.
+    pub fn new(epsilon: f64) -> Result<Self, Error> {
+        if epsilon.is_finite() && epsilon > 0.0 {
+            Ok(BoundedLoad { epsilon })
+        } else {
+            Err(Error::InvalidConfig(format!(
+                "bounded-load epsilon must be > 0, got {epsilon}"
+            )))
+        }
+    }
+
+    pub fn epsilon(self) -> f64 {
+        self.epsilon
+    }
+
+    /// Most load a target of `weight` may carry after taking one more request, when the usable
+    /// targets carry `total_load` in all and weigh `usable_weight`.
+    pub fn capacity(self, total_load: u64, weight: u32, usable_weight: u64) -> u64 {
+        let usable_weight = usable_weight.max(1) as f64;
+        ((1.0 + self.epsilon) * (total_load as f64 + 1.0) * f64::from(weight) / usable_weight)
+            .ceil() as u64
+    }
+}
+
+impl Default for BoundedLoad {
+    fn default() -> Self {
+        BoundedLoad::DEFAULT
+    }
+}
+
+/// A hash ring over a target set, optionally with bounded loads.
+#[derive(Debug)]
+pub struct HashRing {
+    points: Box<[u64]>,
+    owners: Box<[u32]>,
+    /// `buckets[b]`: index of the first point whose top bits are ≥ b.
+    buckets: Box<[u32]>,
+    shift: u32,
+    bounded: Option<BoundedLoad>,
+}
+
+impl HashRing {
+    /// Ring points per unit of weight: 512 for small sets (the share of a joining target is then
+    /// within ±5 % of 1/(n+1) at one standard deviation), fewer for large sets so that the whole
+    /// ring stays near [`HashRing::POINT_BUDGET`] points, never fewer than 32 per target.
+    pub const MAX_POINTS_PER_WEIGHT: u64 = 512;
+    pub const MIN_POINTS_PER_WEIGHT: u64 = 32;
+    pub const POINT_BUDGET: u64 = 1 << 18;
+
+    pub fn new(targets: &TargetSet, bounded: Option<BoundedLoad>) -> Self {
+        let total_weight: u64 = targets.iter().map(|t| u64::from(t.weight.get())).sum();
+        let per_weight = (Self::POINT_BUDGET / total_weight.max(1))
+            .clamp(Self::MIN_POINTS_PER_WEIGHT, Self::MAX_POINTS_PER_WEIGHT);
+
+        let mut ring: Vec<(u64, u32)> = Vec::with_capacity((total_weight * per_weight) as usize);
+        for (index, target) in targets.iter().enumerate() {
+            // Points depend on the id only, never on the index: a target keeps its points when
+            // others join or leave.
+            let seed = hash_bytes(target.id.as_str().as_bytes());
+            for replica in 0..u64::from(target.weight.get()) * per_weight {
+                ring.push((
+                    fmix64(seed ^ fmix64(replica.wrapping_add(0x9e37_79b9_7f4a_7c15))),
+                    index as u32,
+                ));
+            }
+        }
+        ring.sort_unstable();
+
+        let bits = (usize::BITS - ring.len().max(1).leading_zeros()).clamp(1, 24);
+        let shift = 64 - bits;
+        let mut buckets = vec![0u32; 1 << bits];
+        let mut p = 0usize;
+        for (b, slot) in buckets.iter_mut().enumerate() {
+            let start = (b as u64) << shift;
+            while p < ring.len() && ring[p].0 < start {
+                p += 1;
+            }
+            *slot = p as u32;
+        }
+        HashRing {
+            points: ring.iter().map(|&(point, _)| point).collect(),
+            owners: ring.iter().map(|&(_, owner)| owner).collect(),
+            buckets: buckets.into_boxed_slice(),
+            shift,
+            bounded,
+        }
+    }
+
+    /// Index of the first ring point at or after `key` (wrapping to 0).
+    fn first_point(&self, key: u64) -> usize {
+        let mut p = self.buckets[(key >> self.shift) as usize] as usize;
+        while p < self.points.len() && self.points[p] < key {
+            p += 1;
+        }
+        if p == self.points.len() { 0 } else { p }
+    }
+
+    /// The owner of `key` on the plain ring: no health, no load (what stickiness means).
+    pub fn owner(&self, key: u64) -> Option<usize> {
+        if self.points.is_empty() {
+            return None;
+        }
+        Some(self.owners[self.first_point(key)] as usize)
+    }
+
+    pub fn bounded(&self) -> Option<BoundedLoad> {
+        self.bounded
+    }
+
+    /// Number of points on the ring (memory is 12 bytes a point plus the bucket table).
+    pub fn points(&self) -> usize {
+        self.points.len()
+    }
+
+    fn walk(
+        &self,
+        start: usize,
+        view: &View<'_>,
+        out: &mut Candidates,
+        capacity: Option<(BoundedLoad, u64, u64)>,
+    ) {
+        let len = self.points.len();
+        let mut p = start;
+        for _ in 0..len {
+            let index = self.owners[p] as usize;
+            p += 1;
+            if p == len {
+                p = 0;
+            }
+            if out.contains(index) || !view.is_usable(index) {
+                continue;
+            }
+            if let Some((bound, total, usable_weight)) = capacity {
+                let cap = bound.capacity(total, view.weight(index), usable_weight);
+                if view.load(index) + 1 > cap {
+                    continue;
+                }
+            }
+            out.push(index);
+            if out.is_full() {
+                return;
+            }
+        }
+    }
+}
+
+impl Select for HashRing {
+    fn select(&self, request: &SelectRequest, view: &View<'_>, out: &mut Candidates) {
+        if self.points.is_empty() {
+            return;
+        }
+        let start = self.first_point(request.key.unwrap_or(request.random));
+        let capacity = self
+            .bounded
+            .map(|b| (b, view.total_load(), view.usable_weight()));
+        let before = out.len();
+        self.walk(start, view, out, capacity);
+        if capacity.is_some() && out.len() == before {
+            // Every usable target is at its bound (the bound is computed from shared, possibly
+            // stale loads): serve anyway, in ring order, rather than refuse the request.
+            self.walk(start, view, out, None);
+        }
+    }
+}
