@@ -85,6 +85,7 @@ pub struct BalancerConfig {
     pub outlier: OutlierConfig,
     /// Below this share of usable targets, health is ignored and every target is used (Envoy's
     /// panic threshold, default 50 %): better to spread over all than to crush the few left.
+    /// 0 disables panic mode: with nothing usable, picking fails with [`Error::NoUsableTarget`].
     pub panic_threshold: f64,
     /// Candidates per pick: the pick and its fall-throughs (1..=[`crate::MAX_CANDIDATES`]).
     pub max_candidates: usize,
@@ -386,8 +387,10 @@ impl Balancer {
             return Err(Error::NoTargets);
         }
         let (usable, usable_weight) = self.usability(now);
-        let panic = usable == 0
-            || (usable as f64) < self.config.panic_threshold * self.targets.len() as f64;
+        // Envoy's rule: a threshold of 0 disables panic mode; then a set with nothing usable is an error.
+        let threshold = self.config.panic_threshold;
+        let panic = threshold > 0.0
+            && (usable == 0 || (usable as f64) < threshold * self.targets.len() as f64);
         let view = View {
             targets: self.targets.as_slice(),
             states: &self.states,
