@@ -55,13 +55,7 @@ impl LocalStack {
         aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(&self.endpoint)
             .region(Region::new(REGION))
-            .credentials_provider(Credentials::new(
-                "test",
-                "test",
-                None,
-                None,
-                "switchyard-tests",
-            ))
+            .credentials_provider(Credentials::new("test", "test", None, None, "switchyard-tests"))
             .load()
             .await
     }
@@ -98,25 +92,17 @@ fn acquire() -> Result<LocalStack, String> {
                  tests start their own."
             )
         })?;
-        return Ok(LocalStack {
-            endpoint,
-            owned_port: None,
-        });
+        return Ok(LocalStack { endpoint, owned_port: None });
     }
     let port = free_port()?;
     run_script("start", port)?;
-    Ok(LocalStack {
-        endpoint: format!("http://127.0.0.1:{port}"),
-        owned_port: Some(port),
-    })
+    Ok(LocalStack { endpoint: format!("http://127.0.0.1:{port}"), owned_port: Some(port) })
 }
 
 /// Stop this binary's own LocalStack (fault tests: "LocalStack stopped mid-tick").
 /// Panics for an instance the binary does not own: stopping someone else's stack is a test bug.
 pub fn stop_owned(instance: &LocalStack) {
-    let port = instance
-        .owned_port
-        .expect("only an instance started by this test binary can be stopped");
+    let port = instance.owned_port.expect("only an instance started by this test binary can be stopped");
     if let Err(e) = run_script("stop", port) {
         panic!("{e}");
     }
@@ -125,9 +111,7 @@ pub fn stop_owned(instance: &LocalStack) {
 /// Start this binary's own LocalStack again on the same port after [`stop_owned`]. The new
 /// instance starts empty: LocalStack keeps no state across restarts here.
 pub fn restart_owned(instance: &LocalStack) {
-    let port = instance
-        .owned_port
-        .expect("only an instance started by this test binary can be restarted");
+    let port = instance.owned_port.expect("only an instance started by this test binary can be restarted");
     if let Err(e) = run_script("start", port) {
         panic!("{e}");
     }
@@ -137,19 +121,13 @@ pub fn restart_owned(instance: &LocalStack) {
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("{prefix}-{}-{n}-{nanos:x}", std::process::id())
 }
 
 /// The workspace root (where `infra/` lives).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 fn script() -> PathBuf {
@@ -162,10 +140,7 @@ fn run_script(action: &str, port: u16) -> Result<(), String> {
         .arg(&script)
         .arg(action)
         .env("SWITCHYARD_LOCALSTACK_PORT", port.to_string())
-        .env(
-            "SWITCHYARD_LOCALSTACK_OWNER_PID",
-            std::process::id().to_string(),
-        )
+        .env("SWITCHYARD_LOCALSTACK_OWNER_PID", std::process::id().to_string())
         .output()
         .map_err(|e| format!("could not run {}: {e}", script.display()))?;
     if output.status.success() {
@@ -182,28 +157,18 @@ fn run_script(action: &str, port: u16) -> Result<(), String> {
 
 fn check_health(endpoint: &str) -> Result<(), String> {
     let output = Command::new("curl")
-        .args([
-            "-sf",
-            "--max-time",
-            "5",
-            &format!("{endpoint}/_localstack/health"),
-        ])
+        .args(["-sf", "--max-time", "5", &format!("{endpoint}/_localstack/health")])
         .output()
         .map_err(|e| format!("could not run curl: {e}"))?;
     let body = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         return Err("no answer from its health endpoint".into());
     }
-    let health: serde_json::Value = serde_json::from_str(&body)
-        .map_err(|e| format!("its health endpoint answered something else: {e}"))?;
-    let autoscaling = health["services"]["autoscaling"]
-        .as_str()
-        .unwrap_or("missing");
+    let health: serde_json::Value =
+        serde_json::from_str(&body).map_err(|e| format!("its health endpoint answered something else: {e}"))?;
+    let autoscaling = health["services"]["autoscaling"].as_str().unwrap_or("missing");
     if !matches!(autoscaling, "available" | "running") {
-        return Err(
-            "it runs without the Auto Scaling plugin (run `bash infra/install.sh` and restart it)"
-                .into(),
-        );
+        return Err("it runs without the Auto Scaling plugin (run `bash infra/install.sh` and restart it)".into());
     }
     Ok(())
 }

@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
 use aws_sdk_cloudwatch::primitives::DateTime;
-use aws_sdk_cloudwatch::types::{
-    Dimension, Metric, MetricDataQuery, MetricDatum, MetricStat, StandardUnit,
-};
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricDatum, MetricStat, StandardUnit};
 use aws_sdk_ec2::types::{Filter, RequestLaunchTemplateData};
 use aws_sdk_sqs::types::QueueAttributeName;
 use switchyard_tests::{localstack, unique_name};
@@ -22,23 +20,14 @@ async fn auto_scaling_group_launches_instances_with_private_ips_and_follows_desi
 
     ec2.create_launch_template()
         .launch_template_name(&name)
-        .launch_template_data(
-            RequestLaunchTemplateData::builder()
-                .image_id("ami-0123456789abcdef0")
-                .build(),
-        )
+        .launch_template_data(RequestLaunchTemplateData::builder().image_id("ami-0123456789abcdef0").build())
         .send()
         .await
         .unwrap();
     autoscaling
         .create_auto_scaling_group()
         .auto_scaling_group_name(&name)
-        .launch_template(
-            LaunchTemplateSpecification::builder()
-                .launch_template_name(&name)
-                .version("$Latest")
-                .build(),
-        )
+        .launch_template(LaunchTemplateSpecification::builder().launch_template_name(&name).version("$Latest").build())
         .min_size(0)
         .max_size(5)
         .desired_capacity(1)
@@ -47,80 +36,30 @@ async fn auto_scaling_group_launches_instances_with_private_ips_and_follows_desi
         .await
         .unwrap();
 
-    autoscaling
-        .set_desired_capacity()
-        .auto_scaling_group_name(&name)
-        .desired_capacity(3)
-        .send()
-        .await
-        .unwrap();
+    autoscaling.set_desired_capacity().auto_scaling_group_name(&name).desired_capacity(3).send().await.unwrap();
 
-    let groups = autoscaling
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(&name)
-        .send()
-        .await
-        .unwrap();
+    let groups = autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(&name).send().await.unwrap();
     let group = &groups.auto_scaling_groups()[0];
     assert_eq!(group.desired_capacity(), Some(3));
-    let ids: Vec<String> = group
-        .instances()
-        .iter()
-        .filter_map(|i| i.instance_id().map(str::to_owned))
-        .collect();
-    assert_eq!(
-        ids.len(),
-        3,
-        "one instance per unit of desired capacity: {:?}",
-        group.instances()
-    );
-    assert!(
-        group
-            .instances()
-            .iter()
-            .all(|i| i.lifecycle_state().map(|s| s.as_str()) == Some("InService"))
-    );
+    let ids: Vec<String> = group.instances().iter().filter_map(|i| i.instance_id().map(str::to_owned)).collect();
+    assert_eq!(ids.len(), 3, "one instance per unit of desired capacity: {:?}", group.instances());
+    assert!(group.instances().iter().all(|i| i.lifecycle_state().map(|s| s.as_str()) == Some("InService")));
 
     let described = ec2
         .describe_instances()
         .set_instance_ids(Some(ids.clone()))
-        .filters(
-            Filter::builder()
-                .name("instance-state-name")
-                .values("running")
-                .build(),
-        )
+        .filters(Filter::builder().name("instance-state-name").values("running").build())
         .send()
         .await
         .unwrap();
-    let ips: Vec<&str> = described
-        .reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .filter_map(|i| i.private_ip_address())
-        .collect();
+    let ips: Vec<&str> =
+        described.reservations().iter().flat_map(|r| r.instances()).filter_map(|i| i.private_ip_address()).collect();
     assert_eq!(ips.len(), 3, "every instance has a private IP");
-    assert!(
-        ips.iter().all(|ip| ip
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|a| a.is_private())),
-        "{ips:?}"
-    );
+    assert!(ips.iter().all(|ip| ip.parse::<std::net::Ipv4Addr>().is_ok_and(|a| a.is_private())), "{ips:?}");
 
     // Scale in: desired 1 leaves one instance in service.
-    autoscaling
-        .set_desired_capacity()
-        .auto_scaling_group_name(&name)
-        .desired_capacity(1)
-        .send()
-        .await
-        .unwrap();
-    let groups = autoscaling
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(&name)
-        .send()
-        .await
-        .unwrap();
+    autoscaling.set_desired_capacity().auto_scaling_group_name(&name).desired_capacity(1).send().await.unwrap();
+    let groups = autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(&name).send().await.unwrap();
     assert_eq!(groups.auto_scaling_groups()[0].instances().len(), 1);
 }
 
@@ -128,22 +67,10 @@ async fn auto_scaling_group_launches_instances_with_private_ips_and_follows_desi
 async fn sqs_sends_receives_and_counts_messages() {
     let config = localstack().sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let url = sqs
-        .create_queue()
-        .queue_name(unique_name("work"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let url = sqs.create_queue().queue_name(unique_name("work")).send().await.unwrap().queue_url.unwrap();
 
     for i in 0..3 {
-        sqs.send_message()
-            .queue_url(&url)
-            .message_body(format!("job {i}"))
-            .send()
-            .await
-            .unwrap();
+        sqs.send_message().queue_url(&url).message_body(format!("job {i}")).send().await.unwrap();
     }
     let depth = |attrs: &std::collections::HashMap<QueueAttributeName, String>, name| -> u32 {
         attrs.get(&name).and_then(|v| v.parse().ok()).unwrap()
@@ -157,18 +84,9 @@ async fn sqs_sends_receives_and_counts_messages() {
         .unwrap()
         .attributes
         .unwrap();
-    assert_eq!(
-        depth(&attrs, QueueAttributeName::ApproximateNumberOfMessages),
-        3
-    );
+    assert_eq!(depth(&attrs, QueueAttributeName::ApproximateNumberOfMessages), 3);
 
-    let received = sqs
-        .receive_message()
-        .queue_url(&url)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .unwrap();
+    let received = sqs.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap();
     let messages = received.messages();
     assert_eq!(messages.len(), 3);
     let mut bodies: Vec<&str> = messages.iter().filter_map(|m| m.body()).collect();
@@ -184,25 +102,11 @@ async fn sqs_sends_receives_and_counts_messages() {
         .unwrap()
         .attributes
         .unwrap();
-    assert_eq!(
-        depth(&attrs, QueueAttributeName::ApproximateNumberOfMessages),
-        0
-    );
-    assert_eq!(
-        depth(
-            &attrs,
-            QueueAttributeName::ApproximateNumberOfMessagesNotVisible
-        ),
-        3
-    );
+    assert_eq!(depth(&attrs, QueueAttributeName::ApproximateNumberOfMessages), 0);
+    assert_eq!(depth(&attrs, QueueAttributeName::ApproximateNumberOfMessagesNotVisible), 3);
 
     for m in messages {
-        sqs.delete_message()
-            .queue_url(&url)
-            .receipt_handle(m.receipt_handle().unwrap())
-            .send()
-            .await
-            .unwrap();
+        sqs.delete_message().queue_url(&url).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
     }
     let attrs = sqs
         .get_queue_attributes()
@@ -213,13 +117,7 @@ async fn sqs_sends_receives_and_counts_messages() {
         .unwrap()
         .attributes
         .unwrap();
-    assert_eq!(
-        depth(
-            &attrs,
-            QueueAttributeName::ApproximateNumberOfMessagesNotVisible
-        ),
-        0
-    );
+    assert_eq!(depth(&attrs, QueueAttributeName::ApproximateNumberOfMessagesNotVisible), 0);
 }
 
 #[tokio::test]
@@ -276,16 +174,8 @@ async fn cloudwatch_returns_put_metric_data_by_dimension() {
         .await
         .unwrap();
     let values = |id: &str| -> Vec<f64> {
-        data.metric_data_results()
-            .iter()
-            .find(|r| r.id() == Some(id))
-            .map(|r| r.values().to_vec())
-            .unwrap_or_default()
+        data.metric_data_results().iter().find(|r| r.id() == Some(id)).map(|r| r.values().to_vec()).unwrap_or_default()
     };
-    assert_eq!(
-        values("a"),
-        [5.0],
-        "average of the two samples for target a"
-    );
+    assert_eq!(values("a"), [5.0], "average of the two samples for target a");
     assert_eq!(values("b"), [100.0]);
 }

@@ -14,15 +14,8 @@ async fn main() -> Result<(), Error> {
 }
 
 async fn handle(request: Request) -> Result<Response<Body>, Error> {
-    let request_id = request
-        .lambda_context_ref()
-        .map(|c| c.request_id.clone())
-        .unwrap_or_default();
-    tracing::warn!(
-        request_id,
-        path = request.uri().path(),
-        "no targets configured"
-    );
+    let request_id = request.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
+    tracing::warn!(request_id, path = request.uri().path(), "no targets configured");
     Ok(no_targets(&request_id))
 }
 
@@ -34,10 +27,7 @@ fn no_targets(request_id: &str) -> Response<Body> {
     });
     let mut response = Response::new(Body::Text(body.to_string()));
     *response.status_mut() = lambda_http::http::StatusCode::SERVICE_UNAVAILABLE;
-    response.headers_mut().insert(
-        "content-type",
-        lambda_http::http::HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert("content-type", lambda_http::http::HeaderValue::from_static("application/json"));
     response
 }
 
@@ -49,9 +39,7 @@ mod tests {
     async fn without_targets_the_answer_is_503_with_the_request_id() {
         let response = handle(Request::default()).await.unwrap();
         assert_eq!(response.status(), 503);
-        let Body::Text(body) = response.body() else {
-            panic!("expected a text body")
-        };
+        let Body::Text(body) = response.body() else { panic!("expected a text body") };
         let body: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(body["error"], "no_healthy_target");
         assert!(body.get("request_id").is_some());

@@ -30,11 +30,7 @@ struct TickReport {
 async fn tick(event: LambdaEvent<serde_json::Value>) -> Result<TickReport, Error> {
     let tick: Tick = serde_json::from_value(event.payload).unwrap_or_default();
     tracing::info!(dry_run = tick.dry_run, "tick: no fleets configured");
-    Ok(TickReport {
-        dry_run: tick.dry_run,
-        fleets: Vec::new(),
-        failed: Vec::new(),
-    })
+    Ok(TickReport { dry_run: tick.dry_run, fleets: Vec::new(), failed: Vec::new() })
 }
 
 #[cfg(test)]
@@ -44,20 +40,13 @@ mod tests {
     #[tokio::test]
     async fn a_scheduled_event_is_not_a_dry_run() {
         let scheduled = serde_json::json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
-        let report = tick(LambdaEvent::new(scheduled, Default::default()))
-            .await
-            .unwrap();
+        let report = tick(LambdaEvent::new(scheduled, Default::default())).await.unwrap();
         assert!(!report.dry_run);
     }
 
     #[tokio::test]
     async fn dry_run_is_read_from_a_manual_invocation() {
-        let report = tick(LambdaEvent::new(
-            serde_json::json!({"dry_run": true}),
-            Default::default(),
-        ))
-        .await
-        .unwrap();
+        let report = tick(LambdaEvent::new(serde_json::json!({"dry_run": true}), Default::default())).await.unwrap();
         assert!(report.dry_run);
     }
 }

@@ -33,10 +33,7 @@ where
     E: std::error::Error + 'static,
 {
     let action = action.into();
-    move |e| Error::Aws {
-        action,
-        message: aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
-    }
+    move |e| Error::Aws { action, message: aws_sdk_sqs::error::DisplayErrorContext(e).to_string() }
 }
 
 /// What a fleet is for: the router sends HTTP to `Web` fleets; `Consumer` fleets drain the queue.
@@ -90,13 +87,7 @@ impl LocalEnvironment {
             visibility_timeout_secs: 30,
             launch_template: format!("{prefix}-instance"),
             fleets: vec![
-                FleetSpec {
-                    group_name: format!("{prefix}-web"),
-                    role: Role::Web,
-                    min: 1,
-                    max: 8,
-                    initial_desired: 2,
-                },
+                FleetSpec { group_name: format!("{prefix}-web"), role: Role::Web, min: 1, max: 8, initial_desired: 2 },
                 FleetSpec {
                     group_name: format!("{prefix}-workers"),
                     role: Role::Consumer,
@@ -147,11 +138,7 @@ pub async fn bootstrap(clients: &Clients, env: &LocalEnvironment) -> Result<Vec<
     let mut outcomes = Vec::new();
 
     let (dlq_url, created) = ensure_queue(&clients.sqs, &env.dead_letter_queue, &[]).await?;
-    outcomes.push(Outcome {
-        kind: "dead-letter queue",
-        name: env.dead_letter_queue.clone(),
-        created,
-    });
+    outcomes.push(Outcome { kind: "dead-letter queue", name: env.dead_letter_queue.clone(), created });
     let dlq_arn = queue_arn(&clients.sqs, &dlq_url).await?;
     let redrive = serde_json::json!({
         "deadLetterTargetArn": dlq_arn,
@@ -163,33 +150,18 @@ pub async fn bootstrap(clients: &Clients, env: &LocalEnvironment) -> Result<Vec<
         &env.work_queue,
         &[
             (QueueAttributeName::RedrivePolicy, redrive),
-            (
-                QueueAttributeName::VisibilityTimeout,
-                env.visibility_timeout_secs.to_string(),
-            ),
+            (QueueAttributeName::VisibilityTimeout, env.visibility_timeout_secs.to_string()),
         ],
     )
     .await?;
-    outcomes.push(Outcome {
-        kind: "work queue",
-        name: env.work_queue.clone(),
-        created,
-    });
+    outcomes.push(Outcome { kind: "work queue", name: env.work_queue.clone(), created });
 
     let created = ensure_launch_template(&clients.ec2, &env.launch_template).await?;
-    outcomes.push(Outcome {
-        kind: "launch template",
-        name: env.launch_template.clone(),
-        created,
-    });
+    outcomes.push(Outcome { kind: "launch template", name: env.launch_template.clone(), created });
 
     for fleet in &env.fleets {
         let created = ensure_group(&clients.autoscaling, fleet, &env.launch_template).await?;
-        outcomes.push(Outcome {
-            kind: "auto scaling group",
-            name: fleet.group_name.clone(),
-            created,
-        });
+        outcomes.push(Outcome { kind: "auto scaling group", name: fleet.group_name.clone(), created });
     }
     Ok(outcomes)
 }
@@ -201,27 +173,18 @@ async fn ensure_queue(
 ) -> Result<(String, bool), Error> {
     match sqs.get_queue_url().queue_name(name).send().await {
         Ok(found) => {
-            let url = found
-                .queue_url
-                .ok_or_else(|| Error::Unexpected(format!("queue {name} has no URL")))?;
+            let url = found.queue_url.ok_or_else(|| Error::Unexpected(format!("queue {name} has no URL")))?;
             return Ok((url, false));
         }
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_queue_does_not_exist()) => {}
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_queue_does_not_exist()) => {}
         Err(e) => return Err(aws_error(format!("looking up queue {name}"))(e)),
     }
     let mut create = sqs.create_queue().queue_name(name);
     for (key, value) in attributes {
         create = create.attributes(key.clone(), value.clone());
     }
-    let created = create
-        .send()
-        .await
-        .map_err(aws_error(format!("creating queue {name}")))?;
-    let url = created
-        .queue_url
-        .ok_or_else(|| Error::Unexpected(format!("queue {name} was created without a URL")))?;
+    let created = create.send().await.map_err(aws_error(format!("creating queue {name}")))?;
+    let url = created.queue_url.ok_or_else(|| Error::Unexpected(format!("queue {name} was created without a URL")))?;
     Ok((url, true))
 }
 
@@ -242,12 +205,7 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, Error
 async fn ensure_launch_template(ec2: &aws_sdk_ec2::Client, name: &str) -> Result<bool, Error> {
     let existing = ec2
         .describe_launch_templates()
-        .filters(
-            Filter::builder()
-                .name("launch-template-name")
-                .values(name)
-                .build(),
-        )
+        .filters(Filter::builder().name("launch-template-name").values(name).build())
         .send()
         .await
         .map_err(aws_error(format!("looking up launch template {name}")))?;
@@ -297,10 +255,7 @@ async fn ensure_group(
         .create_auto_scaling_group()
         .auto_scaling_group_name(name)
         .launch_template(
-            LaunchTemplateSpecification::builder()
-                .launch_template_name(launch_template)
-                .version("$Latest")
-                .build(),
+            LaunchTemplateSpecification::builder().launch_template_name(launch_template).version("$Latest").build(),
         )
         .min_size(fleet.min)
         .max_size(fleet.max)
@@ -356,10 +311,7 @@ pub struct Inventory {
 /// Read the queues whose names start with `prefix` and every group tagged with [`ROLE_TAG`] whose
 /// name starts with `prefix`.
 pub async fn inventory(clients: &Clients, prefix: &str) -> Result<Inventory, Error> {
-    Ok(Inventory {
-        queues: queues(&clients.sqs, prefix).await?,
-        groups: groups(clients, prefix).await?,
-    })
+    Ok(Inventory { queues: queues(&clients.sqs, prefix).await?, groups: groups(clients, prefix).await? })
 }
 
 async fn queues(sqs: &aws_sdk_sqs::Client, prefix: &str) -> Result<Vec<QueueView>, Error> {
@@ -380,15 +332,12 @@ async fn queues(sqs: &aws_sdk_sqs::Client, prefix: &str) -> Result<Vec<QueueView
             .map_err(aws_error(format!("reading attributes of {url}")))?
             .attributes
             .unwrap_or_default();
-        let count =
-            |name: QueueAttributeName| attrs.get(&name).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let count = |name: QueueAttributeName| attrs.get(&name).and_then(|v| v.parse().ok()).unwrap_or(0);
         let dead_letter_target = attrs
             .get(&QueueAttributeName::RedrivePolicy)
             .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
             .and_then(|p| {
-                p["deadLetterTargetArn"]
-                    .as_str()
-                    .map(|arn| arn.rsplit(':').next().unwrap_or(arn).to_owned())
+                p["deadLetterTargetArn"].as_str().map(|arn| arn.rsplit(':').next().unwrap_or(arn).to_owned())
             });
         views.push(QueueView {
             name: url.rsplit('/').next().unwrap_or(url).to_owned(),
@@ -407,12 +356,7 @@ async fn groups(clients: &Clients, prefix: &str) -> Result<Vec<GroupView>, Error
     let described = clients
         .autoscaling
         .describe_auto_scaling_groups()
-        .filters(
-            aws_sdk_autoscaling::types::Filter::builder()
-                .name("tag-key")
-                .values(ROLE_TAG)
-                .build(),
-        )
+        .filters(aws_sdk_autoscaling::types::Filter::builder().name("tag-key").values(ROLE_TAG).build())
         .send()
         .await
         .map_err(aws_error("listing Switchyard groups"))?;
@@ -422,18 +366,9 @@ async fn groups(clients: &Clients, prefix: &str) -> Result<Vec<GroupView>, Error
         if !name.starts_with(prefix) {
             continue;
         }
-        let role = group
-            .tags()
-            .iter()
-            .find(|t| t.key() == Some(ROLE_TAG))
-            .and_then(|t| t.value())
-            .unwrap_or("?")
-            .to_owned();
-        let ids: Vec<String> = group
-            .instances()
-            .iter()
-            .filter_map(|i| i.instance_id().map(str::to_owned))
-            .collect();
+        let role =
+            group.tags().iter().find(|t| t.key() == Some(ROLE_TAG)).and_then(|t| t.value()).unwrap_or("?").to_owned();
+        let ids: Vec<String> = group.instances().iter().filter_map(|i| i.instance_id().map(str::to_owned)).collect();
         let addresses = private_ips(&clients.ec2, &ids).await?;
         let instances = group
             .instances()
@@ -443,10 +378,7 @@ async fn groups(clients: &Clients, prefix: &str) -> Result<Vec<GroupView>, Error
                 InstanceView {
                     private_ip: addresses.get(&id).cloned(),
                     instance_id: id,
-                    lifecycle_state: i
-                        .lifecycle_state()
-                        .map(|s| s.as_str().to_owned())
-                        .unwrap_or_default(),
+                    lifecycle_state: i.lifecycle_state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
                     health_status: i.health_status().unwrap_or_default().to_owned(),
                     protected_from_scale_in: i.protected_from_scale_in().unwrap_or(false),
                 }
@@ -466,22 +398,14 @@ async fn groups(clients: &Clients, prefix: &str) -> Result<Vec<GroupView>, Error
 }
 
 /// Private IPs of running instances (terminated ones stay listed for a while; they are skipped).
-async fn private_ips(
-    ec2: &aws_sdk_ec2::Client,
-    ids: &[String],
-) -> Result<HashMap<String, String>, Error> {
+async fn private_ips(ec2: &aws_sdk_ec2::Client, ids: &[String]) -> Result<HashMap<String, String>, Error> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
     let described = ec2
         .describe_instances()
         .set_instance_ids(Some(ids.to_vec()))
-        .filters(
-            Filter::builder()
-                .name("instance-state-name")
-                .values("running")
-                .build(),
-        )
+        .filters(Filter::builder().name("instance-state-name").values("running").build())
         .send()
         .await
         .map_err(aws_error("describing instances"))?;
@@ -489,23 +413,14 @@ async fn private_ips(
         .reservations()
         .iter()
         .flat_map(|r| r.instances())
-        .filter_map(|i| {
-            Some((
-                i.instance_id()?.to_owned(),
-                i.private_ip_address()?.to_owned(),
-            ))
-        })
+        .filter_map(|i| Some((i.instance_id()?.to_owned(), i.private_ip_address()?.to_owned())))
         .collect())
 }
 
 impl fmt::Display for Inventory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "queues")?;
-        writeln!(
-            f,
-            "  {:<28} {:>8} {:>9} {:>8}  dead-letter target",
-            "name", "visible", "in flight", "delayed"
-        )?;
+        writeln!(f, "  {:<28} {:>8} {:>9} {:>8}  dead-letter target", "name", "visible", "in flight", "delayed")?;
         for q in &self.queues {
             writeln!(
                 f,
@@ -519,11 +434,7 @@ impl fmt::Display for Inventory {
         }
         writeln!(f, "auto scaling groups")?;
         for g in &self.groups {
-            writeln!(
-                f,
-                "  {} (role {}): desired {} within [{}, {}]",
-                g.name, g.role, g.desired, g.min, g.max
-            )?;
+            writeln!(f, "  {} (role {}): desired {} within [{}, {}]", g.name, g.role, g.desired, g.min, g.max)?;
             for i in &g.instances {
                 let line = format!(
                     "    {:<22} {:<12} {:<10} {:<16}{}",
@@ -531,11 +442,7 @@ impl fmt::Display for Inventory {
                     i.lifecycle_state,
                     i.health_status,
                     i.private_ip.as_deref().unwrap_or("-"),
-                    if i.protected_from_scale_in {
-                        " protected from scale-in"
-                    } else {
-                        ""
-                    }
+                    if i.protected_from_scale_in { " protected from scale-in" } else { "" }
                 );
                 writeln!(f, "{}", line.trim_end())?;
             }

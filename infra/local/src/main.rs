@@ -54,21 +54,13 @@ async fn main() -> anyhow::Result<()> {
 fn require_local_endpoint() -> anyhow::Result<()> {
     let endpoint = std::env::var("AWS_ENDPOINT_URL")
         .context("AWS_ENDPOINT_URL is not set: point it at the local stack (`bash infra/localstack.sh endpoint`)")?;
-    let authority = endpoint
-        .split("://")
-        .nth(1)
-        .unwrap_or(&endpoint)
-        .split('/')
-        .next()
-        .unwrap_or_default();
+    let authority = endpoint.split("://").nth(1).unwrap_or(&endpoint).split('/').next().unwrap_or_default();
     let host = match authority.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or_default(),
         None => authority.split(':').next().unwrap_or_default(),
     };
     if !(host == "localhost" || host == "::1" || host.starts_with("127.")) {
-        bail!(
-            "AWS_ENDPOINT_URL={endpoint} is not a loopback address; switchyard-local only works on a local stack"
-        );
+        bail!("AWS_ENDPOINT_URL={endpoint} is not a loopback address; switchyard-local only works on a local stack");
     }
     Ok(())
 }

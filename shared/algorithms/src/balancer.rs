@@ -13,9 +13,8 @@ use std::time::Duration;
 
 use crate::hash::hash_bytes;
 use crate::{
-    BoundedLoad, Candidates, CookieError, Ejection, Error, HashRing, LeastConnections,
-    OutlierConfig, PowerOfTwoChoices, RoundRobin, Select, SelectRequest, StickyCookie, Target,
-    TargetSet, Time,
+    BoundedLoad, Candidates, CookieError, Ejection, Error, HashRing, LeastConnections, OutlierConfig,
+    PowerOfTwoChoices, RoundRobin, Select, SelectRequest, StickyCookie, Target, TargetSet, Time,
 };
 
 /// How the balancer picks.
@@ -87,7 +86,8 @@ pub struct BalancerConfig {
     /// panic threshold, default 50 %): better to spread over all than to crush the few left.
     /// 0 disables panic mode: with nothing usable, picking fails with [`Error::NoUsableTarget`].
     pub panic_threshold: f64,
-    /// Candidates per pick: the pick and its fall-throughs (1..=[`crate::MAX_CANDIDATES`]).
+    /// Candidates ranked up front (1..=[`crate::MAX_CANDIDATES`]); more come one at a time from
+    /// [`Balancer::next_candidate`].
     pub max_candidates: usize,
 }
 
@@ -99,7 +99,7 @@ impl Default for BalancerConfig {
             slow_start: None,
             outlier: OutlierConfig::default(),
             panic_threshold: 0.5,
-            max_candidates: 3,
+            max_candidates: 1,
         }
     }
 }
@@ -244,9 +244,7 @@ impl View<'_> {
     /// Whether the target may take this request: healthy as discovered, not ejected — or the
     /// balancer is in panic mode, where every target may.
     pub fn is_usable(&self, index: usize) -> bool {
-        self.panic
-            || (self.targets[index].health.admits(self.now)
-                && self.states[index].ejected_until() <= self.now)
+        self.panic || (self.targets[index].health.admits(self.now) && self.states[index].ejected_until() <= self.now)
     }
 
     pub fn weight(&self, index: usize) -> u32 {
@@ -271,8 +269,7 @@ impl View<'_> {
 
     /// The slow-start ramp factor of the target, 1 when slow start is off or over.
     pub fn slow_start_factor(&self, index: usize) -> f64 {
-        self.slow_start
-            .map_or(1.0, |s| s.factor(self.targets[index].started_at, self.now))
+        self.slow_start.map_or(1.0, |s| s.factor(self.targets[index].started_at, self.now))
     }
 
     pub fn effective_weight(&self, index: usize) -> f64 {
@@ -304,15 +301,8 @@ pub struct Balancer {
 
 impl Balancer {
     pub fn new(targets: TargetSet, config: BalancerConfig) -> Result<Self, Error> {
-        let states = (0..targets.len())
-            .map(|_| Arc::new(TargetState::default()))
-            .collect();
-        Self::assemble(
-            targets,
-            config.validate()?,
-            states,
-            Arc::new(AtomicU64::new(0)),
-        )
+        let states = (0..targets.len()).map(|_| Arc::new(TargetState::default())).collect();
+        Self::assemble(targets, config.validate()?, states, Arc::new(AtomicU64::new(0)))
     }
 
     /// A balancer for a new target set with the same configuration, keeping the state of the
@@ -325,20 +315,10 @@ impl Balancer {
                 None => Arc::new(TargetState::default()),
             })
             .collect();
-        let rebuilt = Self::assemble(
-            targets,
-            self.config.clone(),
-            states,
-            Arc::clone(&self.in_flight_total),
-        )?;
-        rebuilt.reported_total.store(
-            rebuilt
-                .states
-                .iter()
-                .map(|s| u64::from(s.reported_load().unwrap_or(0)))
-                .sum(),
-            Relaxed,
-        );
+        let rebuilt = Self::assemble(targets, self.config.clone(), states, Arc::clone(&self.in_flight_total))?;
+        rebuilt
+            .reported_total
+            .store(rebuilt.states.iter().map(|s| u64::from(s.reported_load().unwrap_or(0))).sum(), Relaxed);
         Ok(rebuilt)
     }
 
@@ -350,9 +330,7 @@ impl Balancer {
     ) -> Result<Self, Error> {
         let selector: Box<dyn Select> = match config.algorithm {
             Algorithm::RoundRobin => Box::new(RoundRobin::new(&targets)),
-            Algorithm::StickyCookie(_) | Algorithm::StickyIp => {
-                Box::new(HashRing::new(&targets, config.bounded_load))
-            }
+            Algorithm::StickyCookie(_) | Algorithm::StickyIp => Box::new(HashRing::new(&targets, config.bounded_load)),
             Algorithm::LeastConnections => Box::new(LeastConnections),
             Algorithm::PowerOfTwoChoices => Box::new(PowerOfTwoChoices),
         };
@@ -381,16 +359,44 @@ impl Balancer {
         self.states.get(index).map(|s| &**s)
     }
 
-    /// Ranked candidates for one request at `now`.
+    /// The pick for one request at `now`: `max_candidates` ranked targets (by default one).
+    /// When an attempt fails, [`Balancer::next_candidate`] ranks the next fall-through: most
+    /// requests succeed at once, so fall-throughs are not computed ahead.
     pub fn pick(&self, request: &RequestContext<'_>, now: Time) -> Result<Pick, Error> {
+        let mut pick = Pick {
+            candidates: Candidates::with_capacity(self.config.max_candidates),
+            cookie_target: None,
+            cookie_error: None,
+            panic: false,
+            sticky_cookie: false,
+        };
+        self.select_into(request, now, &mut pick)?;
+        Ok(pick)
+    }
+
+    /// The next target to try after every candidate in `pick` failed: ranked by the same
+    /// algorithm (the next in rotation, the next on the ring, the next least loaded), never one
+    /// already tried. Appends it to `pick.candidates` and returns it.
+    pub fn next_candidate(&self, request: &RequestContext<'_>, now: Time, pick: &mut Pick) -> Result<usize, Error> {
+        let before = pick.candidates.len();
+        let Some(room) = pick.candidates.with_room_for_one_more() else { return Err(Error::NoUsableTarget) };
+        let mut retry = Pick { candidates: room, ..*pick };
+        self.select_into(request, now, &mut retry)?;
+        let next = retry.candidates.iter().nth(before).ok_or(Error::NoUsableTarget)?;
+        pick.candidates = retry.candidates;
+        Ok(next)
+    }
+
+    /// Fill `pick.candidates` (keeping what it holds) for this request.
+    fn select_into(&self, request: &RequestContext<'_>, now: Time, pick: &mut Pick) -> Result<(), Error> {
         if self.targets.is_empty() {
             return Err(Error::NoTargets);
         }
         let (usable, usable_weight) = self.usability(now);
         // Envoy's rule: a threshold of 0 disables panic mode; then a set with nothing usable is an error.
         let threshold = self.config.panic_threshold;
-        let panic = threshold > 0.0
-            && (usable == 0 || (usable as f64) < threshold * self.targets.len() as f64);
+        let panic = threshold > 0.0 && (usable == 0 || (usable as f64) < threshold * self.targets.len() as f64);
+        pick.panic = panic;
         let view = View {
             targets: self.targets.as_slice(),
             states: &self.states,
@@ -398,26 +404,11 @@ impl Balancer {
             panic,
             slow_start: self.config.slow_start,
             total_load: self.in_flight_total.load(Relaxed) + self.reported_total.load(Relaxed),
-            usable_weight: if panic {
-                self.total_weight
-            } else {
-                usable_weight
-            },
+            usable_weight: if panic { self.total_weight } else { usable_weight },
         };
-        let mut candidates = Candidates::with_capacity(self.config.max_candidates);
-        let mut pick = Pick {
-            candidates,
-            cookie_target: None,
-            cookie_error: None,
-            panic,
-            sticky_cookie: false,
-        };
-
+        let before = pick.candidates.len();
         let key = match &self.config.algorithm {
-            Algorithm::StickyIp => request
-                .hash_key
-                .map(hash_bytes)
-                .or_else(|| request.client_ip.map(hash_ip)),
+            Algorithm::StickyIp => request.hash_key.map(hash_bytes).or_else(|| request.client_ip.map(hash_ip)),
             Algorithm::StickyCookie(cookie) => {
                 pick.sticky_cookie = true;
                 match request.cookie.map(|value| cookie.verify(value, now)) {
@@ -425,7 +416,7 @@ impl Balancer {
                         Some(index) => {
                             pick.cookie_target = Some(index);
                             if view.is_usable(index) && self.within_bound(&view, index) {
-                                candidates.push(index);
+                                pick.candidates.push(index);
                             }
                             // Overflow and fall-throughs continue from the target's place on the ring.
                             Some(hash_bytes(id.as_str().as_bytes()))
@@ -441,26 +432,19 @@ impl Balancer {
             }
             _ => None,
         };
-        self.selector.select(
-            &SelectRequest {
-                key,
-                random: request.random,
-            },
-            &view,
-            &mut candidates,
-        );
-        if candidates.is_empty() {
+        if !pick.candidates.is_full() {
+            self.selector.select(&SelectRequest { key, random: request.random }, &view, &mut pick.candidates);
+        }
+        if pick.candidates.len() == before {
             return Err(Error::NoUsableTarget);
         }
-        pick.candidates = candidates;
-        Ok(pick)
+        Ok(())
     }
 
     fn within_bound(&self, view: &View<'_>, index: usize) -> bool {
         match self.config.bounded_load {
             Some(bound) => {
-                view.load(index)
-                    < bound.capacity(view.total_load(), view.weight(index), view.usable_weight())
+                view.load(index) < bound.capacity(view.total_load(), view.weight(index), view.usable_weight())
             }
             None => true,
         }
@@ -469,9 +453,7 @@ impl Balancer {
     /// A sticky cookie value for `index`, when the algorithm is `sticky_cookie`.
     pub fn issue_cookie(&self, index: usize, now: Time) -> Option<String> {
         match &self.config.algorithm {
-            Algorithm::StickyCookie(cookie) => {
-                self.targets.get(index).map(|t| cookie.issue(&t.id, now))
-            }
+            Algorithm::StickyCookie(cookie) => self.targets.get(index).map(|t| cookie.issue(&t.id, now)),
             _ => None,
         }
     }
@@ -481,10 +463,7 @@ impl Balancer {
         let state = self.states.get(index)?;
         state.in_flight.fetch_add(1, Relaxed);
         self.in_flight_total.fetch_add(1, Relaxed);
-        Some(InFlight {
-            state: Arc::clone(state),
-            total: Arc::clone(&self.in_flight_total),
-        })
+        Some(InFlight { state: Arc::clone(state), total: Arc::clone(&self.in_flight_total) })
     }
 
     /// Record how an attempt at `index` went; returns the ejection it caused, if any.
@@ -494,63 +473,40 @@ impl Balancer {
             state.consecutive_failures.store(0, Relaxed);
             return None;
         }
-        let failures = state
-            .consecutive_failures
-            .fetch_add(1, Relaxed)
-            .saturating_add(1);
+        let failures = state.consecutive_failures.fetch_add(1, Relaxed).saturating_add(1);
         let outlier = &self.config.outlier;
         if failures < outlier.consecutive_failures.get() || state.ejected_until() > now {
             return None;
         }
-        let ejected_now = self
-            .states
-            .iter()
-            .filter(|s| s.ejected_until() > now)
-            .count();
+        let ejected_now = self.states.iter().filter(|s| s.ejected_until() > now).count();
         if ejected_now >= outlier.max_ejected(self.targets.len()) {
             return None;
         }
-        let multiplier =
-            outlier.next_multiplier(state.ejections.load(Relaxed), state.ejected_until(), now);
+        let multiplier = outlier.next_multiplier(state.ejections.load(Relaxed), state.ejected_until(), now);
         let until = now + outlier.ejection_time(multiplier);
         state.ejections.store(multiplier, Relaxed);
         state.ejected_until.store(until.as_millis(), Relaxed);
         state.consecutive_failures.store(0, Relaxed);
         self.usability.next_change.store(0, Relaxed);
-        Some(Ejection {
-            index,
-            until,
-            multiplier,
-        })
+        Some(Ejection { index, until, multiplier })
     }
 
     /// Loads the targets reported (e.g. their in-flight requests, from CloudWatch), by target id.
     /// Targets absent from `reports` have no report: their load is this process's count alone.
     pub fn set_reported_loads<'a>(&self, reports: impl IntoIterator<Item = (&'a str, u32)>) {
-        self.states
-            .iter()
-            .for_each(|s| s.reported.store(NO_REPORT, Relaxed));
+        self.states.iter().for_each(|s| s.reported.store(NO_REPORT, Relaxed));
         for (id, load) in reports {
             if let Some(index) = self.targets.position(id) {
-                self.states[index]
-                    .reported
-                    .store(load.min(NO_REPORT - 1), Relaxed);
+                self.states[index].reported.store(load.min(NO_REPORT - 1), Relaxed);
             }
         }
-        let total = self
-            .states
-            .iter()
-            .map(|s| u64::from(s.reported_load().unwrap_or(0)))
-            .sum();
+        let total = self.states.iter().map(|s| u64::from(s.reported_load().unwrap_or(0))).sum();
         self.reported_total.store(total, Relaxed);
     }
 
     fn usability(&self, now: Time) -> (u32, u64) {
         if now.as_millis() < self.usability.next_change.load(Relaxed) {
-            return (
-                self.usability.usable.load(Relaxed),
-                self.usability.usable_weight.load(Relaxed),
-            );
+            return (self.usability.usable.load(Relaxed), self.usability.usable_weight.load(Relaxed));
         }
         let mut usable = 0u32;
         let mut weight = 0u64;

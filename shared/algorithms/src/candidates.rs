@@ -16,11 +16,7 @@ pub struct Candidates {
 impl Candidates {
     /// Room for `capacity` candidates (clamped to `1..=MAX_CANDIDATES`).
     pub fn with_capacity(capacity: usize) -> Self {
-        Candidates {
-            indices: [0; MAX_CANDIDATES],
-            len: 0,
-            capacity: capacity.clamp(1, MAX_CANDIDATES) as u8,
-        }
+        Candidates { indices: [0; MAX_CANDIDATES], len: 0, capacity: capacity.clamp(1, MAX_CANDIDATES) as u8 }
     }
 
     pub fn len(&self) -> usize {
@@ -41,9 +37,7 @@ impl Candidates {
     }
 
     pub fn contains(&self, index: usize) -> bool {
-        self.indices[..self.len()]
-            .iter()
-            .any(|&i| i as usize == index)
+        self.indices[..self.len()].iter().any(|&i| i as usize == index)
     }
 
     /// Add `index` unless full or already present; whether it was added.
@@ -54,6 +48,12 @@ impl Candidates {
         self.indices[self.len()] = index as u32;
         self.len += 1;
         true
+    }
+
+    /// A copy with room for one more candidate than it holds (`None` when already at
+    /// [`MAX_CANDIDATES`]): how a retry asks for the next fall-through.
+    pub fn with_room_for_one_more(&self) -> Option<Candidates> {
+        (self.len() < MAX_CANDIDATES).then(|| Candidates { capacity: self.len + 1, ..*self })
     }
 
     /// Candidate indices into the balancer's target set, best first.

@@ -57,18 +57,26 @@ pub enum CookieError {
 }
 
 /// Issues and verifies sticky cookies.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StickyCookie {
-    key: CookieKey,
+    /// HMAC keyed once: cloning the keyed state per cookie skips re-hashing the key blocks (two of
+    /// the four SHA-256 compressions an HMAC of a short message costs).
+    keyed: Hmac<Sha256>,
     lifetime_secs: u64,
+}
+
+impl std::fmt::Debug for StickyCookie {
+    /// Never prints key material.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StickyCookie").field("lifetime_secs", &self.lifetime_secs).finish_non_exhaustive()
+    }
 }
 
 impl StickyCookie {
     pub fn new(key: CookieKey, lifetime: std::time::Duration) -> Self {
-        StickyCookie {
-            key,
-            lifetime_secs: lifetime.as_secs().max(1),
-        }
+        // HMAC accepts keys of any length; CookieKey has already enforced the minimum.
+        let keyed = <Hmac<Sha256> as Mac>::new_from_slice(&key.0).unwrap_or_else(|_| unreachable!());
+        StickyCookie { keyed, lifetime_secs: lifetime.as_secs().max(1) }
     }
 
     /// How long an issued cookie keeps a client on its target (the cookie's Max-Age).
@@ -90,37 +98,25 @@ impl StickyCookie {
             return Err(CookieError::Malformed);
         }
         let mut parts = value.split('.');
-        let (Some(VERSION), Some(id), Some(expires), Some(mac), None) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
+        let (Some(VERSION), Some(id), Some(expires), Some(mac), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(CookieError::Malformed);
         };
         let expires: u64 = expires.parse().map_err(|_| CookieError::Malformed)?;
-        let mac = URL_SAFE_NO_PAD
-            .decode(mac)
-            .map_err(|_| CookieError::Malformed)?;
+        let mac = URL_SAFE_NO_PAD.decode(mac).map_err(|_| CookieError::Malformed)?;
         // Authenticity before anything else is believed (including the expiry).
-        self.mac(id, expires)
-            .verify_slice(&mac)
-            .map_err(|_| CookieError::BadSignature)?;
+        self.mac(id, expires).verify_slice(&mac).map_err(|_| CookieError::BadSignature)?;
         if now.as_millis() / 1000 >= expires {
             return Err(CookieError::Expired);
         }
-        let id = URL_SAFE_NO_PAD
-            .decode(id)
-            .map_err(|_| CookieError::Malformed)?;
+        let id = URL_SAFE_NO_PAD.decode(id).map_err(|_| CookieError::Malformed)?;
         let id = std::str::from_utf8(&id).map_err(|_| CookieError::Malformed)?;
         Ok(TargetId::new(id))
     }
 
     fn mac(&self, encoded_id: &str, expires: u64) -> Hmac<Sha256> {
-        // `new_from_slice` accepts any key length for HMAC; the key length was checked at build.
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.key.0).unwrap_or_else(|_| unreachable!());
+        let mut mac = self.keyed.clone();
         mac.update(VERSION.as_bytes());
         mac.update(b".");
         mac.update(encoded_id.as_bytes());
@@ -137,30 +133,21 @@ mod tests {
     use super::*;
 
     fn signer() -> StickyCookie {
-        StickyCookie::new(
-            CookieKey::new(*b"0123456789abcdef0123456789abcdef").unwrap(),
-            Duration::from_secs(3600),
-        )
+        StickyCookie::new(CookieKey::new(*b"0123456789abcdef0123456789abcdef").unwrap(), Duration::from_secs(3600))
     }
 
     #[test]
     fn an_issued_cookie_verifies_to_its_target() {
         let now = Time::from_secs(1_700_000_000);
         let cookie = signer().issue(&TargetId::new("i-0abc"), now);
-        assert_eq!(
-            signer().verify(&cookie, now + Duration::from_secs(3599)),
-            Ok(TargetId::new("i-0abc"))
-        );
+        assert_eq!(signer().verify(&cookie, now + Duration::from_secs(3599)), Ok(TargetId::new("i-0abc")));
     }
 
     #[test]
     fn a_cookie_expires_after_its_lifetime() {
         let now = Time::from_secs(1_700_000_000);
         let cookie = signer().issue(&TargetId::new("i-0abc"), now);
-        assert_eq!(
-            signer().verify(&cookie, now + Duration::from_secs(3600)),
-            Err(CookieError::Expired)
-        );
+        assert_eq!(signer().verify(&cookie, now + Duration::from_secs(3600)), Err(CookieError::Expired));
     }
 
     #[test]
@@ -168,56 +155,24 @@ mod tests {
         let now = Time::from_secs(1_700_000_000);
         let cookie = signer().issue(&TargetId::new("i-0abc"), now);
         let parts: Vec<&str> = cookie.split('.').collect();
-        let other_target = format!(
-            "v1.{}.{}.{}",
-            URL_SAFE_NO_PAD.encode("i-0def"),
-            parts[2],
-            parts[3]
-        );
-        assert_eq!(
-            signer().verify(&other_target, now),
-            Err(CookieError::BadSignature)
-        );
-        let later = format!(
-            "v1.{}.{}.{}",
-            parts[1],
-            parts[2].parse::<u64>().unwrap() + 86_400,
-            parts[3]
-        );
+        let other_target = format!("v1.{}.{}.{}", URL_SAFE_NO_PAD.encode("i-0def"), parts[2], parts[3]);
+        assert_eq!(signer().verify(&other_target, now), Err(CookieError::BadSignature));
+        let later = format!("v1.{}.{}.{}", parts[1], parts[2].parse::<u64>().unwrap() + 86_400, parts[3]);
         assert_eq!(signer().verify(&later, now), Err(CookieError::BadSignature));
-        let other_key = StickyCookie::new(
-            CookieKey::new(*b"another key that is long enough!").unwrap(),
-            Duration::from_secs(60),
-        );
-        assert_eq!(
-            other_key.verify(&cookie, now),
-            Err(CookieError::BadSignature)
-        );
+        let other_key =
+            StickyCookie::new(CookieKey::new(*b"another key that is long enough!").unwrap(), Duration::from_secs(60));
+        assert_eq!(other_key.verify(&cookie, now), Err(CookieError::BadSignature));
     }
 
     #[test]
     fn garbage_is_malformed_not_a_panic() {
         let now = Time::from_secs(1);
-        for value in [
-            "",
-            "v1",
-            "v1...",
-            "v2.aWQ.10.AAAA",
-            "v1.aWQ.notanumber.AAAA",
-            "v1.aWQ.10.!!!",
-            "v1.a.b.c.d",
-            "é.é.é.é",
-        ] {
-            assert_eq!(
-                signer().verify(value, now),
-                Err(CookieError::Malformed),
-                "{value:?}"
-            );
+        for value in
+            ["", "v1", "v1...", "v2.aWQ.10.AAAA", "v1.aWQ.notanumber.AAAA", "v1.aWQ.10.!!!", "v1.a.b.c.d", "é.é.é.é"]
+        {
+            assert_eq!(signer().verify(value, now), Err(CookieError::Malformed), "{value:?}");
         }
-        assert_eq!(
-            signer().verify(&"x".repeat(10_000), now),
-            Err(CookieError::Malformed)
-        );
+        assert_eq!(signer().verify(&"x".repeat(10_000), now), Err(CookieError::Malformed));
     }
 
     #[test]

@@ -27,18 +27,13 @@ impl Select for LeastConnections {
     fn select(&self, request: &SelectRequest, view: &View<'_>, out: &mut Candidates) {
         // Keep the best few (score, tie-break, index) in a small sorted array: O(n·k), no allocation.
         let wanted = MAX_CANDIDATES.min(view.len());
-        let mut best: [(f64, u64, usize); MAX_CANDIDATES] =
-            [(f64::INFINITY, u64::MAX, usize::MAX); MAX_CANDIDATES];
+        let mut best: [(f64, u64, usize); MAX_CANDIDATES] = [(f64::INFINITY, u64::MAX, usize::MAX); MAX_CANDIDATES];
         let mut kept = 0;
         for index in 0..view.len() {
             if out.contains(index) || !view.is_usable(index) {
                 continue;
             }
-            let entry = (
-                score(view, index),
-                fmix64(request.random ^ index as u64),
-                index,
-            );
+            let entry = (score(view, index), fmix64(request.random ^ index as u64), index);
             if kept == wanted && !less(&entry, &best[kept - 1]) {
                 continue;
             }
@@ -101,11 +96,7 @@ impl Select for PowerOfTwoChoices {
             };
             match b {
                 Some(b) => {
-                    let (first, second) = if score(view, b) < score(view, a) {
-                        (b, a)
-                    } else {
-                        (a, b)
-                    };
+                    let (first, second) = if score(view, b) < score(view, a) { (b, a) } else { (a, b) };
                     out.push(first);
                     out.push(second);
                 }
@@ -114,8 +105,9 @@ impl Select for PowerOfTwoChoices {
                 }
             }
         }
-        if out.is_empty() {
-            // Sampling kept hitting unusable targets: find the usable ones the slow way.
+        if !out.is_full() {
+            // Sampling kept hitting unusable or already-tried targets (a retry late in the list, a
+            // mostly ejected set): find the rest the slow way, least loaded first.
             LeastConnections.select(request, view, out);
         }
     }

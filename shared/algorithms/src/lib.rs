@@ -23,8 +23,7 @@ mod round_robin;
 mod target;
 
 pub use balancer::{
-    Algorithm, Balancer, BalancerConfig, InFlight, Outcome, Pick, RequestContext, SlowStart,
-    TargetState, View,
+    Algorithm, Balancer, BalancerConfig, InFlight, Outcome, Pick, RequestContext, SlowStart, TargetState, View,
 };
 pub use candidates::{Candidates, MAX_CANDIDATES};
 pub use cookie::{CookieError, CookieKey, StickyCookie};

@@ -43,9 +43,7 @@ impl OutlierConfig {
             )));
         }
         if self.base_ejection.is_zero() || self.max_ejection < self.base_ejection {
-            return Err(Error::InvalidConfig(
-                "ejection times must satisfy 0 < base ≤ max".into(),
-            ));
+            return Err(Error::InvalidConfig("ejection times must satisfy 0 < base ≤ max".into()));
         }
         Ok(self)
     }
@@ -66,9 +64,7 @@ impl OutlierConfig {
 
     /// How long an ejection with this multiplier lasts.
     pub fn ejection_time(&self, multiplier: u32) -> Duration {
-        self.base_ejection
-            .saturating_mul(multiplier)
-            .min(self.max_ejection)
+        self.base_ejection.saturating_mul(multiplier).min(self.max_ejection)
     }
 }
 
@@ -97,16 +93,8 @@ mod tests {
     fn repeats_decay_while_the_target_serves() {
         let c = OutlierConfig::default();
         let until = Time::from_secs(100);
-        assert_eq!(
-            c.next_multiplier(2, until, until),
-            3,
-            "ejected again at once: longer"
-        );
-        assert_eq!(
-            c.next_multiplier(2, until, Time::from_secs(160)),
-            1,
-            "60 s of service undoes two"
-        );
+        assert_eq!(c.next_multiplier(2, until, until), 3, "ejected again at once: longer");
+        assert_eq!(c.next_multiplier(2, until, Time::from_secs(160)), 1, "60 s of service undoes two");
     }
 
     #[test]
@@ -118,21 +106,7 @@ mod tests {
 
     #[test]
     fn bad_settings_are_refused() {
-        assert!(
-            OutlierConfig {
-                max_ejected_share: 1.5,
-                ..Default::default()
-            }
-            .validate()
-            .is_err()
-        );
-        assert!(
-            OutlierConfig {
-                base_ejection: Duration::ZERO,
-                ..Default::default()
-            }
-            .validate()
-            .is_err()
-        );
+        assert!(OutlierConfig { max_ejected_share: 1.5, ..Default::default() }.validate().is_err());
+        assert!(OutlierConfig { base_ejection: Duration::ZERO, ..Default::default() }.validate().is_err());
     }
 }

@@ -31,9 +31,7 @@ impl BoundedLoad {
         if epsilon.is_finite() && epsilon > 0.0 {
             Ok(BoundedLoad { epsilon })
         } else {
-            Err(Error::InvalidConfig(format!(
-                "bounded-load epsilon must be > 0, got {epsilon}"
-            )))
+            Err(Error::InvalidConfig(format!("bounded-load epsilon must be > 0, got {epsilon}")))
         }
     }
 
@@ -45,8 +43,7 @@ impl BoundedLoad {
     /// targets carry `total_load` in all and weigh `usable_weight`.
     pub fn capacity(self, total_load: u64, weight: u32, usable_weight: u64) -> u64 {
         let usable_weight = usable_weight.max(1) as f64;
-        ((1.0 + self.epsilon) * (total_load as f64 + 1.0) * f64::from(weight) / usable_weight)
-            .ceil() as u64
+        ((1.0 + self.epsilon) * (total_load as f64 + 1.0) * f64::from(weight) / usable_weight).ceil() as u64
     }
 }
 
@@ -59,8 +56,8 @@ impl Default for BoundedLoad {
 /// A hash ring over a target set, optionally with bounded loads.
 #[derive(Debug)]
 pub struct HashRing {
-    points: Box<[u64]>,
-    owners: Box<[u32]>,
+    /// (point, owner index), sorted by point: owner next to its point, one cache miss per lookup.
+    entries: Box<[(u64, u32)]>,
     /// `buckets[b]`: index of the first point whose top bits are ≥ b.
     buckets: Box<[u32]>,
     shift: u32,
@@ -73,12 +70,12 @@ impl HashRing {
     /// ring stays near [`HashRing::POINT_BUDGET`] points, never fewer than 32 per target.
     pub const MAX_POINTS_PER_WEIGHT: u64 = 512;
     pub const MIN_POINTS_PER_WEIGHT: u64 = 32;
-    pub const POINT_BUDGET: u64 = 1 << 18;
+    pub const POINT_BUDGET: u64 = 1 << 17;
 
     pub fn new(targets: &TargetSet, bounded: Option<BoundedLoad>) -> Self {
         let total_weight: u64 = targets.iter().map(|t| u64::from(t.weight.get())).sum();
-        let per_weight = (Self::POINT_BUDGET / total_weight.max(1))
-            .clamp(Self::MIN_POINTS_PER_WEIGHT, Self::MAX_POINTS_PER_WEIGHT);
+        let per_weight =
+            (Self::POINT_BUDGET / total_weight.max(1)).clamp(Self::MIN_POINTS_PER_WEIGHT, Self::MAX_POINTS_PER_WEIGHT);
 
         let mut ring: Vec<(u64, u32)> = Vec::with_capacity((total_weight * per_weight) as usize);
         for (index, target) in targets.iter().enumerate() {
@@ -86,10 +83,7 @@ impl HashRing {
             // others join or leave.
             let seed = hash_bytes(target.id.as_str().as_bytes());
             for replica in 0..u64::from(target.weight.get()) * per_weight {
-                ring.push((
-                    fmix64(seed ^ fmix64(replica.wrapping_add(0x9e37_79b9_7f4a_7c15))),
-                    index as u32,
-                ));
+                ring.push((fmix64(seed ^ fmix64(replica.wrapping_add(0x9e37_79b9_7f4a_7c15))), index as u32));
             }
         }
         ring.sort_unstable();
@@ -105,30 +99,24 @@ impl HashRing {
             }
             *slot = p as u32;
         }
-        HashRing {
-            points: ring.iter().map(|&(point, _)| point).collect(),
-            owners: ring.iter().map(|&(_, owner)| owner).collect(),
-            buckets: buckets.into_boxed_slice(),
-            shift,
-            bounded,
-        }
+        HashRing { entries: ring.into_boxed_slice(), buckets: buckets.into_boxed_slice(), shift, bounded }
     }
 
     /// Index of the first ring point at or after `key` (wrapping to 0).
     fn first_point(&self, key: u64) -> usize {
         let mut p = self.buckets[(key >> self.shift) as usize] as usize;
-        while p < self.points.len() && self.points[p] < key {
+        while p < self.entries.len() && self.entries[p].0 < key {
             p += 1;
         }
-        if p == self.points.len() { 0 } else { p }
+        if p == self.entries.len() { 0 } else { p }
     }
 
     /// The owner of `key` on the plain ring: no health, no load (what stickiness means).
     pub fn owner(&self, key: u64) -> Option<usize> {
-        if self.points.is_empty() {
+        if self.entries.is_empty() {
             return None;
         }
-        Some(self.owners[self.first_point(key)] as usize)
+        Some(self.entries[self.first_point(key)].1 as usize)
     }
 
     pub fn bounded(&self) -> Option<BoundedLoad> {
@@ -137,20 +125,14 @@ impl HashRing {
 
     /// Number of points on the ring (memory is 12 bytes a point plus the bucket table).
     pub fn points(&self) -> usize {
-        self.points.len()
+        self.entries.len()
     }
 
-    fn walk(
-        &self,
-        start: usize,
-        view: &View<'_>,
-        out: &mut Candidates,
-        capacity: Option<(BoundedLoad, u64, u64)>,
-    ) {
-        let len = self.points.len();
+    fn walk(&self, start: usize, view: &View<'_>, out: &mut Candidates, capacity: Option<(BoundedLoad, u64, u64)>) {
+        let len = self.entries.len();
         let mut p = start;
         for _ in 0..len {
-            let index = self.owners[p] as usize;
+            let index = self.entries[p].1 as usize;
             p += 1;
             if p == len {
                 p = 0;
@@ -174,13 +156,11 @@ impl HashRing {
 
 impl Select for HashRing {
     fn select(&self, request: &SelectRequest, view: &View<'_>, out: &mut Candidates) {
-        if self.points.is_empty() {
+        if self.entries.is_empty() {
             return;
         }
         let start = self.first_point(request.key.unwrap_or(request.random));
-        let capacity = self
-            .bounded
-            .map(|b| (b, view.total_load(), view.usable_weight()));
+        let capacity = self.bounded.map(|b| (b, view.total_load(), view.usable_weight()));
         let before = out.len();
         self.walk(start, view, out, capacity);
         if capacity.is_some() && out.len() == before {

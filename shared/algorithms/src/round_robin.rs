@@ -32,10 +32,7 @@ impl RoundRobin {
 
     pub fn new(targets: &TargetSet) -> Self {
         let weights: Vec<u64> = targets.iter().map(|t| u64::from(t.weight.get())).collect();
-        RoundRobin {
-            table: schedule(&weights).into_boxed_slice(),
-            cursor: AtomicUsize::new(0),
-        }
+        RoundRobin { table: schedule(&weights).into_boxed_slice(), cursor: AtomicUsize::new(0) }
     }
 
     /// One period of the schedule, as target indices (for tests and inspection).
@@ -99,10 +96,7 @@ fn schedule(weights: &[u64]) -> Vec<u32> {
         .iter()
         .map(|&w| Group {
             weight: w,
-            members: (0..weights.len())
-                .filter(|&i| weights[i] == w)
-                .map(|i| i as u32)
-                .collect(),
+            members: (0..weights.len()).filter(|&i| weights[i] == w).map(|i| i as u32).collect(),
             next: 0,
             rounds: 0,
         })
@@ -114,8 +108,7 @@ fn schedule(weights: &[u64]) -> Vec<u32> {
         // one with the fewest picks (lowest index among equals), i.e. `members[next]`.
         let mut best: Option<(i128, u32, usize)> = None;
         for (g, group) in groups.iter().enumerate() {
-            let current = i128::from(step) * i128::from(group.weight)
-                - i128::from(total) * i128::from(group.rounds);
+            let current = i128::from(step) * i128::from(group.weight) - i128::from(total) * i128::from(group.rounds);
             let index = group.members[group.next];
             let better = match best {
                 None => true,
@@ -144,10 +137,7 @@ fn reduce(weights: &[u64]) -> Vec<u64> {
     let total: u64 = reduced.iter().sum();
     if total > RoundRobin::MAX_TABLE {
         let scale = RoundRobin::MAX_TABLE as f64 / total as f64;
-        reduced = reduced
-            .iter()
-            .map(|&w| ((w as f64 * scale).floor() as u64).max(1))
-            .collect();
+        reduced = reduced.iter().map(|&w| ((w as f64 * scale).floor() as u64).max(1)).collect();
         let g = reduced.iter().copied().fold(0, gcd).max(1);
         reduced.iter_mut().for_each(|w| *w /= g);
     }
@@ -195,20 +185,10 @@ mod tests {
 
     #[test]
     fn grouped_build_equals_the_nginx_loop() {
-        let cases: [&[u64]; 6] = [
-            &[1],
-            &[2, 1],
-            &[4, 3, 2, 1],
-            &[1, 1, 2, 2, 3, 3, 7],
-            &[10, 1, 10, 1, 5],
-            &[6, 4, 9, 9, 1, 2, 2, 8],
-        ];
+        let cases: [&[u64]; 6] =
+            [&[1], &[2, 1], &[4, 3, 2, 1], &[1, 1, 2, 2, 3, 3, 7], &[10, 1, 10, 1, 5], &[6, 4, 9, 9, 1, 2, 2, 8]];
         for weights in cases {
-            assert_eq!(
-                schedule(weights),
-                nginx_reference(weights),
-                "weights {weights:?}"
-            );
+            assert_eq!(schedule(weights), nginx_reference(weights), "weights {weights:?}");
         }
     }
 

@@ -38,20 +38,14 @@ impl Time {
 impl Add<Duration> for Time {
     type Output = Time;
     fn add(self, d: Duration) -> Time {
-        Time(
-            self.0
-                .saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-        )
+        Time(self.0.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
     }
 }
 
 impl Sub<Duration> for Time {
     type Output = Time;
     fn sub(self, d: Duration) -> Time {
-        Time(
-            self.0
-                .saturating_sub(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-        )
+        Time(self.0.saturating_sub(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
     }
 }
 
@@ -195,9 +189,7 @@ impl TargetSet {
         if targets.len() > crate::MAX_TARGETS {
             return Err(Error::TooManyTargets(targets.len()));
         }
-        Ok(TargetSet {
-            targets: targets.into(),
-        })
+        Ok(TargetSet { targets: targets.into() })
     }
 
     pub fn len(&self) -> usize {
@@ -222,9 +214,7 @@ impl TargetSet {
 
     /// Index of the target with this id (binary search: the set is sorted by id).
     pub fn position(&self, id: &str) -> Option<usize> {
-        self.targets
-            .binary_search_by(|t| t.id.as_str().cmp(id))
-            .ok()
+        self.targets.binary_search_by(|t| t.id.as_str().cmp(id)).ok()
     }
 }
 

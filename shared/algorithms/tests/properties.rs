@@ -7,8 +7,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use proptest::prelude::*;
 use switchyard_algorithms::hash::SplitMix64;
 use switchyard_algorithms::{
-    Algorithm, Balancer, BalancerConfig, BoundedLoad, CookieKey, HashRing, Health, RequestContext,
-    StickyCookie, Target, TargetSet, Time, Weight,
+    Algorithm, Balancer, BalancerConfig, BoundedLoad, CookieKey, HashRing, Health, RequestContext, StickyCookie,
+    Target, TargetSet, Time, Weight,
 };
 
 const NOW: Time = Time::from_secs(1_000_000);
@@ -32,8 +32,7 @@ fn weighted_set(weights: &[u32]) -> TargetSet {
             .iter()
             .enumerate()
             .map(|(i, &w)| {
-                Target::new(format!("t{i:03}"), format!("10.0.0.{i}:80"))
-                    .with_weight(Weight::new(w).unwrap())
+                Target::new(format!("t{i:03}"), format!("10.0.0.{i}:80")).with_weight(Weight::new(w).unwrap())
             })
             .collect(),
     )
@@ -41,12 +40,7 @@ fn weighted_set(weights: &[u32]) -> TargetSet {
 }
 
 fn named_set(n: usize, salt: u64) -> TargetSet {
-    TargetSet::new(
-        (0..n)
-            .map(|i| Target::new(format!("i-{salt:x}-{i}"), "x:1"))
-            .collect(),
-    )
-    .unwrap()
+    TargetSet::new((0..n).map(|i| Target::new(format!("i-{salt:x}-{i}"), "x:1")).collect()).unwrap()
 }
 
 fn client(n: u64) -> Option<IpAddr> {
@@ -214,12 +208,7 @@ fn scale_out_movement_over_100k_keys_for_every_n() {
         let (moved, keys) = movement(n, 0x5eed, 100_000);
         let ratio = moved as f64 / (keys as f64 / (n + 1) as f64);
         worst = worst.max(ratio);
-        assert!(
-            ratio <= 1.2,
-            "n={n}: {moved} of {keys} keys moved, {ratio:.3}× the ideal 1/(n+1)"
-        );
+        assert!(ratio <= 1.2, "n={n}: {moved} of {keys} keys moved, {ratio:.3}× the ideal 1/(n+1)");
     }
-    println!(
-        "scale-out movement: worst {worst:.3}× the ideal 1/(n+1) over n = 2..64 (100k keys each)"
-    );
+    println!("scale-out movement: worst {worst:.3}× the ideal 1/(n+1) over n = 2..64 (100k keys each)");
 }
