@@ -27,84 +27,109 @@ const ZIPF_S: f64 = 1.1;
 const REPORT_EVERY_S: f64 = 5.0;
 
 #[derive(Clone, Copy)]
+enum Routers {
+    /// One balancer sees every request: exact in-flight counts.
+    One,
+    /// 10 balancers; each adds every server's total in-flight count as reported every 5 s,
+    /// fading over the given number of seconds (`BalancerConfig::report_fade`).
+    StaleReports(u64),
+    /// 10 balancers, each with only its own in-flight counts.
+    LocalOnly,
+}
+
+#[derive(Clone, Copy)]
+enum Clients {
+    Uniform,
+    Zipf { bounded: bool },
+}
+
+#[derive(Clone, Copy)]
 struct Scenario {
     name: &'static str,
     algorithm: fn() -> Algorithm,
-    bounded: bool,
-    routers: usize,
-    stale_reports: bool,
-    zipf_clients: bool,
+    routers: Routers,
+    clients: Clients,
 }
 
-fn main() {
+impl Scenario {
+    const fn new(name: &'static str, algorithm: fn() -> Algorithm, routers: Routers, clients: Clients) -> Self {
+        Scenario { name, algorithm, routers, clients }
+    }
+}
+
+fn main() -> Result<(), switchyard_algorithms::Error> {
     let requests =
         std::env::args().skip_while(|a| a != "--requests").nth(1).and_then(|v| v.parse().ok()).unwrap_or(200_000usize);
+    use Algorithm::{LeastConnections, PowerOfTwoChoices, RoundRobin, StickyIp};
+    let uniform = Clients::Uniform;
     let scenarios = [
-        Scenario {
-            name: "round robin",
-            algorithm: || Algorithm::RoundRobin,
-            bounded: false,
-            routers: 1,
-            stale_reports: false,
-            zipf_clients: false,
-        },
-        Scenario {
-            name: "least connections, exact (1 router)",
-            algorithm: || Algorithm::LeastConnections,
-            bounded: false,
-            routers: 1,
-            stale_reports: false,
-            zipf_clients: false,
-        },
-        Scenario {
-            name: "least connections, 10 routers, 5 s stale",
-            algorithm: || Algorithm::LeastConnections,
-            bounded: false,
-            routers: 10,
-            stale_reports: true,
-            zipf_clients: false,
-        },
-        Scenario {
-            name: "P2C, 10 routers, 5 s stale",
-            algorithm: || Algorithm::PowerOfTwoChoices,
-            bounded: false,
-            routers: 10,
-            stale_reports: true,
-            zipf_clients: false,
-        },
-        Scenario {
-            name: "sticky IP, Zipf clients, no bound",
-            algorithm: || Algorithm::StickyIp,
-            bounded: false,
-            routers: 1,
-            stale_reports: false,
-            zipf_clients: true,
-        },
-        Scenario {
-            name: "sticky IP, Zipf clients, bounded ε=0.25",
-            algorithm: || Algorithm::StickyIp,
-            bounded: true,
-            routers: 1,
-            stale_reports: false,
-            zipf_clients: true,
-        },
+        Scenario::new("round robin", || RoundRobin, Routers::One, uniform),
+        Scenario::new("least connections, exact (1 router)", || LeastConnections, Routers::One, uniform),
+        Scenario::new(
+            "least connections, 10 routers, 5 s reports at full weight",
+            || LeastConnections,
+            Routers::StaleReports(86_400),
+            uniform,
+        ),
+        Scenario::new(
+            "least connections, 10 routers, 5 s reports fading over 10 s",
+            || LeastConnections,
+            Routers::StaleReports(10),
+            uniform,
+        ),
+        Scenario::new(
+            "least connections, 10 routers, local counts only",
+            || LeastConnections,
+            Routers::LocalOnly,
+            uniform,
+        ),
+        Scenario::new(
+            "P2C, 10 routers, 5 s reports at full weight",
+            || PowerOfTwoChoices,
+            Routers::StaleReports(86_400),
+            uniform,
+        ),
+        Scenario::new(
+            "P2C, 10 routers, 5 s reports fading over 5 s",
+            || PowerOfTwoChoices,
+            Routers::StaleReports(5),
+            uniform,
+        ),
+        Scenario::new(
+            "P2C, 10 routers, 5 s reports fading over 10 s",
+            || PowerOfTwoChoices,
+            Routers::StaleReports(10),
+            uniform,
+        ),
+        Scenario::new("P2C, 10 routers, local counts only", || PowerOfTwoChoices, Routers::LocalOnly, uniform),
+        Scenario::new("sticky IP, Zipf clients, no bound", || StickyIp, Routers::One, Clients::Zipf { bounded: false }),
+        Scenario::new(
+            "sticky IP, Zipf clients, bounded ε=0.25",
+            || StickyIp,
+            Routers::One,
+            Clients::Zipf { bounded: true },
+        ),
     ];
+    let mut rows = Vec::new();
+    for (i, scenario) in scenarios.iter().enumerate() {
+        eprint!("\r\x1b[K[{}/{}] {}", i + 1, scenarios.len(), scenario.name);
+        rows.push((scenario.name, simulate(*scenario, requests, 42)?));
+    }
+    eprintln!("\r\x1b[K");
     println!(
         "{SERVERS} servers at 1×..4× speed, Poisson arrivals at {:.0} % of capacity, {requests} requests",
         UTILISATION * 100.0
     );
     println!();
-    println!("| algorithm | p50 ms | p99 ms | max server busy share |");
+    println!("| algorithm | p50 ms | p99 ms | busiest server's share ÷ its capacity share |");
     println!("| --- | ---: | ---: | ---: |");
-    for (i, scenario) in scenarios.iter().enumerate() {
-        eprint!("\r[{}/{}] {:<45}", i + 1, scenarios.len(), scenario.name);
-        let r = simulate(*scenario, requests, 42);
-        println!("| {} | {:.0} | {:.0} | {:.2} |", scenario.name, r.p50_ms, r.p99_ms, r.max_busy_share);
+    for (name, r) in rows {
+        println!("| {name} | {:.0} | {:.0} | {:.2} |", r.p50_ms, r.p99_ms, r.max_busy_share);
     }
-    eprintln!("\rdone{:60}", "");
+    Ok(())
 }
 
-struct Result {
+struct Outcome {
     p50_ms: f64,
     p99_ms: f64,
     /// Largest share of all requests that one server received, relative to its capacity share.
@@ -115,23 +140,31 @@ fn speeds() -> [f64; SERVERS] {
     std::array::from_fn(|i| 1.0 + 3.0 * i as f64 / (SERVERS - 1) as f64)
 }
 
-fn simulate(scenario: Scenario, requests: usize, seed: u64) -> Result {
+fn simulate(scenario: Scenario, requests: usize, seed: u64) -> Result<Outcome, switchyard_algorithms::Error> {
     let speeds = speeds();
     let capacity: f64 = speeds.iter().map(|s| s / MEAN_SERVICE_S).sum();
     let rate = UTILISATION * capacity;
     let targets =
-        TargetSet::new((0..SERVERS).map(|i| Target::new(format!("s{i}"), format!("10.0.0.{i}:80"))).collect())
-            .unwrap_or_default();
-    let routers: Vec<Balancer> = (0..scenario.routers)
+        TargetSet::new((0..SERVERS).map(|i| Target::new(format!("s{i}"), format!("10.0.0.{i}:80"))).collect())?;
+    let router_count = if matches!(scenario.routers, Routers::One) { 1 } else { 10 };
+    let stale_reports = matches!(scenario.routers, Routers::StaleReports(_));
+    let report_fade = match scenario.routers {
+        Routers::StaleReports(fade) => std::time::Duration::from_secs(fade),
+        _ => BalancerConfig::default().report_fade,
+    };
+    let zipf_clients = matches!(scenario.clients, Clients::Zipf { .. });
+    let bounded = matches!(scenario.clients, Clients::Zipf { bounded: true });
+    let routers: Vec<Balancer> = (0..router_count)
         .map(|_| {
             let config = BalancerConfig {
                 algorithm: (scenario.algorithm)(),
-                bounded_load: scenario.bounded.then(Default::default),
+                bounded_load: bounded.then(Default::default),
+                report_fade,
                 ..Default::default()
             };
-            Balancer::new(targets.clone(), config).unwrap_or_else(|e| panic!("{e}"))
+            Balancer::new(targets.clone(), config)
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     let zipf = zipf_cdf(CLIENTS, ZIPF_S);
 
     let mut rng = SplitMix64::new(seed);
@@ -155,16 +188,19 @@ fn simulate(scenario: Scenario, requests: usize, seed: u64) -> Result {
             guards.remove(&guard);
             true_in_flight[server] -= 1;
         }
-        if scenario.stale_reports && now >= next_report {
+        if stale_reports && now >= next_report {
             // Every router reads the same report: each server's total in-flight at this moment.
             let report: Vec<(String, u32)> = (0..SERVERS).map(|i| (format!("s{i}"), true_in_flight[i])).collect();
             for router in &routers {
-                router.set_reported_loads(report.iter().map(|(id, load)| (id.as_str(), *load)));
+                router.set_reported_loads(
+                    report.iter().map(|(id, load)| (id.as_str(), *load)),
+                    Time::from_millis((now * 1000.0) as u64),
+                );
             }
             next_report += REPORT_EVERY_S;
         }
         let router = &routers[rng.below(routers.len())];
-        let client = if scenario.zipf_clients { sample(&zipf, rng.unit()) } else { rng.below(CLIENTS) };
+        let client = if zipf_clients { sample(&zipf, rng.unit()) } else { rng.below(CLIENTS) };
         let request = RequestContext {
             client_ip: Some(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + client as u32))),
             random: rng.next_u64(),
@@ -190,7 +226,7 @@ fn simulate(scenario: Scenario, requests: usize, seed: u64) -> Result {
     let total_speed: f64 = speeds.iter().sum();
     let max_busy_share =
         (0..SERVERS).map(|i| (served[i] as f64 / requests as f64) / (speeds[i] / total_speed)).fold(0.0, f64::max);
-    Result { p50_ms: quantile(0.5), p99_ms: quantile(0.99), max_busy_share }
+    Ok(Outcome { p50_ms: quantile(0.5), p99_ms: quantile(0.99), max_busy_share })
 }
 
 fn zipf_cdf(n: usize, s: f64) -> Vec<f64> {

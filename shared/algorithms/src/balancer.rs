@@ -68,6 +68,7 @@ impl SlowStart {
     }
 
     /// Share of its weight a target started at `started_at` gets at `now`, in `[min_factor, 1]`.
+    #[inline]
     pub fn factor(&self, started_at: Time, now: Time) -> f64 {
         let ramp = now.since(started_at).as_secs_f64() / self.window.as_secs_f64();
         ramp.clamp(self.min_factor, 1.0)
@@ -86,6 +87,11 @@ pub struct BalancerConfig {
     /// panic threshold, default 50 %): better to spread over all than to crush the few left.
     /// 0 disables panic mode: with nothing usable, picking fails with [`Error::NoUsableTarget`].
     pub panic_threshold: f64,
+    /// How long a reported load keeps counting: its weight fades linearly from 1 when reported
+    /// to 0 after this long. A fresh report says much about a target's load; an old one mostly
+    /// says where every router sent its traffic since, and adding it at full weight makes all
+    /// routers avoid (then flood) the same targets together. See the crate README's study.
+    pub report_fade: Duration,
     /// Candidates ranked up front (1..=[`crate::MAX_CANDIDATES`]); more come one at a time from
     /// [`Balancer::next_candidate`].
     pub max_candidates: usize,
@@ -99,6 +105,7 @@ impl Default for BalancerConfig {
             slow_start: None,
             outlier: OutlierConfig::default(),
             panic_threshold: 0.5,
+            report_fade: Duration::from_secs(10),
             max_candidates: 1,
         }
     }
@@ -161,6 +168,7 @@ pub struct Pick {
 
 impl Pick {
     /// Whether the response from `served` must set a new sticky cookie.
+    #[inline]
     pub fn needs_cookie(&self, served: usize) -> bool {
         self.sticky_cookie && self.cookie_target != Some(served)
     }
@@ -193,14 +201,17 @@ impl Default for TargetState {
 }
 
 impl TargetState {
+    #[inline]
     pub fn in_flight(&self) -> u32 {
         self.in_flight.load(Relaxed)
     }
 
+    #[inline]
     pub fn reported_load(&self) -> Option<u32> {
         Some(self.reported.load(Relaxed)).filter(|&r| r != NO_REPORT)
     }
 
+    #[inline]
     pub fn ejected_until(&self) -> Time {
         Time::from_millis(self.ejected_until.load(Relaxed))
     }
@@ -228,11 +239,15 @@ pub struct View<'a> {
     now: Time,
     panic: bool,
     slow_start: Option<SlowStart>,
-    total_load: u64,
+    in_flight_total: &'a AtomicU64,
+    reported_total: &'a AtomicU64,
+    /// Weight of reported loads now, in [0, 1] (see [`BalancerConfig::report_fade`]).
+    report_weight: f64,
     usable_weight: u64,
 }
 
 impl View<'_> {
+    #[inline]
     pub fn len(&self) -> usize {
         self.targets.len()
     }
@@ -243,35 +258,44 @@ impl View<'_> {
 
     /// Whether the target may take this request: healthy as discovered, not ejected — or the
     /// balancer is in panic mode, where every target may.
+    #[inline]
     pub fn is_usable(&self, index: usize) -> bool {
         self.panic || (self.targets[index].health.admits(self.now) && self.states[index].ejected_until() <= self.now)
     }
 
+    #[inline]
     pub fn weight(&self, index: usize) -> u32 {
         self.targets[index].weight.get()
     }
 
-    /// This process's in-flight requests to the target plus the load it last reported (if any).
-    pub fn load(&self, index: usize) -> u64 {
+    /// This process's in-flight requests to the target plus the load it last reported (if
+    /// any), the report weighted by its freshness.
+    #[inline]
+    pub fn load(&self, index: usize) -> f64 {
         let state = &self.states[index];
-        u64::from(state.in_flight()) + u64::from(state.reported_load().unwrap_or(0))
+        f64::from(state.in_flight()) + f64::from(state.reported_load().unwrap_or(0)) * self.report_weight
     }
 
     /// The sum of [`View::load`] over all targets.
-    pub fn total_load(&self) -> u64 {
-        self.total_load
+    #[inline]
+    pub fn total_load(&self) -> f64 {
+        // Read on demand: only the bounded-load check needs it.
+        self.in_flight_total.load(Relaxed) as f64 + self.reported_total.load(Relaxed) as f64 * self.report_weight
     }
 
     /// Total weight of the usable targets (all targets in panic mode).
+    #[inline]
     pub fn usable_weight(&self) -> u64 {
         self.usable_weight
     }
 
     /// The slow-start ramp factor of the target, 1 when slow start is off or over.
+    #[inline]
     pub fn slow_start_factor(&self, index: usize) -> f64 {
         self.slow_start.map_or(1.0, |s| s.factor(self.targets[index].started_at, self.now))
     }
 
+    #[inline]
     pub fn effective_weight(&self, index: usize) -> f64 {
         f64::from(self.weight(index)) * self.slow_start_factor(index)
     }
@@ -293,6 +317,11 @@ pub struct Balancer {
     states: Box<[Arc<TargetState>]>,
     in_flight_total: Arc<AtomicU64>,
     reported_total: AtomicU64,
+    /// When the reported loads were taken (ms of [`Time`]).
+    reported_at: AtomicU64,
+    /// This process's share of the fleet's load when the report came (`f64` bits): reports are
+    /// fleet totals, scaled by it to this process's view so they weigh like local counts.
+    report_share: AtomicU64,
     selector: Box<dyn Select>,
     config: BalancerConfig,
     usability: Usability,
@@ -308,17 +337,27 @@ impl Balancer {
     /// A balancer for a new target set with the same configuration, keeping the state of the
     /// targets that remain.
     pub fn rebuild(&self, targets: TargetSet) -> Result<Self, Error> {
+        // Both sets are sorted by id: one merge pass pairs the targets that stay.
+        let old = self.targets.as_slice();
+        let mut o = 0;
         let states = targets
             .iter()
-            .map(|t| match self.targets.position(t.id.as_str()) {
-                Some(old) => Arc::clone(&self.states[old]),
-                None => Arc::new(TargetState::default()),
+            .map(|t| {
+                while o < old.len() && old[o].id < t.id {
+                    o += 1;
+                }
+                match old.get(o) {
+                    Some(kept) if kept.id == t.id => Arc::clone(&self.states[o]),
+                    _ => Arc::new(TargetState::default()),
+                }
             })
             .collect();
         let rebuilt = Self::assemble(targets, self.config.clone(), states, Arc::clone(&self.in_flight_total))?;
         rebuilt
             .reported_total
             .store(rebuilt.states.iter().map(|s| u64::from(s.reported_load().unwrap_or(0))).sum(), Relaxed);
+        rebuilt.reported_at.store(self.reported_at.load(Relaxed), Relaxed);
+        rebuilt.report_share.store(self.report_share.load(Relaxed), Relaxed);
         Ok(rebuilt)
     }
 
@@ -340,6 +379,8 @@ impl Balancer {
             states,
             in_flight_total,
             reported_total: AtomicU64::new(0),
+            reported_at: AtomicU64::new(0),
+            report_share: AtomicU64::new(1.0f64.to_bits()),
             selector,
             config,
             usability: Usability::default(),
@@ -403,7 +444,9 @@ impl Balancer {
             now,
             panic,
             slow_start: self.config.slow_start,
-            total_load: self.in_flight_total.load(Relaxed) + self.reported_total.load(Relaxed),
+            in_flight_total: &self.in_flight_total,
+            reported_total: &self.reported_total,
+            report_weight: self.report_weight(now),
             usable_weight: if panic { self.total_weight } else { usable_weight },
         };
         let before = pick.candidates.len();
@@ -443,9 +486,11 @@ impl Balancer {
 
     fn within_bound(&self, view: &View<'_>, index: usize) -> bool {
         match self.config.bounded_load {
-            Some(bound) => {
-                view.load(index) < bound.capacity(view.total_load(), view.weight(index), view.usable_weight())
-            }
+            Some(bound) => BoundedLoad::admits(
+                bound.limit_per_weight(view.total_load(), view.usable_weight()),
+                view.load(index),
+                view.weight(index),
+            ),
             None => true,
         }
     }
@@ -491,9 +536,10 @@ impl Balancer {
         Some(Ejection { index, until, multiplier })
     }
 
-    /// Loads the targets reported (e.g. their in-flight requests, from CloudWatch), by target id.
-    /// Targets absent from `reports` have no report: their load is this process's count alone.
-    pub fn set_reported_loads<'a>(&self, reports: impl IntoIterator<Item = (&'a str, u32)>) {
+    /// Loads the targets reported (e.g. their in-flight requests, from CloudWatch), by target id,
+    /// as of `taken_at`. Targets absent from `reports` have no report: their load is this
+    /// process's count alone.
+    pub fn set_reported_loads<'a>(&self, reports: impl IntoIterator<Item = (&'a str, u32)>, taken_at: Time) {
         self.states.iter().for_each(|s| s.reported.store(NO_REPORT, Relaxed));
         for (id, load) in reports {
             if let Some(index) = self.targets.position(id) {
@@ -502,6 +548,22 @@ impl Balancer {
         }
         let total = self.states.iter().map(|s| u64::from(s.reported_load().unwrap_or(0))).sum();
         self.reported_total.store(total, Relaxed);
+        self.reported_at.store(taken_at.as_millis(), Relaxed);
+        // Many routers share the fleet: a target's reported load is everyone's. Our share of it is
+        // estimated as our in-flight total over the reported total (1 when we carry it all, or
+        // when nothing is reported or in flight, so that a lone router counts reports fully).
+        let local = self.in_flight_total.load(Relaxed) as f64;
+        let share = if total == 0 || local == 0.0 { 1.0 } else { (local / total as f64).clamp(0.01, 1.0) };
+        self.report_share.store(share.to_bits(), Relaxed);
+    }
+
+    fn report_weight(&self, now: Time) -> f64 {
+        let fade = self.config.report_fade.as_secs_f64();
+        if fade <= 0.0 {
+            return 0.0;
+        }
+        let age = now.since(Time::from_millis(self.reported_at.load(Relaxed))).as_secs_f64();
+        (1.0 - age / fade).clamp(0.0, 1.0) * f64::from_bits(self.report_share.load(Relaxed))
     }
 
     fn usability(&self, now: Time) -> (u32, u64) {

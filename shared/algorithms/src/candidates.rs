@@ -15,32 +15,39 @@ pub struct Candidates {
 
 impl Candidates {
     /// Room for `capacity` candidates (clamped to `1..=MAX_CANDIDATES`).
+    #[inline]
     pub fn with_capacity(capacity: usize) -> Self {
         Candidates { indices: [0; MAX_CANDIDATES], len: 0, capacity: capacity.clamp(1, MAX_CANDIDATES) as u8 }
     }
 
+    #[inline]
     pub fn len(&self) -> usize {
         usize::from(self.len)
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
+    #[inline]
     pub fn is_full(&self) -> bool {
         self.len >= self.capacity
     }
 
     /// The pick: the best candidate, if any.
+    #[inline]
     pub fn first(&self) -> Option<usize> {
         self.iter().next()
     }
 
+    #[inline]
     pub fn contains(&self, index: usize) -> bool {
         self.indices[..self.len()].iter().any(|&i| i as usize == index)
     }
 
     /// Add `index` unless full or already present; whether it was added.
+    #[inline]
     pub fn push(&mut self, index: usize) -> bool {
         if self.is_full() || self.contains(index) {
             return false;
@@ -57,6 +64,7 @@ impl Candidates {
     }
 
     /// Candidate indices into the balancer's target set, best first.
+    #[inline]
     pub fn iter(&self) -> impl ExactSizeIterator<Item = usize> + '_ {
         self.indices[..self.len()].iter().map(|&i| i as usize)
     }

@@ -6,6 +6,7 @@
 
 /// FNV-1a over the bytes, then the MurmurHash3 64-bit finalizer: FNV alone distributes short,
 /// similar keys (IPv4 addresses in one subnet) poorly in the high bits the ring relies on.
+#[inline]
 pub fn hash_bytes(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in bytes {
@@ -16,6 +17,7 @@ pub fn hash_bytes(bytes: &[u8]) -> u64 {
 }
 
 /// MurmurHash3's 64-bit avalanche step.
+#[inline]
 pub const fn fmix64(mut k: u64) -> u64 {
     k ^= k >> 33;
     k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
@@ -32,10 +34,12 @@ pub const fn fmix64(mut k: u64) -> u64 {
 pub struct SplitMix64(u64);
 
 impl SplitMix64 {
+    #[inline]
     pub const fn new(seed: u64) -> Self {
         SplitMix64(seed)
     }
 
+    #[inline]
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
@@ -45,11 +49,13 @@ impl SplitMix64 {
     }
 
     /// Uniform in `0..n` (Lemire's multiply-shift; the bias is below 2^-32 for n < 2^32).
+    #[inline]
     pub fn below(&mut self, n: usize) -> usize {
         ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
     }
 
     /// Uniform in `[0, 1)`.
+    #[inline]
     pub fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }

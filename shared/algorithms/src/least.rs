@@ -16,7 +16,7 @@ use crate::hash::{SplitMix64, fmix64};
 use crate::{Candidates, MAX_CANDIDATES, Select, SelectRequest, View};
 
 fn score(view: &View<'_>, index: usize) -> f64 {
-    (view.load(index) as f64 + 1.0) / view.effective_weight(index)
+    (view.load(index) + 1.0) / view.effective_weight(index)
 }
 
 /// Fewest in-flight requests relative to weight, over every usable target; ties broken at random.

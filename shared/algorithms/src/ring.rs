@@ -39,11 +39,18 @@ impl BoundedLoad {
         self.epsilon
     }
 
-    /// Most load a target of `weight` may carry after taking one more request, when the usable
-    /// targets carry `total_load` in all and weigh `usable_weight`.
-    pub fn capacity(self, total_load: u64, weight: u32, usable_weight: u64) -> u64 {
-        let usable_weight = usable_weight.max(1) as f64;
-        ((1.0 + self.epsilon) * (total_load as f64 + 1.0) * f64::from(weight) / usable_weight).ceil() as u64
+    /// The bound per unit of weight for the next request, when the usable targets carry
+    /// `total_load` and weigh `usable_weight`: (1+ε)·(L+1)/W. Computed once per pick.
+    #[inline]
+    pub fn limit_per_weight(self, total_load: f64, usable_weight: u64) -> f64 {
+        (1.0 + self.epsilon) * (total_load + 1.0) / usable_weight.max(1) as f64
+    }
+
+    /// Whether a target carrying `load` may take one more request: `load + 1 ≤ ⌈limit·w⌉`, which
+    /// for a whole `load` is `load < limit·w` (no division, no rounding on the hot path).
+    #[inline]
+    pub fn admits(limit_per_weight: f64, load: f64, weight: u32) -> bool {
+        load < limit_per_weight * f64::from(weight)
     }
 }
 
@@ -103,6 +110,7 @@ impl HashRing {
     }
 
     /// Index of the first ring point at or after `key` (wrapping to 0).
+    #[inline]
     fn first_point(&self, key: u64) -> usize {
         let mut p = self.buckets[(key >> self.shift) as usize] as usize;
         while p < self.entries.len() && self.entries[p].0 < key {
@@ -128,7 +136,7 @@ impl HashRing {
         self.entries.len()
     }
 
-    fn walk(&self, start: usize, view: &View<'_>, out: &mut Candidates, capacity: Option<(BoundedLoad, u64, u64)>) {
+    fn walk(&self, start: usize, view: &View<'_>, out: &mut Candidates, limit_per_weight: Option<f64>) {
         let len = self.entries.len();
         let mut p = start;
         for _ in 0..len {
@@ -140,11 +148,10 @@ impl HashRing {
             if out.contains(index) || !view.is_usable(index) {
                 continue;
             }
-            if let Some((bound, total, usable_weight)) = capacity {
-                let cap = bound.capacity(total, view.weight(index), usable_weight);
-                if view.load(index) + 1 > cap {
-                    continue;
-                }
+            if let Some(limit) = limit_per_weight
+                && !BoundedLoad::admits(limit, view.load(index), view.weight(index))
+            {
+                continue;
             }
             out.push(index);
             if out.is_full() {
@@ -160,7 +167,7 @@ impl Select for HashRing {
             return;
         }
         let start = self.first_point(request.key.unwrap_or(request.random));
-        let capacity = self.bounded.map(|b| (b, view.total_load(), view.usable_weight()));
+        let capacity = self.bounded.map(|b| b.limit_per_weight(view.total_load(), view.usable_weight()));
         let before = out.len();
         self.walk(start, view, out, capacity);
         if capacity.is_some() && out.len() == before {

@@ -14,7 +14,7 @@
 //! [`RoundRobin::MAX_TABLE`] entries the weights are scaled down proportionally (each stays ≥ 1),
 //! trading exact ratios of extreme weights for a bounded table — pingora makes the same trade.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::hash::SplitMix64;
 use crate::{Candidates, Select, SelectRequest, TargetSet, View};
@@ -23,7 +23,11 @@ use crate::{Candidates, Select, SelectRequest, TargetSet, View};
 #[derive(Debug)]
 pub struct RoundRobin {
     table: Box<[u32]>,
-    cursor: AtomicUsize,
+    /// Picks so far. 32 bits so the position is `cursor mod len` by Lemire's fastmod (two
+    /// multiplications instead of a division); the wrap every 2^32 picks costs one uneven step.
+    cursor: AtomicU32,
+    /// ⌈2^64 / len⌉ for fastmod.
+    fastmod: u64,
 }
 
 impl RoundRobin {
@@ -32,7 +36,9 @@ impl RoundRobin {
 
     pub fn new(targets: &TargetSet) -> Self {
         let weights: Vec<u64> = targets.iter().map(|t| u64::from(t.weight.get())).collect();
-        RoundRobin { table: schedule(&weights).into_boxed_slice(), cursor: AtomicUsize::new(0) }
+        let table = schedule(&weights).into_boxed_slice();
+        let fastmod = (u64::MAX / table.len().max(1) as u64).wrapping_add(1);
+        RoundRobin { table, cursor: AtomicU32::new(0), fastmod }
     }
 
     /// One period of the schedule, as target indices (for tests and inspection).
@@ -47,7 +53,7 @@ impl Select for RoundRobin {
         if len == 0 {
             return;
         }
-        let start = self.cursor.fetch_add(1, Ordering::Relaxed) % len;
+        let start = fastmod(self.cursor.fetch_add(1, Ordering::Relaxed), self.fastmod, len);
         let mut rng = SplitMix64::new(request.random);
         let mut position = start;
         for _ in 0..len {
@@ -70,6 +76,14 @@ impl Select for RoundRobin {
             }
         }
     }
+}
+
+/// `a mod d` for `m = ⌈2^64 / d⌉` (Lemire, Kaser, Kurz, "Faster Remainder by Direct Computation", 2019),
+/// exact for 32-bit `a` and `d`.
+#[inline]
+fn fastmod(a: u32, m: u64, d: usize) -> usize {
+    let low = m.wrapping_mul(u64::from(a));
+    ((u128::from(low) * d as u128) >> 64) as usize
 }
 
 /// The nginx smooth weighted round-robin sequence for `weights`, one period long.
@@ -170,6 +184,16 @@ mod tests {
                 best as u32
             })
             .collect()
+    }
+
+    #[test]
+    fn fastmod_is_the_remainder() {
+        for d in [1usize, 2, 3, 7, 1000, 65_537, 1 << 20] {
+            let m = (u64::MAX / d as u64).wrapping_add(1);
+            for a in [0u32, 1, 2, 3, 999, 1 << 20, u32::MAX - 1, u32::MAX] {
+                assert_eq!(fastmod(a, m, d), a as usize % d, "{a} mod {d}");
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! Targets (the servers a router sends requests to) and the immutable set a balancer picks from.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::num::NonZeroU32;
 use std::ops::{Add, Sub};
@@ -17,6 +16,7 @@ pub struct Time(u64);
 impl Time {
     pub const ZERO: Time = Time(0);
 
+    #[inline]
     pub const fn from_millis(ms: u64) -> Self {
         Time(ms)
     }
@@ -25,11 +25,13 @@ impl Time {
         Time(s.saturating_mul(1000))
     }
 
+    #[inline]
     pub const fn as_millis(self) -> u64 {
         self.0
     }
 
     /// Time elapsed since `earlier`, zero if `earlier` is later.
+    #[inline]
     pub fn since(self, earlier: Time) -> Duration {
         Duration::from_millis(self.0.saturating_sub(earlier.0))
     }
@@ -37,6 +39,7 @@ impl Time {
 
 impl Add<Duration> for Time {
     type Output = Time;
+    #[inline]
     fn add(self, d: Duration) -> Time {
         Time(self.0.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
     }
@@ -91,6 +94,7 @@ impl Weight {
         }
     }
 
+    #[inline]
     pub const fn get(self) -> u32 {
         self.0.get()
     }
@@ -117,6 +121,7 @@ pub enum Health {
 
 impl Health {
     /// Whether the target may take new requests at `now`.
+    #[inline]
     pub fn admits(self, now: Time) -> bool {
         match self {
             Health::Healthy => true,
@@ -179,15 +184,12 @@ pub struct TargetSet {
 impl TargetSet {
     /// Fails on duplicate ids: two entries for one server would double its share silently.
     pub fn new(mut targets: Vec<Target>) -> Result<Self, Error> {
-        targets.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut seen = HashSet::with_capacity(targets.len());
-        for t in &targets {
-            if !seen.insert(&t.id) {
-                return Err(Error::DuplicateTarget(t.id.clone()));
-            }
-        }
         if targets.len() > crate::MAX_TARGETS {
             return Err(Error::TooManyTargets(targets.len()));
+        }
+        targets.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        if let Some(pair) = targets.windows(2).find(|pair| pair[0].id == pair[1].id) {
+            return Err(Error::DuplicateTarget(pair[0].id.clone()));
         }
         Ok(TargetSet { targets: targets.into() })
     }

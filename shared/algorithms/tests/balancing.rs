@@ -363,11 +363,11 @@ fn least_connections_breaks_ties_at_random() {
 #[test]
 fn reported_loads_count_with_local_in_flight() {
     let b = balancer(set(3), Algorithm::LeastConnections);
-    b.set_reported_loads([("i-00", 10), ("i-01", 2)]);
+    b.set_reported_loads([("i-00", 10), ("i-01", 2)], NOW);
     // i-02 reported nothing: only local in-flight counts for it.
     let _local: Vec<_> = (0..5).map(|_| b.begin(2).unwrap()).collect();
     assert_eq!(first(&b, &RequestContext::default()), 1);
-    b.set_reported_loads(std::iter::empty());
+    b.set_reported_loads(std::iter::empty(), NOW);
     assert_eq!(b.state(0).unwrap().reported_load(), None, "a missing report is no report, not zero");
 }
 
@@ -381,7 +381,7 @@ fn p2c_does_not_herd_when_every_router_reads_the_same_stale_loads() {
         (0..500u64)
             .filter(|&router| {
                 let b = balancer(set(8), algorithm());
-                b.set_reported_loads(report);
+                b.set_reported_loads(report, NOW);
                 first(&b, &RequestContext { random: router.wrapping_mul(0x9e37_79b9), ..Default::default() }) == 0
             })
             .count()
