@@ -48,7 +48,8 @@ impl Algorithm {
 /// `window`, so a cold instance (empty caches, JIT warm-up) is not handed a full share at once.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SlowStart {
-    window: Duration,
+    /// The window in seconds, converted once (a `Duration` → `f64` conversion divides).
+    window_secs: f64,
     min_factor: f64,
 }
 
@@ -64,13 +65,14 @@ impl SlowStart {
                 "slow start needs a window > 0 and a minimum factor in (0, 1], got {window:?} and {min_factor}"
             )));
         }
-        Ok(SlowStart { window, min_factor })
+        Ok(SlowStart { window_secs: window.as_secs_f64(), min_factor })
     }
 
     /// Share of its weight a target started at `started_at` gets at `now`, in `[min_factor, 1]`.
     #[inline]
     pub fn factor(&self, started_at: Time, now: Time) -> f64 {
-        let ramp = now.since(started_at).as_secs_f64() / self.window.as_secs_f64();
+        let elapsed_ms = now.as_millis().saturating_sub(started_at.as_millis());
+        let ramp = elapsed_ms as f64 / 1000.0 / self.window_secs;
         ramp.clamp(self.min_factor, 1.0)
     }
 }
