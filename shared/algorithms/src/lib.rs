@@ -4,6 +4,9 @@
 //! random numbers (a `u64` per request) are passed in, so every decision is deterministic under
 //! test and cheap to benchmark.
 //!
+//! # Scaling
+//! [`scaling`]: `recommend → stabilize → clamp`, as the Kubernetes HPA reads.
+//!
 //! # Balancing
 //! Read it like pingora's load balancer: discovery (the caller) produces a [`TargetSet`]; a
 //! [`Balancer`] is built from it once per discovery change; each request asks the balancer for
@@ -20,6 +23,7 @@ mod least;
 mod outlier;
 mod ring;
 mod round_robin;
+pub mod scaling;
 mod target;
 
 pub use balancer::{

@@ -1,0 +1,207 @@
+//! From a recommendation to the desired capacity, in the HPA normalizer's order: warm-up, the
+//! scale-down stabilization window, scale-up rate limits, bounds, then scale to zero and
+//! activation. Each step that changes the number is recorded with why.
+
+use std::time::Duration;
+
+use super::{Bounds, FleetState, Reason, Recommendation};
+use crate::Time;
+
+/// One tick's record, kept by the scaler outside the Lambda and handed back next tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub at: Time,
+    pub recommendation: u32,
+    pub desired: u32,
+}
+
+/// How fast a fleet may grow: within `period`, to at most `base + max(base × percent / 100,
+/// absolute)`, base being the smallest desired capacity in that period. HPA's default is
+/// "100 % or 4 pods per 15 s"; a scaler ticking every minute uses a 60 s period.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScaleUpLimit {
+    pub percent: f64,
+    pub absolute: u32,
+    pub period: Duration,
+}
+
+impl Default for ScaleUpLimit {
+    fn default() -> Self {
+        ScaleUpLimit { percent: 100.0, absolute: 4, period: Duration::from_secs(60) }
+    }
+}
+
+/// What is known about work on the fleet, for scale to zero and activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Activity {
+    /// Messages waiting (visible): one is enough to wake a fleet at zero.
+    pub waiting: u64,
+    /// Any work now: messages waiting or in flight, or workers that reported processing.
+    pub active_now: bool,
+    /// When activity was last seen, as recorded by earlier ticks (`Decision::last_active`).
+    pub last_active: Option<Time>,
+}
+
+/// One step of a decision that changed (or pinned) the number.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Recommended {
+        replicas: u32,
+        reason: Reason,
+    },
+    /// Instances are still booting: no scale-in until they are in service.
+    HeldForWarmUp {
+        pending: u32,
+        replicas: u32,
+    },
+    /// The highest recommendation within the window (HPA scale-down stabilization).
+    StabilizedDown {
+        window: Duration,
+        highest: u32,
+        replicas: u32,
+    },
+    RateLimitedUp {
+        base: u32,
+        limit: u32,
+        replicas: u32,
+    },
+    Clamped {
+        min: u32,
+        max: u32,
+        replicas: u32,
+    },
+    /// Idle, but not for long enough to go to zero.
+    KeptAwake {
+        idle_for: Duration,
+        needed: Option<Duration>,
+        replicas: u32,
+    },
+    ScaledToZero {
+        idle_for: Duration,
+    },
+    /// A fleet at zero with messages waiting gets at least one instance.
+    Activated {
+        waiting: u64,
+        replicas: u32,
+    },
+}
+
+/// The outcome of one tick for one fleet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub current: u32,
+    pub desired: u32,
+    pub steps: Vec<Step>,
+    /// To store and pass back next tick.
+    pub record: HistoryEntry,
+    /// To store and pass back next tick as `Activity::last_active`: now if active, else the
+    /// earlier value — or now, if idleness is seen for the first time (starting the idle clock).
+    pub last_active: Time,
+}
+
+impl Decision {
+    pub fn changes(&self) -> bool {
+        self.desired != self.current
+    }
+
+    /// The step that set the final number (for a one-line reason in the log).
+    pub fn deciding_step(&self) -> Option<&Step> {
+        self.steps.last()
+    }
+}
+
+/// Turns recommendations into desired capacities.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stabilizer {
+    /// HPA's default: 300 s.
+    pub scale_down_window: Duration,
+    pub scale_up: ScaleUpLimit,
+    /// Idle time before a fleet whose minimum is 0 goes to zero (KEDA's cooldownPeriod default is
+    /// 300 s). `None`: never below one instance.
+    pub scale_to_zero_after: Option<Duration>,
+}
+
+impl Default for Stabilizer {
+    fn default() -> Self {
+        Stabilizer {
+            scale_down_window: Duration::from_secs(300),
+            scale_up: ScaleUpLimit::default(),
+            scale_to_zero_after: Some(Duration::from_secs(300)),
+        }
+    }
+}
+
+impl Stabilizer {
+    pub fn decide(
+        &self,
+        fleet: &FleetState,
+        recommendation: &Recommendation,
+        history: &[HistoryEntry],
+        activity: Activity,
+        now: Time,
+    ) -> Decision {
+        let current = fleet.desired;
+        let mut n = recommendation.replicas;
+        let mut steps = vec![Step::Recommended { replicas: n, reason: recommendation.reason.clone() }];
+        let within = |window: Duration| {
+            let from = now - window;
+            history.iter().filter(move |h| h.at >= from && h.at <= now)
+        };
+
+        if n < current && fleet.pending > 0 {
+            n = current;
+            steps.push(Step::HeldForWarmUp { pending: fleet.pending, replicas: n });
+        }
+
+        if n < current {
+            let highest = within(self.scale_down_window).map(|h| h.recommendation).fold(n, u32::max);
+            let stabilized = highest.min(current);
+            if stabilized != n {
+                n = stabilized;
+                steps.push(Step::StabilizedDown { window: self.scale_down_window, highest, replicas: n });
+            }
+        }
+
+        if n > current {
+            let base = within(self.scale_up.period).map(|h| h.desired).fold(current, u32::min);
+            let step = ((f64::from(base) * self.scale_up.percent / 100.0).ceil() as u32).max(self.scale_up.absolute);
+            let limit = base.saturating_add(step).max(current);
+            if n > limit {
+                n = limit;
+                steps.push(Step::RateLimitedUp { base, limit, replicas: n });
+            }
+        }
+
+        let bounds: Bounds = fleet.bounds;
+        let clamped = bounds.clamp(n);
+        if clamped != n {
+            n = clamped;
+            steps.push(Step::Clamped { min: bounds.min(), max: bounds.max(), replicas: n });
+        }
+
+        let last_active = if activity.active_now { now } else { activity.last_active.unwrap_or(now) };
+        let idle_for = now.since(last_active);
+        if n == 0 && current > 0 {
+            match self.scale_to_zero_after {
+                Some(needed) if idle_for >= needed => steps.push(Step::ScaledToZero { idle_for }),
+                needed => {
+                    n = bounds.clamp(1);
+                    steps.push(Step::KeptAwake { idle_for, needed, replicas: n });
+                }
+            }
+        }
+
+        if n == 0 && activity.waiting > 0 && bounds.max() > 0 {
+            n = 1;
+            steps.push(Step::Activated { waiting: activity.waiting, replicas: n });
+        }
+
+        Decision {
+            current,
+            desired: n,
+            steps,
+            record: HistoryEntry { at: now, recommendation: recommendation.replicas, desired: n },
+            last_active,
+        }
+    }
+}

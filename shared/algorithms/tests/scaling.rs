@@ -1,0 +1,194 @@
+//! How the scaling decision behaves: one behaviour per test, then invariants as properties.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a failed unwrap is a failed test
+
+use std::time::Duration;
+
+use proptest::prelude::*;
+use switchyard_algorithms::Time;
+use switchyard_algorithms::scaling::{
+    Activity, BacklogPerInstance, Bounds, FleetState, HistoryEntry, LatencySlo, QueueState, Reason, Recommendation,
+    Stabilizer, Step,
+};
+
+const NOW: Time = Time::from_secs(10_000);
+
+fn fleet(desired: u32, min: u32, max: u32) -> FleetState {
+    FleetState { desired, in_service: desired, pending: 0, bounds: Bounds::new(min, max).unwrap() }
+}
+
+fn rec(replicas: u32) -> Recommendation {
+    Recommendation { replicas, reason: Reason::Backlog { messages: 0, per_instance: 1.0 } }
+}
+
+fn busy() -> Activity {
+    Activity { waiting: 10, active_now: true, last_active: Some(NOW) }
+}
+
+fn ago(secs: u64) -> Time {
+    NOW - Duration::from_secs(secs)
+}
+
+#[test]
+fn scale_out_follows_the_recommendation_within_the_rate_limit() {
+    let d = Stabilizer::default().decide(&fleet(4, 0, 100), &rec(6), &[], busy(), NOW);
+    assert_eq!(d.desired, 6);
+    // From 4, at most 4 + max(100 %, 4) = 8 per minute.
+    let d = Stabilizer::default().decide(&fleet(4, 0, 100), &rec(30), &[], busy(), NOW);
+    assert_eq!(d.desired, 8);
+    assert!(matches!(d.deciding_step(), Some(Step::RateLimitedUp { limit: 8, .. })));
+}
+
+#[test]
+fn the_rate_limit_counts_from_the_smallest_size_in_its_period() {
+    // Grew 2 → 4 thirty seconds ago: within the same minute the limit is 2 + 4 = 6, not 8.
+    let history = [HistoryEntry { at: ago(30), recommendation: 4, desired: 2 }];
+    let d = Stabilizer::default().decide(&fleet(4, 0, 100), &rec(30), &history, busy(), NOW);
+    assert_eq!(d.desired, 6);
+}
+
+#[test]
+fn scale_in_waits_for_the_highest_recommendation_of_the_window() {
+    let history = [
+        HistoryEntry { at: ago(400), recommendation: 20, desired: 10 },
+        HistoryEntry { at: ago(200), recommendation: 8, desired: 10 },
+        HistoryEntry { at: ago(60), recommendation: 3, desired: 10 },
+    ];
+    let d = Stabilizer::default().decide(&fleet(10, 0, 100), &rec(2), &history, busy(), NOW);
+    assert_eq!(d.desired, 8, "the 20 is outside the 300 s window; 8 is the highest inside");
+    assert!(matches!(d.deciding_step(), Some(Step::StabilizedDown { highest: 8, .. })));
+}
+
+#[test]
+fn no_scale_in_while_instances_warm_up() {
+    let warming = FleetState { desired: 6, in_service: 3, pending: 3, bounds: Bounds::new(0, 10).unwrap() };
+    let d = Stabilizer::default().decide(&warming, &rec(2), &[], busy(), NOW);
+    assert_eq!(d.desired, 6);
+    assert!(matches!(d.steps[1], Step::HeldForWarmUp { pending: 3, .. }));
+}
+
+#[test]
+fn the_bounds_clamp_whatever_the_signal() {
+    let s = Stabilizer { scale_up: Default::default(), ..Default::default() };
+    assert_eq!(s.decide(&fleet(9, 2, 10), &rec(500), &[], busy(), NOW).desired, 10);
+    let history = [HistoryEntry { at: ago(400), recommendation: 0, desired: 3 }];
+    assert_eq!(s.decide(&fleet(3, 2, 10), &rec(0), &history, busy(), NOW).desired, 2);
+}
+
+#[test]
+fn an_idle_fleet_goes_to_zero_only_after_the_idle_time() {
+    let s = Stabilizer::default();
+    let idle = |since: u64| Activity { waiting: 0, active_now: false, last_active: Some(ago(since)) };
+    let d = s.decide(&fleet(1, 0, 10), &rec(0), &[], idle(200), NOW);
+    assert_eq!(d.desired, 1);
+    assert!(matches!(d.deciding_step(), Some(Step::KeptAwake { .. })));
+    let d = s.decide(&fleet(1, 0, 10), &rec(0), &[], idle(300), NOW);
+    assert_eq!(d.desired, 0);
+    assert!(matches!(d.deciding_step(), Some(Step::ScaledToZero { .. })));
+}
+
+#[test]
+fn the_idle_clock_starts_when_idleness_is_first_seen() {
+    let never_seen = Activity { waiting: 0, active_now: false, last_active: None };
+    let d = Stabilizer::default().decide(&fleet(1, 0, 10), &rec(0), &[], never_seen, NOW);
+    assert_eq!(d.desired, 1, "unknown idle time is not long enough");
+    assert_eq!(d.last_active, NOW);
+}
+
+#[test]
+fn without_scale_to_zero_the_fleet_keeps_one_instance() {
+    let s = Stabilizer { scale_to_zero_after: None, ..Default::default() };
+    let idle = Activity { waiting: 0, active_now: false, last_active: Some(ago(100_000)) };
+    assert_eq!(s.decide(&fleet(1, 0, 10), &rec(0), &[], idle, NOW).desired, 1);
+}
+
+#[test]
+fn one_waiting_message_wakes_a_fleet_at_zero() {
+    let one = Activity { waiting: 1, active_now: true, last_active: Some(ago(10_000)) };
+    let d = Stabilizer::default().decide(&fleet(0, 0, 10), &rec(0), &[], one, NOW);
+    assert_eq!(d.desired, 1);
+    assert!(matches!(d.deciding_step(), Some(Step::Activated { waiting: 1, .. })));
+}
+
+#[test]
+fn missing_data_holds_and_never_scales_in() {
+    let missing = Recommendation { replicas: 0, reason: Reason::MissingData { signal: "queue depth" } };
+    let combined = Recommendation::combine([missing.clone(), rec(2)], 7).unwrap();
+    assert_eq!(combined.replicas, 7, "a lower recommendation with a signal missing holds");
+    let combined = Recommendation::combine([missing.clone(), rec(9)], 7).unwrap();
+    assert_eq!(combined.replicas, 9, "growing is still allowed");
+    let only_missing = Recommendation::combine([missing], 7).unwrap();
+    assert_eq!(only_missing.replicas, 7);
+    assert!(Recommendation::combine([], 7).is_none());
+}
+
+#[test]
+fn signals_combine_by_the_largest() {
+    let combined = Recommendation::combine([rec(3), rec(11), rec(5)], 4).unwrap();
+    assert_eq!(combined.replicas, 11);
+}
+
+#[test]
+fn reasons_read_as_sentences() {
+    let slo = LatencySlo::new(Duration::from_secs(120), 2.0).unwrap();
+    let r = slo.recommend(Some(&QueueState { visible: 600, arrival_rate: Some(10.0), ..Default::default() }));
+    let text = r.reason.to_string();
+    assert!(text.starts_with("latency SLO: 10.00/s"), "{text}");
+    assert!(text.contains("estimated"), "{text}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_desired_capacity_is_always_within_bounds(
+        current in 0u32..50, min in 0u32..10, span in 0u32..40, recommended in 0u32..1000,
+        history in prop::collection::vec((0u64..600, 0u32..100, 0u32..60), 0..8),
+        waiting in 0u64..5, idle_s in prop::option::of(0u64..1000),
+    ) {
+        let max = min + span;
+        let history: Vec<HistoryEntry> = history.into_iter()
+            .map(|(a, r, d)| HistoryEntry { at: ago(a), recommendation: r, desired: d }).collect();
+        let activity = Activity { waiting, active_now: waiting > 0, last_active: idle_s.map(ago) };
+        let d = Stabilizer::default().decide(&fleet(current, min, max), &rec(recommended), &history, activity, NOW);
+        prop_assert!(d.desired >= min && d.desired <= max, "{} outside [{min}, {max}]: {:?}", d.desired, d.steps);
+    }
+
+    #[test]
+    fn no_scale_in_within_the_window_after_a_higher_recommendation(
+        current in 1u32..50, higher_ago in 0u64..300, recommended in 0u32..50,
+    ) {
+        let history = [HistoryEntry { at: ago(higher_ago), recommendation: current, desired: current }];
+        let d = Stabilizer::default().decide(&fleet(current, 0, 100), &rec(recommended), &history, busy(), NOW);
+        prop_assert!(d.desired >= current, "scaled in from {current} to {}", d.desired);
+    }
+
+    #[test]
+    fn recommendations_grow_with_the_backlog(a in 0u64..1_000_000, b in 0u64..1_000_000, rate in 0.0f64..500.0) {
+        let (small, large) = (a.min(b), a.max(b));
+        let backlog = BacklogPerInstance::new(7.0).unwrap();
+        let slo = LatencySlo::new(Duration::from_secs(90), 3.0).unwrap();
+        let q = |visible| QueueState { visible, arrival_rate: Some(rate), ..Default::default() };
+        prop_assert!(backlog.recommend(Some(&q(small))).replicas <= backlog.recommend(Some(&q(large))).replicas);
+        prop_assert!(slo.recommend(Some(&q(small))).replicas <= slo.recommend(Some(&q(large))).replicas);
+    }
+
+    #[test]
+    fn scale_to_zero_only_after_the_idle_time(current in 1u32..20, idle_s in 0u64..1000) {
+        let idle = Activity { waiting: 0, active_now: false, last_active: Some(ago(idle_s)) };
+        let stale_history = [HistoryEntry { at: ago(1000), recommendation: 50, desired: current }];
+        let d = Stabilizer::default().decide(&fleet(current, 0, 50), &rec(0), &stale_history, idle, NOW);
+        if idle_s < 300 {
+            prop_assert!(d.desired >= 1, "went to zero after only {idle_s} s idle");
+        } else {
+            prop_assert_eq!(d.desired, 0);
+        }
+    }
+
+    #[test]
+    fn a_waiting_message_always_wakes_a_fleet_at_zero(waiting in 1u64..1000, max in 1u32..50, recommended in 0u32..5) {
+        let activity = Activity { waiting, active_now: true, last_active: None };
+        let d = Stabilizer::default().decide(&fleet(0, 0, max), &rec(recommended), &[], activity, NOW);
+        prop_assert!(d.desired >= 1);
+    }
+}
