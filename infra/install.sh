@@ -3,7 +3,7 @@
 #   - infra/.venv-stack: LocalStack 4.14 (+ pins) and the project's LocalStack plugin;
 #   - infra/.venv-tools: aws-sam-cli, cfn-lint, cargo-lambda (separate: pip cannot resolve SAM
 #     together with LocalStack);
-#   - Debian packages the Rust build needs (cmake, for the benchmark peer's zlib-ng).
+#   - Debian packages: cmake (the benchmark peer's zlib-ng), fonts-dejavu-core (plot text).
 # Re-running changes nothing: each venv keeps a stamp of what it was built from.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -43,13 +43,18 @@ install_venv() {
   say "$(basename "$dir") ready in $((SECONDS - started)) s"
 }
 
+# cmake: pingora's zlib-ng (the balancing benchmark's peer). fonts-dejavu-core: the simulator's
+# plots lay out and draw text with DejaVu Sans.
 ensure_debian_packages() {
-  command -v cmake >/dev/null 2>&1 && return 0
-  command -v apt-get >/dev/null 2>&1 || die "cmake is missing and apt-get is not available: install cmake"
+  local missing=()
+  command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+  [[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || missing+=(fonts-dejavu-core)
+  ((${#missing[@]} == 0)) && return 0
+  command -v apt-get >/dev/null 2>&1 || die "missing ${missing[*]} and apt-get is not available: install them"
   local sudo=""; [[ "$(id -u)" == 0 ]] || sudo="sudo"
-  say "installing cmake (Debian)"
+  say "installing ${missing[*]} (Debian)"
   $sudo apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq cmake >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
 PYTHON="$(find_python)" || die "LocalStack 4.14 needs Python 3.12 or newer and none was found \

@@ -131,8 +131,19 @@ impl LatencySlo {
             age_target,
             per_instance_rate: positive("per-instance rate", per_instance_rate)?,
             utilisation: 0.8,
-            min_drain: age_target.min(Duration::from_secs(60)) / 2,
+            min_drain: age_target / 2,
         })
+    }
+
+    /// The shortest time to plan a backlog's drain over once the oldest message is (nearly) past
+    /// the target. Default: half the age target. Much shorter asks for capacity that cannot help
+    /// (instances launched now serve only after they boot); longer gives up on the SLO.
+    pub fn with_min_drain(mut self, min_drain: Duration) -> Result<Self, Error> {
+        if min_drain.is_zero() {
+            return Err(Error::InvalidConfig("minimum drain time must be > 0".into()));
+        }
+        self.min_drain = min_drain;
+        Ok(self)
     }
 
     /// Target utilisation of the fleet for the arrival rate, in (0, 1]; 0.8 by default, so that
@@ -254,8 +265,10 @@ mod tests {
     fn an_old_backlog_is_drained_no_slower_than_the_minimum_window() {
         let slo = LatencySlo::new(Duration::from_secs(120), 1.0).unwrap();
         let late = QueueState { visible: 300, oldest_age: Some(Duration::from_secs(500)), ..Default::default() };
-        // Already past the target: drain within min_drain (30 s) → 10 instances.
-        assert_eq!(slo.recommend(Some(&late)).replicas, 10);
+        // Already past the target: drain within the minimum (by default half the target, 60 s) → 5.
+        assert_eq!(slo.recommend(Some(&late)).replicas, 5);
+        let urgent = slo.with_min_drain(Duration::from_secs(30)).unwrap();
+        assert_eq!(urgent.recommend(Some(&late)).replicas, 10);
     }
 
     #[test]

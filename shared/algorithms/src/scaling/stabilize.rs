@@ -49,6 +49,11 @@ pub enum Step {
         replicas: u32,
         reason: Reason,
     },
+    /// Within the dead band of the current size: no change.
+    WithinTolerance {
+        tolerance: f64,
+        replicas: u32,
+    },
     /// Instances are still booting: no scale-in until they are in service.
     HeldForWarmUp {
         pending: u32,
@@ -113,6 +118,9 @@ impl Decision {
 /// Turns recommendations into desired capacities.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stabilizer {
+    /// Dead band: a recommendation within this share of the current size changes nothing (HPA's
+    /// tolerance, 10 %), so noise in the signals does not move the fleet by one instance each way.
+    pub tolerance: f64,
     /// HPA's default: 300 s.
     pub scale_down_window: Duration,
     pub scale_up: ScaleUpLimit,
@@ -124,6 +132,7 @@ pub struct Stabilizer {
 impl Default for Stabilizer {
     fn default() -> Self {
         Stabilizer {
+            tolerance: 0.1,
             scale_down_window: Duration::from_secs(300),
             scale_up: ScaleUpLimit::default(),
             scale_to_zero_after: Some(Duration::from_secs(300)),
@@ -147,6 +156,11 @@ impl Stabilizer {
             let from = now - window;
             history.iter().filter(move |h| h.at >= from && h.at <= now)
         };
+
+        if current > 0 && n != current && f64::from(n.abs_diff(current)) <= self.tolerance * f64::from(current) {
+            n = current;
+            steps.push(Step::WithinTolerance { tolerance: self.tolerance, replicas: n });
+        }
 
         if n < current && fleet.pending > 0 {
             n = current;

@@ -1,0 +1,114 @@
+//! Three stacked charts over time: arrivals, backlog per policy, instances per policy.
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::sim::Outcome;
+
+const COLOURS: [RGBColor; 4] =
+    [RGBColor(0, 114, 178), RGBColor(213, 94, 0), RGBColor(0, 158, 115), RGBColor(204, 121, 167)];
+
+/// Where text metrics and PNG glyphs come from: a TrueType font, Debian's fonts-dejavu-core
+/// (installed by infra/install.sh). Pure Rust (ab_glyph): no fontconfig or freetype to build.
+const FONT_PATHS: [&str; 3] = [
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+    "/usr/local/share/fonts/DejaVuSans.ttf",
+];
+
+fn register_font() -> anyhow::Result<()> {
+    use std::sync::OnceLock;
+    static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            let bytes = FONT_PATHS.iter().find_map(|p| std::fs::read(p).ok()).ok_or_else(|| {
+                format!("no TrueType font for PNG text (looked at {FONT_PATHS:?}); run `bash infra/install.sh`")
+            })?;
+            // Plotters keeps fonts for the life of the program: leaking this one buffer is the point.
+            plotters::style::register_font("sans-serif", FontStyle::Normal, Box::leak(bytes.into_boxed_slice()))
+                .map_err(|_| "the font could not be parsed".to_owned())
+        })
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+/// Write `path` (SVG) and the same plot as PNG beside it. Returns the PNG's path.
+pub fn write(path: &Path, title: &str, outcomes: &[Outcome], slo_age_s: f64) -> anyhow::Result<std::path::PathBuf> {
+    // Both backends lay text out with the registered font's metrics.
+    register_font()?;
+    let size = (1200, 1000);
+    draw(SVGBackend::new(path, size).into_drawing_area(), title, outcomes, slo_age_s)?;
+    let png = path.with_extension("png");
+    draw(BitMapBackend::new(&png, size).into_drawing_area(), title, outcomes, slo_age_s)?;
+    Ok(png)
+}
+
+fn draw<B: DrawingBackend>(
+    root: DrawingArea<B, Shift>,
+    title: &str,
+    outcomes: &[Outcome],
+    slo_age_s: f64,
+) -> anyhow::Result<()>
+where
+    B::ErrorType: 'static,
+{
+    let err = |e: DrawingAreaErrorKind<B::ErrorType>| anyhow::anyhow!("drawing the plot: {e:?}");
+    root.fill(&WHITE).map_err(err)?;
+    let root = root.titled(title, ("sans-serif", 24)).map_err(err)?;
+    let panels = root.split_evenly((4, 1));
+    let minutes = outcomes.first().map_or(1, |o| o.series.arrivals.len()).max(1) as f64;
+
+    let arrivals = outcomes.first().map(|o| o.series.arrivals.clone()).unwrap_or_default();
+    panel(&panels[0], "arrivals (messages per minute)", minutes, &[("arrivals", &arrivals, BLACK)], None)
+        .map_err(err)?;
+
+    let backlog: Vec<_> =
+        outcomes.iter().enumerate().map(|(i, o)| (o.policy, &o.series.backlog, COLOURS[i % COLOURS.len()])).collect();
+    panel(&panels[1], "backlog (messages waiting)", minutes, &backlog, None).map_err(err)?;
+
+    let age: Vec<_> = outcomes
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.policy, &o.series.oldest_age_s, COLOURS[i % COLOURS.len()]))
+        .collect();
+    panel(&panels[2], "oldest message age (s), SLO dashed", minutes, &age, Some(slo_age_s)).map_err(err)?;
+
+    let capacity: Vec<_> =
+        outcomes.iter().enumerate().map(|(i, o)| (o.policy, &o.series.instances, COLOURS[i % COLOURS.len()])).collect();
+    panel(&panels[3], "instances (booting included)", minutes, &capacity, None).map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+fn panel<B: DrawingBackend>(
+    area: &DrawingArea<B, Shift>,
+    caption: &str,
+    minutes: f64,
+    lines: &[(&str, &Vec<f64>, RGBColor)],
+    threshold: Option<f64>,
+) -> Result<(), DrawingAreaErrorKind<B::ErrorType>> {
+    let top = lines.iter().flat_map(|(_, v, _)| v.iter().copied()).chain(threshold).fold(1.0f64, f64::max) * 1.05;
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 16))
+        .margin(8)
+        .x_label_area_size(28)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0f64..minutes, 0f64..top)?;
+    chart.configure_mesh().x_desc("minute").light_line_style(WHITE.mix(0.0)).draw()?;
+    for (name, values, colour) in lines {
+        chart
+            .draw_series(LineSeries::new(
+                values.iter().enumerate().map(|(m, &v)| (m as f64, v)),
+                colour.stroke_width(2),
+            ))?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2)));
+    }
+    if let Some(slo) = threshold {
+        chart.draw_series(DashedLineSeries::new([(0.0, slo), (minutes, slo)], 6, 4, BLACK.stroke_width(1)))?;
+    }
+    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    Ok(())
+}

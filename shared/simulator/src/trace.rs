@@ -1,0 +1,134 @@
+//! Arrival traces: messages per minute over the run.
+
+use std::f64::consts::PI;
+use std::path::Path;
+
+/// A trace's shape.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trace {
+    /// The same rate all run.
+    Constant { per_minute: f64, minutes: usize },
+    /// A quiet baseline, then a burst 20× as large for 10 minutes: a batch upload, a marketing push.
+    Spike { base_per_minute: f64, minutes: usize },
+    /// A day compressed into the run: low at night, high at midday.
+    Diurnal { peak_per_minute: f64, minutes: usize },
+    /// Ramps from zero to a peak, drops, again: periodic batch producers.
+    Sawtooth { peak_per_minute: f64, period_minutes: usize, minutes: usize },
+    /// Per-minute counts read from a file.
+    Recorded(Vec<f64>),
+}
+
+/// Why a trace could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    #[error("reading {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path} line {line}: expected a count of messages per minute (or `minute,count`), got {text:?}")]
+    Parse { path: String, line: usize, text: String },
+    #[error("{0} has no counts")]
+    Empty(String),
+    #[error("unknown trace {0:?}: use constant, spike, diurnal, sawtooth or a CSV file path")]
+    Unknown(String),
+}
+
+impl Trace {
+    /// The built-in traces by name, or a CSV file of per-minute counts.
+    pub fn parse(spec: &str) -> Result<Self, TraceError> {
+        match spec {
+            "constant" => Ok(Trace::Constant { per_minute: 600.0, minutes: 120 }),
+            "spike" => Ok(Trace::Spike { base_per_minute: 120.0, minutes: 120 }),
+            "diurnal" => Ok(Trace::Diurnal { peak_per_minute: 1200.0, minutes: 360 }),
+            "sawtooth" => Ok(Trace::Sawtooth { peak_per_minute: 1200.0, period_minutes: 30, minutes: 180 }),
+            path if path.ends_with(".csv") => Self::from_csv(Path::new(path)),
+            other => Err(TraceError::Unknown(other.to_owned())),
+        }
+    }
+
+    /// One count per line (`count` or `minute,count`); blank lines and `#` comments are skipped,
+    /// and so is a first line that is not a number (a header).
+    pub fn from_csv(path: &Path) -> Result<Self, TraceError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| TraceError::Io { path: name.clone(), source })?;
+        let mut counts = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let field = line.rsplit(',').next().unwrap_or(line).trim();
+            match field.parse::<f64>() {
+                Ok(v) if v.is_finite() && v >= 0.0 => counts.push(v),
+                _ if i == 0 => continue,
+                _ => return Err(TraceError::Parse { path: name, line: i + 1, text: line.to_owned() }),
+            }
+        }
+        if counts.is_empty() {
+            return Err(TraceError::Empty(name));
+        }
+        Ok(Trace::Recorded(counts))
+    }
+
+    pub fn minutes(&self) -> usize {
+        match self {
+            Trace::Constant { minutes, .. }
+            | Trace::Spike { minutes, .. }
+            | Trace::Diurnal { minutes, .. }
+            | Trace::Sawtooth { minutes, .. } => *minutes,
+            Trace::Recorded(counts) => counts.len(),
+        }
+    }
+
+    /// Expected messages in minute `m`.
+    pub fn per_minute(&self, m: usize) -> f64 {
+        match self {
+            Trace::Constant { per_minute, .. } => *per_minute,
+            Trace::Spike { base_per_minute, .. } => {
+                if (30..40).contains(&m) {
+                    base_per_minute * 20.0
+                } else {
+                    *base_per_minute
+                }
+            }
+            Trace::Diurnal { peak_per_minute, minutes } => {
+                let phase = m as f64 / *minutes as f64;
+                peak_per_minute * (0.55 - 0.45 * (2.0 * PI * phase).cos())
+            }
+            Trace::Sawtooth { peak_per_minute, period_minutes, .. } => {
+                let p = (*period_minutes).max(1);
+                peak_per_minute * (m % p) as f64 / p as f64
+            }
+            Trace::Recorded(counts) => counts.get(m).copied().unwrap_or(0.0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spike_is_twenty_times_the_base_for_ten_minutes() {
+        let t = Trace::parse("spike").unwrap();
+        assert_eq!(t.per_minute(29), 120.0);
+        assert_eq!(t.per_minute(30), 2400.0);
+        assert_eq!(t.per_minute(39), 2400.0);
+        assert_eq!(t.per_minute(40), 120.0);
+    }
+
+    #[test]
+    fn csv_accepts_counts_or_minute_count_pairs_and_a_header() {
+        let dir = std::env::temp_dir().join(format!("sim-trace-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.csv");
+        std::fs::write(&path, "minute,count\n0,10\n1,20\n\n# gap\n2,5\n").unwrap();
+        assert_eq!(Trace::from_csv(&path).unwrap(), Trace::Recorded(vec![10.0, 20.0, 5.0]));
+        std::fs::write(&path, "10\nten\n").unwrap();
+        assert!(matches!(Trace::from_csv(&path), Err(TraceError::Parse { line: 2, .. })));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn unknown_traces_are_named_in_the_error() {
+        assert!(Trace::parse("lunar").unwrap_err().to_string().contains("lunar"));
+    }
+}

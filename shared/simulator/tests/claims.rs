@@ -1,0 +1,62 @@
+//! The claims the crate README makes, pinned on the fixed seed so a change that breaks one fails.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+use std::process::Command;
+
+use switchyard_sim::sim::{Outcome, SimConfig};
+use switchyard_sim::trace::Trace;
+
+fn run(trace: &str) -> Vec<Outcome> {
+    switchyard_sim::compare(&Trace::parse(trace).unwrap(), &SimConfig::default(), &mut |_, _| {}).unwrap()
+}
+
+fn by<'a>(outcomes: &'a [Outcome], policy: &str) -> &'a Outcome {
+    outcomes.iter().find(|o| o.policy == policy).unwrap()
+}
+
+#[test]
+fn on_the_spike_switchyard_has_30_percent_fewer_violation_minutes_than_aws_at_no_more_cost() {
+    let outcomes = run("spike");
+    let (ours, aws) = (by(&outcomes, "switchyard"), by(&outcomes, "aws target tracking"));
+    assert!(
+        (ours.slo_violation_minutes as f64) <= 0.7 * aws.slo_violation_minutes as f64,
+        "{} vs {} violation minutes",
+        ours.slo_violation_minutes,
+        aws.slo_violation_minutes
+    );
+    assert!(ours.instance_minutes <= aws.instance_minutes, "{} vs {}", ours.instance_minutes, aws.instance_minutes);
+}
+
+#[test]
+fn a_flat_load_does_not_make_switchyard_flap() {
+    let outcomes = run("constant");
+    assert!(by(&outcomes, "switchyard").direction_changes <= 2);
+}
+
+#[test]
+fn the_cli_prints_the_table_and_writes_svg_and_png() {
+    let dir = std::env::temp_dir().join(format!("sim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join("spike.svg");
+    let output = Command::new(env!("CARGO_BIN_EXE_switchyard-sim"))
+        .args(["--trace", "spike", "--plot"])
+        .arg(&svg)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("| switchyard |") && stdout.contains("| keda + hpa |"), "{stdout}");
+    assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
+    let png = std::fs::read(svg.with_extension("png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("minute"), "progress is shown on stderr");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_arguments_get_a_clear_error() {
+    let output = Command::new(env!("CARGO_BIN_EXE_switchyard-sim")).args(["--trace", "lunar"]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown trace \"lunar\""));
+}
