@@ -1,52 +1,37 @@
-//! Switchyard scaler: a scheduled Lambda that resizes web and consumer fleets.
-//!
-//! Foundation only: the event contract (`{"dry_run": true}` by hand, or an EventBridge scheduled
-//! event) and the report shape. Reading signals and deciding land with issue "Scaler Lambda".
+//! The scaler Lambda: configuration and clients at cold start, then one tick per invocation.
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use serde::{Deserialize, Serialize};
+use scaler::cloud::SdkCloud;
+use scaler::config::Config;
+use scaler::tick::{TickReport, tick};
+use scaler::{Invocation, emf};
+use switchyard_algorithms::Time;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    run(service_fn(tick)).await
+    // A bad configuration stops the cold start with a message naming the key.
+    let config = Config::from_env()?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let cloud = SdkCloud::new(&aws);
+    run(service_fn(|event: LambdaEvent<serde_json::Value>| handle(&cloud, &config, event.payload))).await
 }
 
-/// The invocation: EventBridge's scheduled event carries no `dry_run`, so it defaults to acting.
-#[derive(Debug, Default, Deserialize)]
-struct Tick {
-    #[serde(default)]
-    dry_run: bool,
-}
-
-/// What one tick did, per fleet.
-#[derive(Debug, Serialize)]
-struct TickReport {
-    dry_run: bool,
-    fleets: Vec<serde_json::Value>,
-    failed: Vec<String>,
-}
-
-async fn tick(event: LambdaEvent<serde_json::Value>) -> Result<TickReport, Error> {
-    let tick: Tick = serde_json::from_value(event.payload).unwrap_or_default();
-    tracing::info!(dry_run = tick.dry_run, "tick: no fleets configured");
-    Ok(TickReport { dry_run: tick.dry_run, fleets: Vec::new(), failed: Vec::new() })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_scheduled_event_is_not_a_dry_run() {
-        let scheduled = serde_json::json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
-        let report = tick(LambdaEvent::new(scheduled, Default::default())).await.unwrap();
-        assert!(!report.dry_run);
+async fn handle(cloud: &SdkCloud, config: &Config, event: serde_json::Value) -> Result<TickReport, Error> {
+    let invocation = Invocation::from_event(event)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| Time::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
+        .unwrap_or(Time::ZERO);
+    let report = tick(cloud, config, invocation.dry_run, now).await;
+    let namespace = &config.tuning.namespace;
+    for fleet in &report.fleets {
+        tracing::info!(decision = %serde_json::to_string(fleet).unwrap_or_default(), dry_run = report.dry_run, "fleet decided");
+        println!("{}", emf::decision(namespace, report.at_ms, fleet));
     }
-
-    #[tokio::test]
-    async fn dry_run_is_read_from_a_manual_invocation() {
-        let report = tick(LambdaEvent::new(serde_json::json!({"dry_run": true}), Default::default())).await.unwrap();
-        assert!(report.dry_run);
+    for failure in &report.failed {
+        tracing::error!(fleet = %failure.fleet, error = %failure.error, "fleet not scaled");
+        println!("{}", emf::failure(namespace, report.at_ms, failure));
     }
+    Ok(report)
 }

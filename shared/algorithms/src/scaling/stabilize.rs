@@ -219,3 +219,39 @@ impl Stabilizer {
         }
     }
 }
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Recommended { replicas, reason } => write!(f, "recommended {replicas}: {reason}"),
+            Step::WithinTolerance { tolerance, replicas } => {
+                write!(f, "within {:.0} % of the current size: keep {replicas}", tolerance * 100.0)
+            }
+            Step::HeldForWarmUp { pending, replicas } => {
+                write!(f, "{pending} instance(s) still booting: keep {replicas}")
+            }
+            Step::StabilizedDown { window, highest, replicas } => write!(
+                f,
+                "highest recommendation in the last {} s was {highest}: scale in only to {replicas}",
+                window.as_secs()
+            ),
+            Step::RateLimitedUp { base, limit, replicas } => {
+                write!(f, "scale-up limited to {limit} from {base} this period: {replicas}")
+            }
+            Step::Clamped { min, max, replicas } => write!(f, "clamped to [{min}, {max}]: {replicas}"),
+            Step::KeptAwake { idle_for, needed, replicas } => match needed {
+                Some(needed) => write!(
+                    f,
+                    "idle for {} s of the {} s before scaling to zero: keep {replicas}",
+                    idle_for.as_secs(),
+                    needed.as_secs()
+                ),
+                None => write!(f, "scale to zero is off: keep {replicas}"),
+            },
+            Step::ScaledToZero { idle_for } => write!(f, "idle for {} s: scale to zero", idle_for.as_secs()),
+            Step::Activated { waiting, replicas } => {
+                write!(f, "{waiting} message(s) waiting at zero: wake to {replicas}")
+            }
+        }
+    }
+}

@@ -1,0 +1,396 @@
+//! Configuration from the environment, parsed once at cold start into typed structs. A bad value
+//! fails start-up with a message naming the fleet and the key.
+//!
+//! `SWITCHYARD_FLEETS` (JSON array, required): one object per fleet —
+//! ```json
+//! {"name": "web", "group": "switchyard-web", "role": "web", "min": 1, "max": 20,
+//!  "metrics": [{"namespace": "AWS/EC2", "name": "CPUUtilization",
+//!               "dimensions": {"AutoScalingGroupName": "switchyard-web"},
+//!               "statistic": "Average", "period": 60, "target": 50}]}
+//! {"name": "workers", "group": "switchyard-workers", "role": "consumer",
+//!  "queue_url": "https://sqs…/work", "backlog_per_instance": 20, "count_in_flight": true,
+//!  "age_slo_seconds": 120, "per_instance_rate": 0.5}
+//! ```
+//! Tuning (optional): `SWITCHYARD_SCALE_DOWN_WINDOW_SECS` (300), `SWITCHYARD_SCALE_UP_PERCENT`
+//! (300), `SWITCHYARD_SCALE_UP_ABSOLUTE` (10), `SWITCHYARD_SCALE_UP_PERIOD_SECS` (60),
+//! `SWITCHYARD_SCALE_TO_ZERO_AFTER_SECS` (300, or `never`), `SWITCHYARD_TOLERANCE` (0.1),
+//! `SWITCHYARD_HISTORY_PERIOD_SECS` (60: the tick; tests use 1), `SWITCHYARD_METRIC_MAX_AGE_SECS`
+//! (300), `SWITCHYARD_NAMESPACE` (`Switchyard`).
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use serde::Deserialize;
+use switchyard_algorithms::scaling::{
+    BacklogPerInstance, Bounds, LatencySlo, ScaleUpLimit, Stabilizer, TargetTracking,
+};
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{key} is not set: {hint}")]
+    Missing { key: &'static str, hint: &'static str },
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.into(), message: message.into() }
+}
+
+/// What a fleet is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Serves HTTP: scaled on metrics; never scaled to zero by idleness.
+    Web,
+    /// Drains a queue: scaled on its depth (and age); may scale to zero and be woken.
+    Consumer,
+}
+
+/// A CloudWatch metric to track, as the fleet's config names it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricSignal {
+    pub namespace: String,
+    pub name: String,
+    #[serde(default)]
+    pub dimensions: BTreeMap<String, String>,
+    #[serde(default = "default_statistic")]
+    pub statistic: String,
+    #[serde(default = "default_period")]
+    pub period: u32,
+    /// The per-instance value to keep the metric at.
+    pub target: f64,
+}
+
+fn default_statistic() -> String {
+    "Average".into()
+}
+
+fn default_period() -> u32 {
+    60
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFleet {
+    name: String,
+    group: String,
+    role: Role,
+    min: Option<u32>,
+    max: Option<u32>,
+    #[serde(default)]
+    metrics: Vec<MetricSignal>,
+    queue_url: Option<String>,
+    backlog_per_instance: Option<f64>,
+    #[serde(default = "yes")]
+    count_in_flight: bool,
+    age_slo_seconds: Option<f64>,
+    per_instance_rate: Option<f64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A fleet's queue signal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueSignal {
+    pub url: String,
+    /// The queue's name (the URL's last segment): the dimension of its AWS/SQS metrics.
+    pub name: String,
+    pub backlog: Option<BacklogPerInstance>,
+    pub slo: Option<LatencySlo>,
+}
+
+/// One fleet, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fleet {
+    pub name: String,
+    pub group: String,
+    pub role: Role,
+    /// Narrows the group's own limits; never widens them.
+    pub min: Option<u32>,
+    pub max: Option<u32>,
+    pub metrics: Vec<(MetricSignal, TargetTracking)>,
+    pub queue: Option<QueueSignal>,
+}
+
+/// Settings shared by every fleet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tuning {
+    pub stabilizer: Stabilizer,
+    /// Resolution of the history kept in CloudWatch: the scaler's tick.
+    pub history_period: Duration,
+    pub metric_max_age: Duration,
+    pub namespace: String,
+}
+
+/// The scaler's whole configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub fleets: Vec<Fleet>,
+    pub tuning: Tuning,
+}
+
+impl Config {
+    /// From the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// From any key → value lookup (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let fleets = get("SWITCHYARD_FLEETS").ok_or(ConfigError::Missing {
+            key: "SWITCHYARD_FLEETS",
+            hint: "a JSON array of fleets (see the README's scaler configuration)",
+        })?;
+        Ok(Config { fleets: parse_fleets(&fleets)?, tuning: parse_tuning(&get)? })
+    }
+}
+
+fn parse_fleets(json: &str) -> Result<Vec<Fleet>, ConfigError> {
+    let values: Vec<serde_json::Value> =
+        serde_json::from_str(json).map_err(|e| invalid("SWITCHYARD_FLEETS", format!("not a JSON array: {e}")))?;
+    if values.is_empty() {
+        return Err(invalid("SWITCHYARD_FLEETS", "lists no fleet"));
+    }
+    let mut names = HashSet::new();
+    let mut fleets = Vec::with_capacity(values.len());
+    for (i, value) in values.into_iter().enumerate() {
+        let label =
+            value.get("name").and_then(|n| n.as_str()).map_or(format!("fleet #{i}"), |n| format!("fleet {n:?}"));
+        let raw: RawFleet =
+            serde_json::from_value(value).map_err(|e| invalid(format!("SWITCHYARD_FLEETS {label}"), e.to_string()))?;
+        let fleet =
+            validate(raw).map_err(|(key, message)| invalid(format!("SWITCHYARD_FLEETS {label} {key}"), message))?;
+        if !names.insert(fleet.name.clone()) {
+            return Err(invalid(format!("SWITCHYARD_FLEETS {label}"), "the name is used twice"));
+        }
+        fleets.push(fleet);
+    }
+    Ok(fleets)
+}
+
+fn validate(raw: RawFleet) -> Result<Fleet, (&'static str, String)> {
+    if raw.name.trim().is_empty() {
+        return Err(("name", "must not be empty".into()));
+    }
+    if raw.group.trim().is_empty() {
+        return Err(("group", "must not be empty".into()));
+    }
+    if let (Some(min), Some(max)) = (raw.min, raw.max)
+        && min > max
+    {
+        return Err(("min", format!("{min} is above max {max}")));
+    }
+    let mut metrics = Vec::new();
+    for m in raw.metrics {
+        if m.period == 0 || (m.period < 60 && ![1, 5, 10, 30].contains(&m.period)) {
+            return Err((
+                "metrics.period",
+                format!("{} is not a CloudWatch period (1, 5, 10, 30 or a multiple of 60)", m.period),
+            ));
+        }
+        let tracking = TargetTracking::new(m.target).map_err(|e| ("metrics.target", e.to_string()))?;
+        metrics.push((m, tracking));
+    }
+    let queue = match raw.queue_url {
+        Some(url) => {
+            let name = url
+                .rsplit('/')
+                .next()
+                .filter(|n| !n.is_empty())
+                .ok_or(("queue_url", format!("{url:?} has no queue name")))?;
+            let backlog = raw
+                .backlog_per_instance
+                .map(|b| BacklogPerInstance::new(b).map(|p| p.counting_in_flight(raw.count_in_flight)))
+                .transpose()
+                .map_err(|e| ("backlog_per_instance", e.to_string()))?;
+            let slo = match (raw.age_slo_seconds, raw.per_instance_rate) {
+                (Some(age), Some(rate)) if age.is_finite() && age > 0.0 => Some(
+                    LatencySlo::new(Duration::from_secs_f64(age), rate)
+                        .map_err(|e| ("per_instance_rate", e.to_string()))?,
+                ),
+                (Some(age), Some(_)) => {
+                    return Err(("age_slo_seconds", format!("must be a positive number, got {age}")));
+                }
+                (None, None) => None,
+                (Some(_), None) => {
+                    return Err((
+                        "per_instance_rate",
+                        "is needed with age_slo_seconds (messages per second one instance processes)".into(),
+                    ));
+                }
+                (None, Some(_)) => return Err(("age_slo_seconds", "is needed with per_instance_rate".into())),
+            };
+            if backlog.is_none() && slo.is_none() {
+                return Err((
+                    "queue_url",
+                    "needs backlog_per_instance and/or age_slo_seconds with per_instance_rate".into(),
+                ));
+            }
+            Some(QueueSignal { name: name.to_owned(), url, backlog, slo })
+        }
+        None if raw.backlog_per_instance.is_some() || raw.age_slo_seconds.is_some() => {
+            return Err(("queue_url", "is needed for queue-based scaling".into()));
+        }
+        None => None,
+    };
+    if metrics.is_empty() && queue.is_none() {
+        return Err(("metrics", "a fleet needs at least one signal: metrics and/or queue_url".into()));
+    }
+    if raw.role == Role::Consumer && queue.is_none() {
+        return Err(("queue_url", "a consumer fleet scales on its queue".into()));
+    }
+    Ok(Fleet { name: raw.name, group: raw.group, role: raw.role, min: raw.min, max: raw.max, metrics, queue })
+}
+
+fn parse_tuning(get: &impl Fn(&str) -> Option<String>) -> Result<Tuning, ConfigError> {
+    let secs = |key: &'static str, default: u64| -> Result<Duration, ConfigError> {
+        match get(key) {
+            None => Ok(Duration::from_secs(default)),
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .map(Duration::from_secs)
+                .map_err(|_| invalid(key, format!("expected whole seconds, got {v:?}"))),
+        }
+    };
+    let number = |key: &'static str, default: f64| -> Result<f64, ConfigError> {
+        match get(key) {
+            None => Ok(default),
+            Some(v) => match v.trim().parse::<f64>() {
+                Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+                _ => Err(invalid(key, format!("expected a non-negative number, got {v:?}"))),
+            },
+        }
+    };
+    let scale_to_zero_after = match get("SWITCHYARD_SCALE_TO_ZERO_AFTER_SECS").as_deref().map(str::trim) {
+        Some("never") => None,
+        _ => Some(secs("SWITCHYARD_SCALE_TO_ZERO_AFTER_SECS", 300)?),
+    };
+    let tolerance = number("SWITCHYARD_TOLERANCE", 0.1)?;
+    if tolerance >= 1.0 {
+        return Err(invalid("SWITCHYARD_TOLERANCE", format!("must be below 1, got {tolerance}")));
+    }
+    let absolute = number("SWITCHYARD_SCALE_UP_ABSOLUTE", 10.0)?;
+    let history_period = secs("SWITCHYARD_HISTORY_PERIOD_SECS", 60)?;
+    if history_period.is_zero() {
+        return Err(invalid("SWITCHYARD_HISTORY_PERIOD_SECS", "must be at least 1"));
+    }
+    Ok(Tuning {
+        stabilizer: Stabilizer {
+            tolerance,
+            scale_down_window: secs("SWITCHYARD_SCALE_DOWN_WINDOW_SECS", 300)?,
+            scale_up: ScaleUpLimit {
+                percent: number("SWITCHYARD_SCALE_UP_PERCENT", 300.0)?,
+                absolute: absolute as u32,
+                period: secs("SWITCHYARD_SCALE_UP_PERIOD_SECS", 60)?,
+            },
+            scale_to_zero_after,
+        },
+        history_period,
+        metric_max_age: secs("SWITCHYARD_METRIC_MAX_AGE_SECS", 300)?,
+        namespace: get("SWITCHYARD_NAMESPACE").unwrap_or_else(|| "Switchyard".into()),
+    })
+}
+
+impl Fleet {
+    /// The group's limits narrowed by this fleet's overrides; `None` if they do not overlap.
+    pub fn bounds(&self, group_min: u32, group_max: u32) -> Option<Bounds> {
+        let min = self.min.map_or(group_min, |m| m.max(group_min));
+        let max = self.max.map_or(group_max, |m| m.min(group_max));
+        Bounds::new(min, max).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(fleets: &str, extra: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut env: BTreeMap<String, String> = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        env.insert("SWITCHYARD_FLEETS".into(), fleets.into());
+        Config::from_lookup(|k| env.get(k).cloned())
+    }
+
+    const WORKERS: &str = r#"[{"name":"workers","group":"g","role":"consumer","queue_url":"http://q/000000000000/work","backlog_per_instance":20}]"#;
+
+    #[test]
+    fn a_consumer_fleet_parses_with_defaults() {
+        let c = config(WORKERS, &[]).unwrap();
+        let q = c.fleets[0].queue.as_ref().unwrap();
+        assert_eq!(q.name, "work");
+        assert!(q.backlog.is_some() && q.slo.is_none());
+        assert_eq!(c.tuning.stabilizer.scale_down_window, Duration::from_secs(300));
+        assert_eq!(c.tuning.namespace, "Switchyard");
+    }
+
+    #[test]
+    fn errors_name_the_fleet_and_the_key() {
+        let cases = [
+            (
+                r#"[{"name":"w","group":"g","role":"consumer","queue_url":"http://q/work","backlog_per_instance":-1}]"#,
+                "fleet \"w\" backlog_per_instance",
+            ),
+            (r#"[{"name":"w","group":"g","role":"consumer","queue_url":"http://q/work"}]"#, "fleet \"w\" queue_url"),
+            (r#"[{"name":"w","group":"g","role":"web"}]"#, "fleet \"w\" metrics"),
+            (
+                r#"[{"name":"w","group":"g","role":"web","metrics":[{"namespace":"n","name":"m","target":0}]}]"#,
+                "fleet \"w\" metrics.target",
+            ),
+            (r#"[{"name":"w","group":"g","role":"robot","queue_url":"x/y","backlog_per_instance":1}]"#, "fleet \"w\""),
+            (r#"[{"name":"w","group":"g","role":"web","colour":"red","metrics":[]}]"#, "unknown field `colour`"),
+            (r#"[{"group":"g","role":"web"}]"#, "fleet #0"),
+            (
+                r#"[{"name":"w","group":"g","role":"consumer","queue_url":"http://q/work","age_slo_seconds":60}]"#,
+                "per_instance_rate",
+            ),
+            ("{}", "not a JSON array"),
+            ("[]", "lists no fleet"),
+        ];
+        for (json, expected) in cases {
+            let err = config(json, &[]).unwrap_err().to_string();
+            assert!(err.contains(expected), "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn duplicate_names_are_refused() {
+        let json = r#"[{"name":"a","group":"g","role":"consumer","queue_url":"x/q","backlog_per_instance":1},
+                       {"name":"a","group":"h","role":"consumer","queue_url":"x/q","backlog_per_instance":1}]"#;
+        assert!(config(json, &[]).unwrap_err().to_string().contains("used twice"));
+    }
+
+    #[test]
+    fn tuning_is_read_and_checked() {
+        let c = config(
+            WORKERS,
+            &[("SWITCHYARD_SCALE_DOWN_WINDOW_SECS", "5"), ("SWITCHYARD_SCALE_TO_ZERO_AFTER_SECS", "never")],
+        )
+        .unwrap();
+        assert_eq!(c.tuning.stabilizer.scale_down_window, Duration::from_secs(5));
+        assert_eq!(c.tuning.stabilizer.scale_to_zero_after, None);
+        let err = config(WORKERS, &[("SWITCHYARD_SCALE_UP_PERCENT", "lots")]).unwrap_err().to_string();
+        assert!(err.starts_with("SWITCHYARD_SCALE_UP_PERCENT"), "{err}");
+        assert!(config("[]", &[]).is_err());
+        assert!(matches!(Config::from_lookup(|_| None), Err(ConfigError::Missing { key: "SWITCHYARD_FLEETS", .. })));
+    }
+
+    #[test]
+    fn overrides_narrow_the_groups_limits_and_never_widen_them() {
+        let mut f = config(WORKERS, &[]).unwrap().fleets.remove(0);
+        f.min = Some(0);
+        f.max = Some(50);
+        let b = f.bounds(2, 10).unwrap();
+        assert_eq!((b.min(), b.max()), (2, 10));
+        f.min = Some(4);
+        f.max = Some(6);
+        let b = f.bounds(2, 10).unwrap();
+        assert_eq!((b.min(), b.max()), (4, 6));
+        f.min = Some(20);
+        assert!(f.bounds(2, 10).is_none());
+    }
+}

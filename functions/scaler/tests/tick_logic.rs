@@ -1,0 +1,144 @@
+//! The tick's rules with an in-memory `Cloud` (fast; faults LocalStack cannot produce on demand,
+//! such as a PutMetricData failure after the reads succeeded).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use scaler::Invocation;
+use scaler::cloud::{Cloud, CloudError, Group, HistoryPoint, MetricQuery, QueueDepth, Series};
+use scaler::config::Config;
+use scaler::tick::tick;
+use switchyard_algorithms::Time;
+
+#[derive(Default)]
+struct Fake {
+    groups: Vec<Group>,
+    queues: HashMap<String, QueueDepth>,
+    fail_history: bool,
+    describe_calls: Mutex<u32>,
+    metric_calls: Mutex<u32>,
+    recorded: Mutex<Vec<HistoryPoint>>,
+    resized: Mutex<Vec<(String, u32)>>,
+}
+
+fn err(operation: &'static str) -> CloudError {
+    CloudError { operation, message: "injected".into() }
+}
+
+impl Cloud for Fake {
+    async fn describe_groups(&self, names: &[String]) -> Result<Vec<Group>, CloudError> {
+        *self.describe_calls.lock().unwrap() += 1;
+        Ok(self.groups.iter().filter(|g| names.contains(&g.name)).cloned().collect())
+    }
+    async fn queue_depth(&self, url: &str) -> Result<QueueDepth, CloudError> {
+        self.queues.get(url).copied().ok_or_else(|| err("GetQueueAttributes"))
+    }
+    async fn metric_data(&self, _: &[MetricQuery], _: Time, _: Time) -> Result<HashMap<String, Series>, CloudError> {
+        *self.metric_calls.lock().unwrap() += 1;
+        Ok(HashMap::new())
+    }
+    async fn record_history(&self, _: &str, points: &[HistoryPoint], _: bool) -> Result<(), CloudError> {
+        if self.fail_history {
+            return Err(err("PutMetricData"));
+        }
+        self.recorded.lock().unwrap().extend_from_slice(points);
+        Ok(())
+    }
+    async fn set_desired_capacity(&self, group: &str, desired: u32) -> Result<(), CloudError> {
+        self.resized.lock().unwrap().push((group.to_owned(), desired));
+        Ok(())
+    }
+}
+
+fn group(name: &str, desired: u32, min: u32, max: u32) -> Group {
+    Group { name: name.into(), min, max, desired, in_service: desired, pending: 0 }
+}
+
+fn config() -> Config {
+    let fleets = r#"[
+        {"name": "a", "group": "ga", "role": "consumer", "queue_url": "q/a", "backlog_per_instance": 10},
+        {"name": "b", "group": "gb", "role": "consumer", "queue_url": "q/b", "backlog_per_instance": 10}
+    ]"#;
+    Config::from_lookup(|k| (k == "SWITCHYARD_FLEETS").then(|| fleets.to_owned())).unwrap()
+}
+
+fn fake() -> Fake {
+    Fake {
+        groups: vec![group("ga", 1, 0, 20), group("gb", 1, 0, 20)],
+        queues: HashMap::from([
+            ("q/a".into(), QueueDepth { visible: 50, ..Default::default() }),
+            ("q/b".into(), QueueDepth { visible: 30, ..Default::default() }),
+        ]),
+        ..Default::default()
+    }
+}
+
+const NOW: Time = Time::from_secs(1_700_000_000);
+
+#[tokio::test]
+async fn one_describe_and_one_metric_call_for_all_fleets() {
+    let cloud = fake();
+    let report = tick(&cloud, &config(), false, NOW).await;
+    assert_eq!(report.failed, []);
+    assert_eq!(*cloud.describe_calls.lock().unwrap(), 1);
+    assert_eq!(*cloud.metric_calls.lock().unwrap(), 1);
+    assert_eq!(cloud.resized.lock().unwrap().as_slice(), [("ga".to_owned(), 5), ("gb".to_owned(), 3)]);
+    assert_eq!(cloud.recorded.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_missing_group_or_a_bad_queue_fails_only_its_fleet() {
+    let mut cloud = fake();
+    cloud.groups.retain(|g| g.name == "gb");
+    let report = tick(&cloud, &config(), false, NOW).await;
+    assert_eq!(report.failed.len(), 1);
+    assert!(report.failed[0].error.contains("ga does not exist"), "{:?}", report.failed);
+    assert_eq!(cloud.resized.lock().unwrap().as_slice(), [("gb".to_owned(), 3)]);
+
+    let mut cloud = fake();
+    cloud.queues.remove("q/b");
+    let report = tick(&cloud, &config(), false, NOW).await;
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].fleet, "b");
+    assert_eq!(cloud.resized.lock().unwrap().as_slice(), [("ga".to_owned(), 5)]);
+}
+
+#[tokio::test]
+async fn without_a_recorded_history_nothing_is_resized() {
+    let cloud = Fake { fail_history: true, ..fake() };
+    let report = tick(&cloud, &config(), false, NOW).await;
+    assert_eq!(report.failed.len(), 2);
+    assert!(report.failed.iter().all(|f| f.error.contains("history not recorded")));
+    assert!(cloud.resized.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_dry_run_decides_but_records_and_changes_nothing() {
+    let cloud = fake();
+    let report = tick(&cloud, &config(), true, NOW).await;
+    assert_eq!(report.fleets.iter().map(|f| f.desired).collect::<Vec<_>>(), [5, 3]);
+    assert!(report.fleets.iter().all(|f| !f.acted));
+    assert!(cloud.resized.lock().unwrap().is_empty());
+    assert!(cloud.recorded.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_groups_own_limits_are_never_crossed() {
+    let mut cloud = fake();
+    cloud.groups = vec![group("ga", 1, 0, 3), group("gb", 4, 4, 9)];
+    let report = tick(&cloud, &config(), false, NOW).await;
+    let desired: Vec<u32> = report.fleets.iter().map(|f| f.desired).collect();
+    assert_eq!(desired, [3, 4], "a is capped at its max 3; b stays at its min 4");
+}
+
+#[test]
+fn events_are_parsed_strictly() {
+    let scheduled = serde_json::json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+    assert_eq!(Invocation::from_event(scheduled).unwrap(), Invocation { dry_run: false });
+    assert_eq!(Invocation::from_event(serde_json::json!({"dry_run": true})).unwrap(), Invocation { dry_run: true });
+    for garbage in [serde_json::json!("hello"), serde_json::json!([1]), serde_json::json!({"dry_run": "yes"})] {
+        assert!(Invocation::from_event(garbage).is_err());
+    }
+}
