@@ -82,6 +82,23 @@ pub fn localstack() -> &'static LocalStack {
     })
 }
 
+/// A LocalStack this test binary starts and owns, whatever [`ENDPOINT_VAR`] says: for fault tests
+/// that stop and restart it. Keep such tests in a binary of their own: stopping the instance
+/// fails every other test sharing it.
+pub fn private_localstack() -> &'static LocalStack {
+    static INSTANCE: OnceLock<LocalStack> = OnceLock::new();
+    INSTANCE.get_or_init(|| match start_private() {
+        Ok(instance) => instance,
+        Err(message) => panic!("{message}"),
+    })
+}
+
+fn start_private() -> Result<LocalStack, String> {
+    let port = free_port()?;
+    run_script("start", port)?;
+    Ok(LocalStack { endpoint: format!("http://127.0.0.1:{port}"), owned_port: Some(port) })
+}
+
 fn acquire() -> Result<LocalStack, String> {
     if let Ok(endpoint) = std::env::var(ENDPOINT_VAR) {
         let endpoint = endpoint.trim_end_matches('/').to_owned();
@@ -94,9 +111,7 @@ fn acquire() -> Result<LocalStack, String> {
         })?;
         return Ok(LocalStack { endpoint, owned_port: None });
     }
-    let port = free_port()?;
-    run_script("start", port)?;
-    Ok(LocalStack { endpoint: format!("http://127.0.0.1:{port}"), owned_port: Some(port) })
+    start_private()
 }
 
 /// Stop this binary's own LocalStack (fault tests: "LocalStack stopped mid-tick").

@@ -2,6 +2,8 @@
 //! Auto Scaling (served by the project's LocalStack plugin) with EC2 instance addresses, SQS, and
 //! CloudWatch metric data with dimensions.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::time::Duration;
 
 use aws_sdk_autoscaling::types::LaunchTemplateSpecification;

@@ -1,0 +1,116 @@
+//! The scaler when AWS goes away mid-tick: the tick reports the error and changes nothing; the
+//! next tick after the restart decides correctly. A binary of its own, with a LocalStack it owns,
+//! since it stops and restarts it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use scaler::cloud::{Cloud, CloudError, Group, HistoryPoint, MetricQuery, QueueDepth, SdkCloud, Series};
+use scaler::config::Config;
+use scaler::tick::tick;
+use switchyard_algorithms::Time;
+use switchyard_local::{Clients, LocalEnvironment, bootstrap};
+use switchyard_tests::{private_localstack, restart_owned, stop_owned, unique_name};
+
+/// The SDK implementation, but LocalStack is stopped right after the reads, before anything is
+/// written: the middle of the tick.
+struct StopsAfterReads {
+    inner: SdkCloud,
+    stop: AtomicBool,
+}
+
+impl Cloud for StopsAfterReads {
+    async fn describe_groups(&self, names: &[String]) -> Result<Vec<Group>, CloudError> {
+        self.inner.describe_groups(names).await
+    }
+    async fn queue_depth(&self, url: &str) -> Result<QueueDepth, CloudError> {
+        self.inner.queue_depth(url).await
+    }
+    async fn metric_data(
+        &self,
+        q: &[MetricQuery],
+        start: Time,
+        end: Time,
+    ) -> Result<HashMap<String, Series>, CloudError> {
+        self.inner.metric_data(q, start, end).await
+    }
+    async fn record_history(&self, namespace: &str, points: &[HistoryPoint], hr: bool) -> Result<(), CloudError> {
+        if self.stop.swap(false, Ordering::SeqCst) {
+            stop_owned(private_localstack());
+        }
+        self.inner.record_history(namespace, points, hr).await
+    }
+    async fn set_desired_capacity(&self, group: &str, desired: u32) -> Result<(), CloudError> {
+        self.inner.set_desired_capacity(group, desired).await
+    }
+}
+
+fn now() -> Time {
+    Time::from_millis(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64)
+}
+
+async fn environment(clients: &Clients, env: &LocalEnvironment, messages: usize) -> Config {
+    bootstrap(clients, env).await.expect("bootstrap");
+    let url = clients.sqs.get_queue_url().queue_name(&env.work_queue).send().await.unwrap().queue_url.unwrap();
+    for i in 0..messages {
+        clients.sqs.send_message().queue_url(&url).message_body(format!("job {i}")).send().await.unwrap();
+    }
+    let fleets = format!(
+        r#"[{{"name": "workers", "group": "{}", "role": "consumer", "queue_url": "{url}", "backlog_per_instance": 10}}]"#,
+        env.fleets[1].group_name
+    );
+    let settings = HashMap::from([("SWITCHYARD_FLEETS", fleets), ("SWITCHYARD_HISTORY_PERIOD_SECS", "1".to_owned())]);
+    Config::from_lookup(|k| settings.get(k).cloned()).expect("valid config")
+}
+
+#[tokio::test]
+async fn localstack_stopped_mid_tick_changes_nothing_and_the_next_tick_after_restart_decides() {
+    let localstack = private_localstack();
+    let sdk = localstack.sdk_config().await;
+    let clients = Clients::new(&sdk);
+    let env = LocalEnvironment::with_prefix(&unique_name("fault"));
+    let config = environment(&clients, &env, 30).await;
+
+    let cloud = StopsAfterReads { inner: SdkCloud::new(&sdk), stop: AtomicBool::new(true) };
+    let report = tick(&cloud, &config, false, now()).await;
+    assert!(report.fleets.is_empty(), "nothing was resized: {report:#?}");
+    assert_eq!(report.failed.len(), 1);
+    assert!(report.failed[0].error.contains("history not recorded"), "{:?}", report.failed);
+
+    // LocalStack keeps no state across a restart here: the environment is made again.
+    restart_owned(localstack);
+    let config = environment(&clients, &env, 30).await;
+    let report = tick(&cloud, &config, false, now()).await;
+    assert_eq!(report.failed, [], "{report:#?}");
+    assert_eq!(report.fleets[0].desired, 3, "ceil(30 / 10)");
+    let groups = clients
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&env.fleets[1].group_name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(groups.auto_scaling_groups()[0].desired_capacity(), Some(3));
+}
+
+#[tokio::test]
+async fn with_localstack_down_from_the_start_the_tick_reports_every_fleet() {
+    // Reads fail first: DescribeAutoScalingGroups. Uses an endpoint nothing listens on, so it
+    // does not race the test above for the private instance.
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url("http://127.0.0.1:9")
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "test"))
+        .load()
+        .await;
+    let fleets = r#"[{"name": "a", "group": "ga", "role": "consumer", "queue_url": "q/a", "backlog_per_instance": 1},
+                     {"name": "b", "group": "gb", "role": "consumer", "queue_url": "q/b", "backlog_per_instance": 1}]"#;
+    let config = Config::from_lookup(|k| (k == "SWITCHYARD_FLEETS").then(|| fleets.to_owned())).unwrap();
+    let report = tick(&SdkCloud::new(&sdk), &config, false, now()).await;
+    assert!(report.fleets.is_empty());
+    assert_eq!(report.failed.len(), 2);
+    assert!(report.failed.iter().all(|f| f.error.starts_with("DescribeAutoScalingGroups")), "{:?}", report.failed);
+}
