@@ -14,8 +14,8 @@ def mean_ns(group, bench, n):
 
 
 sizes = [3, 100, 1000, 10000]
-ours = ["round_robin", "sticky_ip", "sticky_cookie", "least_connections", "power_of_two_choices"]
-peer_of = {"round_robin": "round_robin", "sticky_ip": "consistent"}
+ours = ["round_robin", "sticky_ip", "sticky_ip_unbounded", "sticky_cookie", "least_connections", "power_of_two_choices"]
+peer_of = {"round_robin": "round_robin", "sticky_ip": "consistent", "sticky_ip_unbounded": "consistent"}
 
 print("ns per pick (mean), and Switchyard ÷ pingora where pingora has the same algorithm\n")
 print("| algorithm | " + " | ".join(f"N={n}" for n in sizes) + " |")
@@ -40,6 +40,6 @@ for peer in ["round_robin", "consistent"]:
 print("\nrebuild on a discovery change, N = 1000 → 1001 (µs, mean)\n")
 print("| selector | µs |")
 print("| --- | ---: |")
-for name in [f"switchyard/{a}" for a in ours] + ["pingora/round_robin", "pingora/consistent"]:
+for name in [f"switchyard/{a}" for a in ours if a != "sticky_ip_unbounded"] + ["pingora/round_robin", "pingora/consistent"]:
     v = mean_ns("rebuild", name, 1000)
     print(f"| {name} | {v / 1000:.1f} |" if v else f"| {name} | - |")

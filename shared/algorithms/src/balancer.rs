@@ -246,6 +246,7 @@ pub struct View<'a> {
     /// Weight of reported loads now, in [0, 1] (see [`BalancerConfig::report_fade`]).
     report_weight: f64,
     usable_weight: u64,
+    inv_usable_weight: f64,
 }
 
 impl View<'_> {
@@ -291,6 +292,12 @@ impl View<'_> {
         self.usable_weight
     }
 
+    /// `1 / usable_weight()`, kept so the hot path multiplies.
+    #[inline]
+    pub fn inv_usable_weight(&self) -> f64 {
+        self.inv_usable_weight
+    }
+
     /// The slow-start ramp factor of the target, 1 when slow start is off or over.
     #[inline]
     pub fn slow_start_factor(&self, index: usize) -> f64 {
@@ -309,6 +316,8 @@ impl View<'_> {
 struct Usability {
     usable: AtomicU32,
     usable_weight: AtomicU64,
+    /// 1 / usable weight (`f64` bits): the bounded-load limit multiplies instead of dividing.
+    inv_usable_weight: AtomicU64,
     next_change: AtomicU64,
 }
 
@@ -435,7 +444,7 @@ impl Balancer {
         if self.targets.is_empty() {
             return Err(Error::NoTargets);
         }
-        let (usable, usable_weight) = self.usability(now);
+        let (usable, usable_weight, inv_usable_weight) = self.usability(now);
         // Envoy's rule: a threshold of 0 disables panic mode; then a set with nothing usable is an error.
         let threshold = self.config.panic_threshold;
         let panic = threshold > 0.0 && (usable == 0 || (usable as f64) < threshold * self.targets.len() as f64);
@@ -450,6 +459,7 @@ impl Balancer {
             reported_total: &self.reported_total,
             report_weight: self.report_weight(now),
             usable_weight: if panic { self.total_weight } else { usable_weight },
+            inv_usable_weight: if panic { 1.0 / self.total_weight.max(1) as f64 } else { inv_usable_weight },
         };
         let before = pick.candidates.len();
         let key = match &self.config.algorithm {
@@ -489,7 +499,7 @@ impl Balancer {
     fn within_bound(&self, view: &View<'_>, index: usize) -> bool {
         match self.config.bounded_load {
             Some(bound) => BoundedLoad::admits(
-                bound.limit_per_weight(view.total_load(), view.usable_weight()),
+                bound.limit_per_weight(view.total_load(), view.inv_usable_weight()),
                 view.load(index),
                 view.weight(index),
             ),
@@ -560,17 +570,22 @@ impl Balancer {
     }
 
     fn report_weight(&self, now: Time) -> f64 {
-        let fade = self.config.report_fade.as_secs_f64();
-        if fade <= 0.0 {
+        // Nothing reported (the common case without a load metric): no arithmetic on the hot path.
+        let fade_ms = self.config.report_fade.as_millis() as f64;
+        if self.reported_total.load(Relaxed) == 0 || fade_ms <= 0.0 {
             return 0.0;
         }
-        let age = now.since(Time::from_millis(self.reported_at.load(Relaxed))).as_secs_f64();
-        (1.0 - age / fade).clamp(0.0, 1.0) * f64::from_bits(self.report_share.load(Relaxed))
+        let age_ms = now.as_millis().saturating_sub(self.reported_at.load(Relaxed)) as f64;
+        (1.0 - age_ms / fade_ms).clamp(0.0, 1.0) * f64::from_bits(self.report_share.load(Relaxed))
     }
 
-    fn usability(&self, now: Time) -> (u32, u64) {
+    fn usability(&self, now: Time) -> (u32, u64, f64) {
         if now.as_millis() < self.usability.next_change.load(Relaxed) {
-            return (self.usability.usable.load(Relaxed), self.usability.usable_weight.load(Relaxed));
+            return (
+                self.usability.usable.load(Relaxed),
+                self.usability.usable_weight.load(Relaxed),
+                f64::from_bits(self.usability.inv_usable_weight.load(Relaxed)),
+            );
         }
         let mut usable = 0u32;
         let mut weight = 0u64;
@@ -592,8 +607,10 @@ impl Balancer {
         }
         self.usability.usable.store(usable, Relaxed);
         self.usability.usable_weight.store(weight, Relaxed);
+        let inv = 1.0 / weight.max(1) as f64;
+        self.usability.inv_usable_weight.store(inv.to_bits(), Relaxed);
         self.usability.next_change.store(next_change, Relaxed);
-        (usable, weight)
+        (usable, weight, inv)
     }
 }
 

@@ -40,10 +40,10 @@ impl BoundedLoad {
     }
 
     /// The bound per unit of weight for the next request, when the usable targets carry
-    /// `total_load` and weigh `usable_weight`: (1+ε)·(L+1)/W. Computed once per pick.
+    /// `total_load` and weigh W (given as 1/W): (1+ε)·(L+1)/W. Computed once per pick.
     #[inline]
-    pub fn limit_per_weight(self, total_load: f64, usable_weight: u64) -> f64 {
-        (1.0 + self.epsilon) * (total_load + 1.0) / usable_weight.max(1) as f64
+    pub fn limit_per_weight(self, total_load: f64, inv_usable_weight: f64) -> f64 {
+        (1.0 + self.epsilon) * (total_load + 1.0) * inv_usable_weight
     }
 
     /// Whether a target carrying `load` may take one more request: `load + 1 ≤ ⌈limit·w⌉`, which
@@ -95,7 +95,11 @@ impl HashRing {
         }
         ring.sort_unstable();
 
-        let bits = (usize::BITS - ring.len().max(1).leading_zeros()).clamp(1, 24);
+        // A bucket per point while the ring fits in cache (the scan is then one entry); about four
+        // points per bucket beyond, so the table stays small enough to be cached itself and the
+        // scan reads one or two cache lines of entries.
+        let magnitude = usize::BITS - ring.len().max(1).leading_zeros();
+        let bits = if ring.len() <= 1 << 16 { magnitude } else { magnitude.saturating_sub(2) }.clamp(1, 22);
         let shift = 64 - bits;
         let mut buckets = vec![0u32; 1 << bits];
         let mut p = 0usize;
@@ -167,7 +171,7 @@ impl Select for HashRing {
             return;
         }
         let start = self.first_point(request.key.unwrap_or(request.random));
-        let capacity = self.bounded.map(|b| b.limit_per_weight(view.total_load(), view.usable_weight()));
+        let capacity = self.bounded.map(|b| b.limit_per_weight(view.total_load(), view.inv_usable_weight()));
         let before = out.len();
         self.walk(start, view, out, capacity);
         if capacity.is_some() && out.len() == before {

@@ -37,6 +37,8 @@ fn switchyard_algorithms() -> Vec<(&'static str, Algorithm)> {
     vec![
         ("round_robin", Algorithm::RoundRobin),
         ("sticky_ip", Algorithm::StickyIp),
+        // Without bounded loads: plain consistent hashing, the like-for-like peer of pingora's Ketama.
+        ("sticky_ip_unbounded", Algorithm::StickyIp),
         ("sticky_cookie", Algorithm::StickyCookie(cookie())),
         ("least_connections", Algorithm::LeastConnections),
         ("power_of_two_choices", Algorithm::PowerOfTwoChoices),
@@ -62,21 +64,31 @@ fn picks(c: &mut Criterion) {
     group.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2)).sample_size(30);
     for n in SIZES {
         for (name, algorithm) in switchyard_algorithms() {
-            let balancer =
-                Balancer::new(targets(n), BalancerConfig { algorithm, ..Default::default() }).expect("valid config");
+            let bounded_load =
+                if name == "sticky_ip_unbounded" { None } else { BalancerConfig::default().bounded_load };
+            let balancer = Balancer::new(targets(n), BalancerConfig { algorithm, bounded_load, ..Default::default() })
+                .expect("valid config");
             // A returning client of the cookie algorithm carries a valid cookie (HMAC check per pick).
             let cookie_value = balancer.issue_cookie(0, NOW);
             let mut i: u32 = 0;
+            // Each algorithm gets what it reads: round robin no key (as pingora's gets b""),
+            // the others a client key and a random number that change per request. The chosen
+            // target is returned, as pingora's `select` returns its backend.
+            let keyed = !matches!(name, "round_robin");
             group.bench_with_input(BenchmarkId::new(format!("switchyard/{name}"), n), &n, |b, _| {
                 b.iter(|| {
-                    i = i.wrapping_add(0x9e37_79b9);
-                    let request = RequestContext {
-                        cookie: cookie_value.as_deref(),
-                        client_ip: Some(IpAddr::V4(Ipv4Addr::from(i))),
-                        random: u64::from(i),
-                        ..Default::default()
+                    let request = if keyed {
+                        i = i.wrapping_add(0x9e37_79b9);
+                        RequestContext {
+                            cookie: cookie_value.as_deref(),
+                            client_ip: Some(IpAddr::V4(Ipv4Addr::from(i))),
+                            random: u64::from(i),
+                            ..Default::default()
+                        }
+                    } else {
+                        RequestContext::default()
                     };
-                    black_box(balancer.pick(black_box(&request), NOW).ok())
+                    black_box(balancer.pick(black_box(&request), NOW).ok().and_then(|p| p.candidates.first()))
                 })
             });
         }
