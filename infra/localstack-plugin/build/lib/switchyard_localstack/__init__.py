@@ -1,1 +1,0 @@
-"""LocalStack plugins for Switchyard's local stack (see infra/README.md)."""
