@@ -65,6 +65,13 @@ async fn auto_scaling_group_launches_instances_with_private_ips_and_follows_desi
     assert_eq!(groups.auto_scaling_groups()[0].instances().len(), 1);
 }
 
+/// The queue's message counts, as GetQueueAttributes reports them.
+async fn counts(sqs: &aws_sdk_sqs::Client, url: &str) -> std::collections::HashMap<QueueAttributeName, u32> {
+    let attributes =
+        sqs.get_queue_attributes().queue_url(url).attribute_names(QueueAttributeName::All).send().await.unwrap();
+    attributes.attributes.unwrap().into_iter().filter_map(|(name, value)| Some((name, value.parse().ok()?))).collect()
+}
+
 #[tokio::test]
 async fn sqs_sends_receives_and_counts_messages() {
     let config = localstack().sdk_config().await;
@@ -74,19 +81,9 @@ async fn sqs_sends_receives_and_counts_messages() {
     for i in 0..3 {
         sqs.send_message().queue_url(&url).message_body(format!("job {i}")).send().await.unwrap();
     }
-    let depth = |attrs: &std::collections::HashMap<QueueAttributeName, String>, name| -> u32 {
-        attrs.get(&name).and_then(|v| v.parse().ok()).unwrap()
-    };
-    let attrs = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::All)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap();
-    assert_eq!(depth(&attrs, QueueAttributeName::ApproximateNumberOfMessages), 3);
+
+    let attrs = counts(&sqs, &url).await;
+    assert_eq!(attrs[&QueueAttributeName::ApproximateNumberOfMessages], 3);
 
     let received = sqs.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap();
     let messages = received.messages();
@@ -95,31 +92,15 @@ async fn sqs_sends_receives_and_counts_messages() {
     bodies.sort();
     assert_eq!(bodies, ["job 0", "job 1", "job 2"]);
 
-    let attrs = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::All)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap();
-    assert_eq!(depth(&attrs, QueueAttributeName::ApproximateNumberOfMessages), 0);
-    assert_eq!(depth(&attrs, QueueAttributeName::ApproximateNumberOfMessagesNotVisible), 3);
+    let attrs = counts(&sqs, &url).await;
+    assert_eq!(attrs[&QueueAttributeName::ApproximateNumberOfMessages], 0);
+    assert_eq!(attrs[&QueueAttributeName::ApproximateNumberOfMessagesNotVisible], 3);
 
     for m in messages {
         sqs.delete_message().queue_url(&url).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
     }
-    let attrs = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap();
-    assert_eq!(depth(&attrs, QueueAttributeName::ApproximateNumberOfMessagesNotVisible), 0);
+    let attrs = counts(&sqs, &url).await;
+    assert_eq!(attrs[&QueueAttributeName::ApproximateNumberOfMessagesNotVisible], 0);
 }
 
 #[tokio::test]

@@ -11,6 +11,45 @@ use switchyard_algorithms::scaling::{
 
 use crate::sim::{Autoscaler, Observation, SimConfig};
 
+/// A stabilizer with the state the scaler keeps between ticks (in the Lambda: CloudWatch).
+#[derive(Debug)]
+struct Stabilized {
+    stabilizer: Stabilizer,
+    bounds: Bounds,
+    history: Vec<HistoryEntry>,
+    last_active: Option<Time>,
+}
+
+impl Stabilized {
+    fn new(stabilizer: Stabilizer, config: &SimConfig) -> anyhow::Result<Self> {
+        Ok(Stabilized {
+            stabilizer,
+            bounds: Bounds::new(config.min, config.max)?,
+            history: Vec::new(),
+            last_active: None,
+        })
+    }
+
+    /// Stabilize `recommendation` (`pending` instances still booting), and remember the tick.
+    fn decide(
+        &mut self,
+        recommendation: &Recommendation,
+        o: &Observation<'_>,
+        pending: u32,
+        activity: (u64, bool),
+    ) -> u32 {
+        let now = Time::from_secs(o.now_s);
+        let fleet = FleetState { desired: o.desired, in_service: o.in_service, pending, bounds: self.bounds };
+        let (waiting, active_now) = activity;
+        let activity = Activity { waiting, active_now, last_active: self.last_active };
+        let decision = self.stabilizer.decide(&fleet, recommendation, &self.history, activity, now);
+        self.history.push(decision.record);
+        self.history.retain(|h| now.since(h.at) <= self.stabilizer.scale_down_window);
+        self.last_active = Some(decision.last_active);
+        decision.desired
+    }
+}
+
 /// Switchyard's default consumer-fleet policy, as the scaler Lambda runs it every minute:
 /// - backlog per instance on GetQueueAttributes (immediate; visible + in flight, so workers
 ///   finishing long jobs are not scaled away), target = SLO ÷ processing time;
@@ -23,10 +62,7 @@ use crate::sim::{Autoscaler, Observation, SimConfig};
 pub struct Switchyard {
     backlog: BacklogPerInstance,
     slo: LatencySlo,
-    stabilizer: Stabilizer,
-    bounds: Bounds,
-    history: Vec<HistoryEntry>,
-    last_active: Option<Time>,
+    stabilized: Stabilized,
 }
 
 impl Switchyard {
@@ -34,13 +70,13 @@ impl Switchyard {
         Ok(Switchyard {
             backlog: BacklogPerInstance::new(config.acceptable_backlog_per_instance())?.counting_in_flight(true),
             slo: LatencySlo::new(Duration::from_secs_f64(config.slo_age_s), 1.0 / config.processing_mean_s)?,
-            stabilizer: Stabilizer {
-                scale_up: ScaleUpLimit { percent: 300.0, absolute: 10, period: Duration::from_secs(60) },
-                ..Stabilizer::default()
-            },
-            bounds: Bounds::new(config.min, config.max)?,
-            history: Vec::new(),
-            last_active: None,
+            stabilized: Stabilized::new(
+                Stabilizer {
+                    scale_up: ScaleUpLimit { percent: 300.0, absolute: 10, period: Duration::from_secs(60) },
+                    ..Stabilizer::default()
+                },
+                config,
+            )?,
         })
     }
 }
@@ -55,7 +91,6 @@ impl Autoscaler for Switchyard {
     }
 
     fn decide(&mut self, o: &Observation<'_>) -> u32 {
-        let now = Time::from_secs(o.now_s);
         let queue = QueueState {
             visible: o.visible,
             in_flight: o.in_flight,
@@ -68,15 +103,7 @@ impl Autoscaler for Switchyard {
         ) else {
             return o.desired;
         };
-        let fleet =
-            FleetState { desired: o.desired, in_service: o.in_service, pending: o.pending, bounds: self.bounds };
-        let activity =
-            Activity { waiting: o.visible, active_now: o.visible + o.in_flight > 0, last_active: self.last_active };
-        let decision = self.stabilizer.decide(&fleet, &recommendation, &self.history, activity, now);
-        self.history.push(decision.record);
-        self.history.retain(|h| now.since(h.at) <= self.stabilizer.scale_down_window);
-        self.last_active = Some(decision.last_active);
-        decision.desired
+        self.stabilized.decide(&recommendation, o, o.pending, (o.visible, o.visible + o.in_flight > 0))
     }
 }
 
@@ -160,27 +187,24 @@ impl Autoscaler for AwsTargetTracking {
 #[derive(Debug)]
 pub struct KedaHpa {
     queue_length: f64,
-    stabilizer: Stabilizer,
-    bounds: Bounds,
-    history: Vec<HistoryEntry>,
+    stabilized: Stabilized,
     metric: Option<u64>,
-    last_active: Option<Time>,
 }
 
 impl KedaHpa {
     pub fn new(config: &SimConfig) -> anyhow::Result<Self> {
         Ok(KedaHpa {
             queue_length: config.acceptable_backlog_per_instance(),
-            stabilizer: Stabilizer {
-                tolerance: 0.1,
-                scale_down_window: Duration::from_secs(300),
-                scale_up: ScaleUpLimit { percent: 100.0, absolute: 4, period: Duration::from_secs(15) },
-                scale_to_zero_after: Some(Duration::from_secs(300)),
-            },
-            bounds: Bounds::new(config.min, config.max)?,
-            history: Vec::new(),
+            stabilized: Stabilized::new(
+                Stabilizer {
+                    tolerance: 0.1,
+                    scale_down_window: Duration::from_secs(300),
+                    scale_up: ScaleUpLimit { percent: 100.0, absolute: 4, period: Duration::from_secs(15) },
+                    scale_to_zero_after: Some(Duration::from_secs(300)),
+                },
+                config,
+            )?,
             metric: None,
-            last_active: None,
         })
     }
 }
@@ -195,7 +219,6 @@ impl Autoscaler for KedaHpa {
     }
 
     fn decide(&mut self, o: &Observation<'_>) -> u32 {
-        let now = Time::from_secs(o.now_s);
         if self.metric.is_none() || o.now_s.is_multiple_of(30) {
             self.metric = Some(o.visible + o.in_flight);
         }
@@ -211,12 +234,7 @@ impl Autoscaler for KedaHpa {
                 per_instance: self.queue_length,
             },
         };
-        let fleet = FleetState { desired: o.desired, in_service: o.in_service, pending: 0, bounds: self.bounds };
-        let activity = Activity { waiting: metric, active_now: metric > 0, last_active: self.last_active };
-        let decision = self.stabilizer.decide(&fleet, &recommendation, &self.history, activity, now);
-        self.history.push(decision.record);
-        self.history.retain(|h| now.since(h.at) <= self.stabilizer.scale_down_window);
-        self.last_active = Some(decision.last_active);
-        decision.desired
+        // The HPA holds no scale-in for booting pods on external metrics: no pending passed.
+        self.stabilized.decide(&recommendation, o, 0, (metric, metric > 0))
     }
 }
