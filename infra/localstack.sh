@@ -37,11 +37,13 @@ start() {
   if health >/dev/null; then
     die "something else already answers at $endpoint; stop it or set SWITCHYARD_LOCALSTACK_PORT"
   fi
-  mkdir -p "$dir/volume"
+  mkdir -p "$dir/volume" "$dir/filesystem" "$dir/tmp"
   say "starting LocalStack at $endpoint (log: $log)"
   local started=$SECONDS
   # setsid: LocalStack and its helper processes share one process group that `stop` can signal.
-  # DNS_ADDRESS=0: no DNS server on :53, so several instances can run side by side.
+  # Side by side without collisions: DNS_ADDRESS=0 (no DNS server on :53); FILESYSTEM_ROOT and
+  # TMPDIR per instance (by default every host-mode instance keeps its state, CloudWatch's
+  # database included, in one folder inside the installed package, and wipes it on start and stop).
   env -u AWS_ENDPOINT_URL \
     GATEWAY_LISTEN="127.0.0.1:$port" \
     LOCALSTACK_HOST="127.0.0.1:$port" \
@@ -52,6 +54,8 @@ start() {
     DISABLE_EVENTS=1 \
     SKIP_SSL_CERT_DOWNLOAD=1 \
     LOCALSTACK_VOLUME_DIR="$dir/volume" \
+    FILESYSTEM_ROOT="$dir/filesystem" \
+    TMPDIR="$dir/tmp" \
     setsid "$STACK_VENV/bin/python" -m localstack.runtime.main >"$log" 2>&1 </dev/null &
   local pid=$!
   echo "$pid" > "$pidfile"

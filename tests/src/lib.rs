@@ -93,6 +93,35 @@ pub fn private_localstack() -> &'static LocalStack {
     })
 }
 
+/// Another LocalStack on its own port, stopped when dropped: for tests that prove instances do
+/// not disturb each other (two test binaries running at once).
+#[derive(Debug)]
+pub struct SeparateLocalStack(LocalStack);
+
+impl SeparateLocalStack {
+    pub fn start() -> Self {
+        match start_private() {
+            Ok(instance) => SeparateLocalStack(instance),
+            Err(message) => panic!("{message}"),
+        }
+    }
+}
+
+impl std::ops::Deref for SeparateLocalStack {
+    type Target = LocalStack;
+    fn deref(&self) -> &LocalStack {
+        &self.0
+    }
+}
+
+impl Drop for SeparateLocalStack {
+    fn drop(&mut self) {
+        if let Some(port) = self.0.owned_port {
+            let _ = run_script("stop", port);
+        }
+    }
+}
+
 fn start_private() -> Result<LocalStack, String> {
     let port = free_port()?;
     run_script("start", port)?;

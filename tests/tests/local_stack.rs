@@ -11,7 +11,7 @@ use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricDatum, MetricStat, StandardUnit};
 use aws_sdk_ec2::types::{Filter, RequestLaunchTemplateData};
 use aws_sdk_sqs::types::QueueAttributeName;
-use switchyard_tests::{localstack, unique_name};
+use switchyard_tests::{SeparateLocalStack, localstack, unique_name};
 
 #[tokio::test]
 async fn auto_scaling_group_launches_instances_with_private_ips_and_follows_desired_capacity() {
@@ -161,4 +161,41 @@ async fn cloudwatch_returns_put_metric_data_by_dimension() {
     };
     assert_eq!(values("a"), [5.0], "average of the two samples for target a");
     assert_eq!(values("b"), [100.0]);
+}
+
+#[tokio::test]
+async fn another_localstack_starting_and_stopping_leaves_this_ones_state_alone() {
+    // Host-mode LocalStack keeps state in a folder it wipes on start and stop; each instance the
+    // project starts must have its own, or one test binary's LocalStack erases another's.
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&localstack().sdk_config().await);
+    let namespace = unique_name("Switchyard/Isolation");
+    let now = std::time::SystemTime::now();
+    let datum = MetricDatum::builder().metric_name("Kept").value(7.0).timestamp(DateTime::from(now)).build();
+    cloudwatch.put_metric_data().namespace(&namespace).metric_data(datum).send().await.unwrap();
+
+    let other = tokio::task::spawn_blocking(SeparateLocalStack::start).await.unwrap();
+    let other_cloudwatch = aws_sdk_cloudwatch::Client::new(&other.sdk_config().await);
+    let datum = MetricDatum::builder().metric_name("Other").value(1.0).timestamp(DateTime::from(now)).build();
+    other_cloudwatch.put_metric_data().namespace("Elsewhere").metric_data(datum).send().await.unwrap();
+    tokio::task::spawn_blocking(move || drop(other)).await.unwrap();
+
+    let query = MetricDataQuery::builder()
+        .id("kept")
+        .metric_stat(
+            MetricStat::builder()
+                .metric(Metric::builder().namespace(&namespace).metric_name("Kept").build())
+                .period(60)
+                .stat("Maximum")
+                .build(),
+        )
+        .build();
+    let data = cloudwatch
+        .get_metric_data()
+        .metric_data_queries(query)
+        .start_time(DateTime::from(now - Duration::from_secs(300)))
+        .end_time(DateTime::from(now + Duration::from_secs(60)))
+        .send()
+        .await
+        .expect("this instance's CloudWatch still works after another instance came and went");
+    assert_eq!(data.metric_data_results()[0].values(), [7.0]);
 }
