@@ -269,6 +269,47 @@ async fn ensure_group(
     Ok(true)
 }
 
+/// Send `count` small jobs to the environment's work queue, ten per SendMessageBatch call.
+/// Returns how many SQS accepted; a batch entry SQS refuses is an error, not a silent loss.
+pub async fn enqueue(clients: &Clients, env: &LocalEnvironment, count: usize) -> Result<usize, Error> {
+    let url = queue_url(&clients.sqs, &env.work_queue).await?;
+    let mut sent = 0;
+    for start in (0..count).step_by(10) {
+        let mut batch = clients.sqs.send_message_batch().queue_url(&url);
+        for i in start..(start + 10).min(count) {
+            let entry = aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message_body(format!("{{\"job\": {i}}}"))
+                .build()
+                .map_err(|e| Error::Unexpected(e.to_string()))?;
+            batch = batch.entries(entry);
+        }
+        let out = batch.send().await.map_err(aws_error(format!("sending jobs to {url}")))?;
+        if let Some(failed) = out.failed().first() {
+            return Err(Error::Unexpected(format!("SQS refused job {}: {:?}", failed.id(), failed.message())));
+        }
+        sent += out.successful().len();
+    }
+    Ok(sent)
+}
+
+/// Remove every message from the work queue (PurgeQueue).
+pub async fn drain(clients: &Clients, env: &LocalEnvironment) -> Result<(), Error> {
+    let url = queue_url(&clients.sqs, &env.work_queue).await?;
+    clients.sqs.purge_queue().queue_url(&url).send().await.map_err(aws_error(format!("purging {url}")))?;
+    Ok(())
+}
+
+async fn queue_url(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String, Error> {
+    sqs.get_queue_url()
+        .queue_name(name)
+        .send()
+        .await
+        .map_err(aws_error(format!("looking up queue {name} (run `switchyard-local bootstrap` first)")))?
+        .queue_url
+        .ok_or_else(|| Error::Unexpected(format!("queue {name} has no URL")))
+}
+
 /// One instance of a group as the router would see it.
 #[derive(Debug, Clone, Serialize)]
 pub struct InstanceView {

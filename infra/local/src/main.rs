@@ -3,15 +3,17 @@
 //! ```text
 //! switchyard-local bootstrap [--prefix NAME]          create what is missing, report each resource
 //! switchyard-local status    [--prefix NAME] [--json] queues with depth, fleets with instances
+//! switchyard-local enqueue   [--prefix NAME] --count N  send N jobs to the work queue
+//! switchyard-local drain     [--prefix NAME]            purge the work queue
 //! ```
 //!
 //! AWS is reached through the default configuration chain; `AWS_ENDPOINT_URL` must name a local
 //! stack on a loopback address: this tool creates Auto Scaling groups, which cost money on AWS.
 
 use anyhow::{Context, bail};
-use switchyard_local::{Clients, LocalEnvironment, bootstrap, inventory};
+use switchyard_local::{Clients, LocalEnvironment, bootstrap, drain, enqueue, inventory};
 
-const USAGE: &str = "usage: switchyard-local bootstrap|status [--prefix NAME] [--json]";
+const USAGE: &str = "usage: switchyard-local bootstrap|status|enqueue|drain [--prefix NAME] [--json] [--count N]";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
@@ -19,10 +21,16 @@ async fn main() -> anyhow::Result<()> {
     let command = args.next().context(USAGE)?;
     let mut prefix = "switchyard".to_owned();
     let mut json = false;
+    let mut count: Option<usize> = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--prefix" => prefix = args.next().context("--prefix needs a value")?,
             "--json" => json = true,
+            "--count" => {
+                count = Some(
+                    args.next().context("--count needs a value")?.parse().context("--count takes a whole number")?,
+                )
+            }
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
     }
@@ -45,6 +53,15 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 print!("{inventory}");
             }
+        }
+        "enqueue" => {
+            let count = count.context("enqueue needs --count N")?;
+            let sent = enqueue(&clients, &LocalEnvironment::with_prefix(&prefix), count).await?;
+            println!("sent {sent} jobs to {prefix}-work");
+        }
+        "drain" => {
+            drain(&clients, &LocalEnvironment::with_prefix(&prefix)).await?;
+            println!("purged {prefix}-work");
         }
         other => bail!("unknown command {other:?}\n{USAGE}"),
     }

@@ -59,3 +59,22 @@ fn refuses_an_endpoint_that_is_not_local() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a loopback address"));
 }
+
+#[test]
+fn enqueue_fills_the_work_queue_and_drain_empties_it() {
+    let prefix = unique_name("jobs");
+    run(&["bootstrap", "--prefix", &prefix]);
+    assert_eq!(
+        run(&["enqueue", "--prefix", &prefix, "--count", "25"]).trim(),
+        format!("sent 25 jobs to {prefix}-work")
+    );
+    let visible = |status: &str| {
+        let status: serde_json::Value = serde_json::from_str(status).unwrap();
+        status["queues"].as_array().unwrap().iter().find(|q| q["name"] == format!("{prefix}-work")).unwrap()["visible"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(visible(&run(&["status", "--prefix", &prefix, "--json"])), 25);
+    run(&["drain", "--prefix", &prefix]);
+    assert_eq!(visible(&run(&["status", "--prefix", &prefix, "--json"])), 0);
+}
