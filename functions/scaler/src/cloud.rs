@@ -52,13 +52,16 @@ pub struct HistoryPoint {
     pub at: Time,
     pub recommendation: u32,
     pub desired: u32,
-    pub active: bool,
+    /// When the fleet was last seen active (the stabilizer's idle clock), stored as it is rather
+    /// than rebuilt from ticks, so that irregular ticks cannot reset it.
+    pub last_active: Time,
 }
 
 /// Metric names of the history, in the scaler's namespace with dimension `Fleet`.
 pub const RECOMMENDATION: &str = "Recommendation";
 pub const DESIRED: &str = "DesiredCapacity";
-pub const ACTIVE: &str = "Active";
+/// Epoch seconds of the last activity (exact in an `f64` for millennia).
+pub const LAST_ACTIVE: &str = "LastActiveEpochSeconds";
 
 /// An AWS call that failed, with the SDK's full context.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -268,7 +271,7 @@ impl Cloud for SdkCloud {
                 [
                     datum(p, RECOMMENDATION, f64::from(p.recommendation)),
                     datum(p, DESIRED, f64::from(p.desired)),
-                    datum(p, ACTIVE, if p.active { 1.0 } else { 0.0 }),
+                    datum(p, LAST_ACTIVE, (p.last_active.as_millis() / 1000) as f64),
                 ]
             })
             .collect();

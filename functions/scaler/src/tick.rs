@@ -21,7 +21,7 @@ use switchyard_algorithms::scaling::{
 use switchyard_algorithms::scaling::{Decision, MetricSample};
 
 use crate::cloud::{
-    ACTIVE, Cloud, CloudError, DESIRED, Group, HistoryPoint, MetricQuery, QueueDepth, RECOMMENDATION, Series,
+    Cloud, CloudError, DESIRED, Group, HistoryPoint, LAST_ACTIVE, MetricQuery, QueueDepth, RECOMMENDATION, Series,
 };
 use crate::config::{Config, Fleet, Role, Tuning};
 
@@ -198,7 +198,7 @@ fn queries(config: &Config) -> Vec<MetricQuery> {
             out.push(sqs("age", "ApproximateAgeOfOldestMessage", "Maximum"));
         }
         for (what, name, statistic) in
-            [("rec", RECOMMENDATION, "Maximum"), ("des", DESIRED, "Minimum"), ("act", ACTIVE, "Maximum")]
+            [("rec", RECOMMENDATION, "Maximum"), ("des", DESIRED, "Minimum"), ("act", LAST_ACTIVE, "Maximum")]
         {
             out.push(MetricQuery {
                 id: id(i, what),
@@ -241,11 +241,11 @@ fn history(series: &HashMap<String, Series>, index: usize) -> Vec<HistoryEntry> 
         .unwrap_or_default()
 }
 
-/// When the fleet was last active: the newest tick that saw activity; if every recorded tick was
-/// idle, the oldest one (idle at least since then); `None` without any record.
+/// When the fleet was last active, as the newest tick recorded it; `None` without a record in the
+/// lookback (the stabilizer then starts the idle clock now: unknown is not idle).
 fn last_active(series: &HashMap<String, Series>, index: usize) -> Option<Time> {
-    let activity = series.get(&id(index, "act"))?;
-    activity.iter().rev().find(|(_, v)| *v > 0.0).or(activity.first()).map(|(at, _)| *at)
+    let (_, epoch_seconds) = series.get(&id(index, "act"))?.last()?;
+    (epoch_seconds.is_finite() && *epoch_seconds >= 0.0).then(|| Time::from_secs(*epoch_seconds as u64))
 }
 
 fn decide(
@@ -322,7 +322,7 @@ fn decide(
             at: now,
             recommendation: decision.record.recommendation,
             desired: decision.desired,
-            active: active_now,
+            last_active: decision.last_active,
         },
         report: FleetReport {
             fleet: fleet.name.clone(),

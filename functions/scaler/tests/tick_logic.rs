@@ -17,6 +17,7 @@ struct Fake {
     groups: Vec<Group>,
     queues: HashMap<String, QueueDepth>,
     fail_history: bool,
+    series: HashMap<String, Series>,
     describe_calls: Mutex<u32>,
     metric_calls: Mutex<u32>,
     recorded: Mutex<Vec<HistoryPoint>>,
@@ -37,7 +38,7 @@ impl Cloud for Fake {
     }
     async fn metric_data(&self, _: &[MetricQuery], _: Time, _: Time) -> Result<HashMap<String, Series>, CloudError> {
         *self.metric_calls.lock().unwrap() += 1;
-        Ok(HashMap::new())
+        Ok(self.series.clone())
     }
     async fn record_history(&self, _: &str, points: &[HistoryPoint], _: bool) -> Result<(), CloudError> {
         if self.fail_history {
@@ -141,4 +142,33 @@ fn events_are_parsed_strictly() {
     for garbage in [serde_json::json!("hello"), serde_json::json!([1]), serde_json::json!({"dry_run": "yes"})] {
         assert!(Invocation::from_event(garbage).is_err());
     }
+}
+
+#[tokio::test]
+async fn the_idle_clock_is_the_recorded_last_activity_however_irregular_the_ticks() {
+    // The fleet was last active 30 s ago (as recorded); the ticks since were idle. With zero after
+    // 20 s idle, it goes to zero — the idle clock is not reset by the ticks in between.
+    let fleets =
+        r#"[{"name": "a", "group": "ga", "role": "consumer", "queue_url": "q/a", "backlog_per_instance": 10}]"#;
+    let config = Config::from_lookup(|k| match k {
+        "SWITCHYARD_FLEETS" => Some(fleets.to_owned()),
+        "SWITCHYARD_SCALE_TO_ZERO_AFTER_SECS" => Some("20".to_owned()),
+        _ => None,
+    })
+    .unwrap();
+    let at = |ago: u64| NOW - std::time::Duration::from_secs(ago);
+    let last_active_secs = (at(30).as_millis() / 1000) as f64;
+    let cloud = Fake {
+        groups: vec![group("ga", 1, 0, 20)],
+        queues: HashMap::from([("q/a".into(), QueueDepth::default())]),
+        series: HashMap::from([("f0_act".to_owned(), vec![(at(12), last_active_secs), (at(2), last_active_secs)])]),
+        ..Default::default()
+    };
+    let report = tick(&cloud, &config, false, NOW).await;
+    assert_eq!(report.fleets[0].desired, 0, "{:?}", report.fleets[0].steps);
+    assert_eq!(
+        cloud.recorded.lock().unwrap()[0].last_active,
+        Time::from_secs(last_active_secs as u64),
+        "the clock is carried on"
+    );
 }
