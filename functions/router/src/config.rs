@@ -1,0 +1,197 @@
+//! The router's configuration, from the environment at cold start. A bad value stops the cold
+//! start with a message naming the key and what is allowed.
+//!
+//! | variable | meaning | default |
+//! | --- | --- | --- |
+//! | `SWITCHYARD_TARGETS` | static targets, `host:port` separated by commas | (or a group) |
+//! | `SWITCHYARD_ALGORITHM` | `round_robin`, `sticky_cookie`, `sticky_ip`, `least_connections`, `power_of_two_choices` | `round_robin` |
+//! | `SWITCHYARD_STICKY_SECRET` | cookie signing key, at least 32 bytes (required for `sticky_cookie`) | |
+//! | `SWITCHYARD_COOKIE_NAME` | sticky cookie name | `switchyard` |
+//! | `SWITCHYARD_COOKIE_MAX_AGE_SECS` | sticky cookie lifetime | 3600 |
+//! | `SWITCHYARD_CONNECT_TIMEOUT_MS` | connect timeout per attempt | 1000 |
+//! | `SWITCHYARD_TIMEOUT_MS` | total time for the upstream part of a request | 25000 |
+//! | `SWITCHYARD_MAX_BODY_BYTES` | largest request body accepted | 6291456 (Lambda's payload limit) |
+//! | `SWITCHYARD_MAX_ATTEMPTS` | attempts per request, first included (1..=8) | 3 |
+
+use std::time::Duration;
+
+use switchyard_algorithms::{Algorithm, CookieKey, StickyCookie};
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct ConfigError {
+    pub key: &'static str,
+    pub message: String,
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError { key, message: message.into() }
+}
+
+/// Where targets come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetSource {
+    /// A fixed list of `host:port` addresses.
+    Static(Vec<String>),
+}
+
+/// The router's configuration, validated.
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    pub targets: TargetSource,
+    pub algorithm: Algorithm,
+    pub cookie_name: String,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub max_body_bytes: usize,
+    pub max_attempts: usize,
+}
+
+impl RouterConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// From any key → value lookup (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let number = |key: &'static str, default: u64| -> Result<u64, ConfigError> {
+            match get(key) {
+                None => Ok(default),
+                Some(v) => v.trim().parse().map_err(|_| invalid(key, format!("expected a whole number, got {v:?}"))),
+            }
+        };
+        let targets = match get("SWITCHYARD_TARGETS") {
+            Some(list) => {
+                let targets: Vec<String> =
+                    list.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect();
+                if targets.is_empty() {
+                    return Err(invalid("SWITCHYARD_TARGETS", "lists no target"));
+                }
+                for t in &targets {
+                    validate_address(t).map_err(|m| invalid("SWITCHYARD_TARGETS", m))?;
+                }
+                TargetSource::Static(targets)
+            }
+            None => return Err(invalid("SWITCHYARD_TARGETS", "is not set: a comma-separated list of host:port")),
+        };
+        let cookie_name = get("SWITCHYARD_COOKIE_NAME").unwrap_or_else(|| "switchyard".into());
+        if cookie_name.is_empty() || !cookie_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            return Err(invalid("SWITCHYARD_COOKIE_NAME", "letters, digits, '_' and '-' only"));
+        }
+        let algorithm = match get("SWITCHYARD_ALGORITHM").as_deref().unwrap_or("round_robin") {
+            "round_robin" => Algorithm::RoundRobin,
+            "sticky_ip" => Algorithm::StickyIp,
+            "least_connections" => Algorithm::LeastConnections,
+            "power_of_two_choices" => Algorithm::PowerOfTwoChoices,
+            "sticky_cookie" => {
+                let secret = get("SWITCHYARD_STICKY_SECRET")
+                    .ok_or_else(|| invalid("SWITCHYARD_STICKY_SECRET", "is required for sticky_cookie"))?;
+                let key = CookieKey::new(secret.into_bytes())
+                    .map_err(|e| invalid("SWITCHYARD_STICKY_SECRET", e.to_string()))?;
+                let max_age = number("SWITCHYARD_COOKIE_MAX_AGE_SECS", 3600)?;
+                if max_age == 0 {
+                    return Err(invalid("SWITCHYARD_COOKIE_MAX_AGE_SECS", "must be at least 1"));
+                }
+                Algorithm::StickyCookie(StickyCookie::new(key, Duration::from_secs(max_age)))
+            }
+            other => {
+                return Err(invalid(
+                    "SWITCHYARD_ALGORITHM",
+                    format!(
+                        "{other:?} is not one of round_robin, sticky_cookie, sticky_ip, least_connections, power_of_two_choices"
+                    ),
+                ));
+            }
+        };
+        let max_attempts = number("SWITCHYARD_MAX_ATTEMPTS", 3)? as usize;
+        if !(1..=switchyard_algorithms::MAX_CANDIDATES).contains(&max_attempts) {
+            return Err(invalid(
+                "SWITCHYARD_MAX_ATTEMPTS",
+                format!("must be within 1..={}", switchyard_algorithms::MAX_CANDIDATES),
+            ));
+        }
+        let connect_timeout = Duration::from_millis(number("SWITCHYARD_CONNECT_TIMEOUT_MS", 1000)?);
+        let timeout = Duration::from_millis(number("SWITCHYARD_TIMEOUT_MS", 25_000)?);
+        if connect_timeout.is_zero() || timeout < connect_timeout {
+            return Err(invalid("SWITCHYARD_TIMEOUT_MS", "timeouts must satisfy 0 < connect timeout ≤ timeout"));
+        }
+        Ok(RouterConfig {
+            targets,
+            algorithm,
+            cookie_name,
+            connect_timeout,
+            timeout,
+            max_body_bytes: number("SWITCHYARD_MAX_BODY_BYTES", 6 * 1024 * 1024)? as usize,
+            max_attempts,
+        })
+    }
+}
+
+/// `host:port` with a port, and nothing that could smuggle a path or credentials into the URI.
+fn validate_address(address: &str) -> Result<(), String> {
+    let (host, port) = address.rsplit_once(':').ok_or_else(|| format!("{address:?} has no port"))?;
+    port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| format!("{address:?} has no valid port"))?;
+    let host_ok = !host.is_empty()
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'[' | b']' | b':'));
+    if !host_ok {
+        return Err(format!("{address:?} is not a host name or IP address"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<RouterConfig, ConfigError> {
+        let env: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        RouterConfig::from_lookup(|k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn static_targets_and_defaults() {
+        let c = config(&[("SWITCHYARD_TARGETS", "10.0.0.1:8080, 10.0.0.2:8080")]).unwrap();
+        assert_eq!(c.targets, TargetSource::Static(vec!["10.0.0.1:8080".into(), "10.0.0.2:8080".into()]));
+        assert_eq!(c.algorithm.name(), "round_robin");
+        assert_eq!(c.max_attempts, 3);
+    }
+
+    #[test]
+    fn errors_name_the_key_and_what_is_allowed() {
+        let cases: [(&[(&str, &str)], &str); 7] = [
+            (&[], "SWITCHYARD_TARGETS"),
+            (&[("SWITCHYARD_TARGETS", "10.0.0.1")], "has no port"),
+            (&[("SWITCHYARD_TARGETS", "evil.com/path:80")], "not a host name"),
+            (&[("SWITCHYARD_TARGETS", "a:1"), ("SWITCHYARD_ALGORITHM", "random")], "not one of round_robin"),
+            (&[("SWITCHYARD_TARGETS", "a:1"), ("SWITCHYARD_ALGORITHM", "sticky_cookie")], "SWITCHYARD_STICKY_SECRET"),
+            (
+                &[
+                    ("SWITCHYARD_TARGETS", "a:1"),
+                    ("SWITCHYARD_ALGORITHM", "sticky_cookie"),
+                    ("SWITCHYARD_STICKY_SECRET", "short"),
+                ],
+                "at least 32 bytes",
+            ),
+            (&[("SWITCHYARD_TARGETS", "a:1"), ("SWITCHYARD_MAX_ATTEMPTS", "0")], "SWITCHYARD_MAX_ATTEMPTS"),
+        ];
+        for (pairs, expected) in cases {
+            let err = config(pairs).unwrap_err().to_string();
+            assert!(err.contains(expected), "{pairs:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_secret_never_shows_in_debug_output() {
+        let secret = "a secret that is long enough to sign cookies";
+        let c = config(&[
+            ("SWITCHYARD_TARGETS", "a:1"),
+            ("SWITCHYARD_ALGORITHM", "sticky_cookie"),
+            ("SWITCHYARD_STICKY_SECRET", secret),
+        ])
+        .unwrap();
+        assert!(!format!("{c:?}").contains(secret));
+    }
+}

@@ -1,0 +1,262 @@
+//! The router's handler on typed events (parsed from API Gateway HTTP API v2 and ALB JSON by
+//! lambda_http itself) against real HTTP backends on 127.0.0.1.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failed test
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use lambda_http::{Body, Request, Response};
+use router::{Router, RouterConfig};
+use switchyard_algorithms::Time;
+use tokio::net::TcpListener;
+
+#[derive(Clone, Copy)]
+enum Behaviour {
+    Ok,
+    Fail,
+    Slow(Duration),
+}
+
+/// A backend on a free loopback port that answers with its name and the headers it received.
+struct Backend {
+    address: String,
+    hits: Arc<AtomicUsize>,
+}
+
+async fn backend(name: &'static str, behaviour: Behaviour) -> Backend {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&hits);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let counter = Arc::clone(&counter);
+            tokio::spawn(async move {
+                let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let counter = Arc::clone(&counter);
+                    async move {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        let headers: HashMap<String, String> = req
+                            .headers()
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                            .collect();
+                        let path = req.uri().to_string();
+                        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        let status = match behaviour {
+                            Behaviour::Fail => 500,
+                            Behaviour::Slow(d) => {
+                                tokio::time::sleep(d).await;
+                                200
+                            }
+                            Behaviour::Ok => 200,
+                        };
+                        let json = serde_json::json!({
+                            "backend": name, "headers": headers, "path": path, "body": String::from_utf8_lossy(&body),
+                        });
+                        Ok::<_, Infallible>(
+                            hyper::Response::builder()
+                                .status(status)
+                                .header("content-type", "application/json")
+                                .header("connection", "keep-alive")
+                                .body(Full::new(Bytes::from(json.to_string())))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            });
+        }
+    });
+    Backend { address, hits }
+}
+
+fn router(targets: &[&str], extra: &[(&str, &str)]) -> Router {
+    let mut env: HashMap<String, String> = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    env.insert("SWITCHYARD_TARGETS".into(), targets.join(","));
+    env.entry("SWITCHYARD_TIMEOUT_MS".into()).or_insert_with(|| "2000".into());
+    Router::new(RouterConfig::from_lookup(|k| env.get(k).cloned()).unwrap()).unwrap()
+}
+
+/// An API Gateway HTTP API (payload 2.0) event, as lambda_http parses it.
+fn apigw(method: &str, path: &str, source_ip: &str, headers: &[(&str, &str)], body: Option<&str>) -> Request {
+    let headers: serde_json::Map<String, serde_json::Value> =
+        headers.iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string()))).collect();
+    let event = serde_json::json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "a=1",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com", "domainPrefix": "api",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip, "userAgent": "test"},
+            "requestId": "req-1", "routeKey": "$default", "stage": "$default", "time": "25/Nov/2026:12:00:00 +0000", "timeEpoch": 0
+        },
+        "body": body, "isBase64Encoded": false
+    });
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+const NOW: Time = Time::from_secs(1_800_000_000);
+
+fn json(response: &Response<Body>) -> serde_json::Value {
+    match response.body() {
+        Body::Text(t) => serde_json::from_str(t).unwrap(),
+        Body::Binary(b) => serde_json::from_slice(b).unwrap(),
+        _ => panic!("empty body"),
+    }
+}
+
+#[tokio::test]
+async fn round_robin_spreads_requests_evenly() {
+    let (a, b, c) =
+        (backend("a", Behaviour::Ok).await, backend("b", Behaviour::Ok).await, backend("c", Behaviour::Ok).await);
+    let r = router(&[&a.address, &b.address, &c.address], &[]);
+    for i in 0..30 {
+        let response = r.handle(apigw("GET", "/x", "203.0.113.1", &[], None), NOW, i).await;
+        assert_eq!(response.status(), 200);
+    }
+    let hits = [a.hits.load(Ordering::SeqCst), b.hits.load(Ordering::SeqCst), c.hits.load(Ordering::SeqCst)];
+    assert_eq!(hits, [10, 10, 10]);
+}
+
+#[tokio::test]
+async fn the_target_sees_the_path_query_body_and_forwarding_headers_not_the_clients_claims() {
+    let a = backend("a", Behaviour::Ok).await;
+    let r = router(&[&a.address], &[]);
+    let request = apigw(
+        "POST",
+        "/orders",
+        "198.51.100.7",
+        &[("host", "api.example.com"), ("x-forwarded-for", "6.6.6.6"), ("connection", "close"), ("x-app", "1")],
+        Some("{\"n\":1}"),
+    );
+    let seen = json(&r.handle(request, NOW, 1).await);
+    assert_eq!(seen["path"], "/orders?a=1");
+    assert_eq!(seen["body"], "{\"n\":1}");
+    assert_eq!(seen["headers"]["x-forwarded-for"], "198.51.100.7");
+    assert_eq!(seen["headers"]["x-forwarded-host"], "api.example.com");
+    assert_eq!(seen["headers"]["x-forwarded-proto"], "https");
+    assert_eq!(seen["headers"]["host"], a.address.as_str());
+    assert_eq!(seen["headers"]["x-app"], "1");
+}
+
+#[tokio::test]
+async fn a_dead_target_is_skipped_and_no_idempotent_request_fails() {
+    let a = backend("a", Behaviour::Ok).await;
+    let dead = { TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().to_string() };
+    let r = router(&[&a.address, &dead], &[]);
+    for i in 0..20 {
+        let response = r.handle(apigw("GET", "/", "203.0.113.1", &[], None), NOW, i).await;
+        assert_eq!(response.status(), 200, "request {i}");
+    }
+}
+
+#[tokio::test]
+async fn a_5xx_is_retried_for_get() {
+    let (bad, good) = (backend("bad", Behaviour::Fail).await, backend("good", Behaviour::Ok).await);
+    let r = router(&[&bad.address, &good.address], &[]);
+    for i in 0..6 {
+        let response = r.handle(apigw("GET", "/", "203.0.113.1", &[], None), NOW, i).await;
+        assert_eq!(response.status(), 200);
+    }
+    assert!(bad.hits.load(Ordering::SeqCst) >= 1, "the failing target was tried");
+}
+
+#[tokio::test]
+async fn a_post_that_reached_a_failing_target_is_not_replayed() {
+    let (bad, good) = (backend("bad", Behaviour::Fail).await, backend("good", Behaviour::Ok).await);
+    let r = router(&[&bad.address, &good.address], &[]);
+    // Round robin over two targets: one of two POSTs goes to the failing one, and stays failed.
+    let mut statuses = Vec::new();
+    for i in 0..2 {
+        statuses.push(r.handle(apigw("POST", "/", "203.0.113.1", &[], Some("x")), NOW, i).await.status().as_u16());
+    }
+    statuses.sort();
+    assert_eq!(statuses, [200, 500]);
+    assert_eq!(bad.hits.load(Ordering::SeqCst), 1);
+    assert_eq!(good.hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn nothing_left_to_try_is_a_502_with_the_request_id() {
+    let dead = { TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().to_string() };
+    let r = router(&[&dead], &[]);
+    let response = r.handle(apigw("GET", "/", "203.0.113.1", &[], None), NOW, 1).await;
+    assert_eq!(response.status(), 502);
+    assert_eq!(json(&response)["error"], "upstream_failed");
+}
+
+#[tokio::test]
+async fn a_slow_target_past_the_timeout_is_a_504() {
+    let slow = backend("slow", Behaviour::Slow(Duration::from_secs(3))).await;
+    let r = router(&[&slow.address], &[("SWITCHYARD_TIMEOUT_MS", "300"), ("SWITCHYARD_CONNECT_TIMEOUT_MS", "100")]);
+    let response = r.handle(apigw("GET", "/", "203.0.113.1", &[], None), NOW, 1).await;
+    assert_eq!(response.status(), 504);
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_a_413_and_never_reaches_a_target() {
+    let a = backend("a", Behaviour::Ok).await;
+    let r = router(&[&a.address], &[("SWITCHYARD_MAX_BODY_BYTES", "10")]);
+    let response = r.handle(apigw("POST", "/", "203.0.113.1", &[], Some("0123456789ABC")), NOW, 1).await;
+    assert_eq!(response.status(), 413);
+    assert_eq!(a.hits.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn sticky_cookie_keeps_a_client_and_a_tampered_cookie_gets_a_new_one() {
+    let (a, b, c) =
+        (backend("a", Behaviour::Ok).await, backend("b", Behaviour::Ok).await, backend("c", Behaviour::Ok).await);
+    let secret = ("SWITCHYARD_STICKY_SECRET", "0123456789abcdef0123456789abcdef");
+    let r = router(&[&a.address, &b.address, &c.address], &[("SWITCHYARD_ALGORITHM", "sticky_cookie"), secret]);
+    let first = r.handle(apigw("GET", "/", "203.0.113.1", &[], None), NOW, 7).await;
+    let set_cookie = first.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("Secure") && set_cookie.contains("SameSite=Lax"));
+    assert!(set_cookie.contains("Max-Age=3600"));
+    let home = json(&first)["backend"].clone();
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    for random in 0..10 {
+        let again = r.handle(apigw("GET", "/", "203.0.113.1", &[("cookie", &cookie)], None), NOW, random).await;
+        assert_eq!(json(&again)["backend"], home);
+        assert!(again.headers().get("set-cookie").is_none(), "a valid cookie is not re-issued");
+    }
+    let tampered = cookie.replacen(".", ".A", 1);
+    let answer = r.handle(apigw("GET", "/", "203.0.113.1", &[("cookie", &tampered)], None), NOW, 3).await;
+    assert_eq!(answer.status(), 200, "a bad cookie is never an error");
+    assert!(answer.headers().get("set-cookie").is_some(), "it gets a fresh cookie");
+}
+
+#[tokio::test]
+async fn sticky_ip_uses_the_event_source_ip_not_headers() {
+    let (a, b, c) =
+        (backend("a", Behaviour::Ok).await, backend("b", Behaviour::Ok).await, backend("c", Behaviour::Ok).await);
+    let r = router(&[&a.address, &b.address, &c.address], &[("SWITCHYARD_ALGORITHM", "sticky_ip")]);
+    let home = json(&r.handle(apigw("GET", "/", "198.51.100.20", &[], None), NOW, 1).await)["backend"].clone();
+    for i in 0..10 {
+        // A client rotating X-Forwarded-For cannot move itself.
+        let spoof = format!("10.9.9.{i}");
+        let answer = r.handle(apigw("GET", "/", "198.51.100.20", &[("x-forwarded-for", &spoof)], None), NOW, i).await;
+        assert_eq!(json(&answer)["backend"], home);
+    }
+}
+
+#[tokio::test]
+async fn an_alb_event_takes_the_client_ip_the_alb_appended() {
+    let event = serde_json::json!({
+        "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/t/1"}},
+        "httpMethod": "GET", "path": "/", "queryStringParameters": {},
+        "headers": {"x-forwarded-for": "6.6.6.6, 192.0.2.44", "host": "alb.example.com"},
+        "body": "", "isBase64Encoded": false
+    });
+    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+    assert_eq!(router::client_ip(&request), Some("192.0.2.44".parse().unwrap()));
+}
