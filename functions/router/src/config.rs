@@ -4,6 +4,10 @@
 //! | variable | meaning | default |
 //! | --- | --- | --- |
 //! | `SWITCHYARD_TARGETS` | static targets, `host:port` separated by commas | (or a group) |
+//! | `SWITCHYARD_TARGET_GROUP` | Auto Scaling group whose InService, Healthy instances are the targets | |
+//! | `SWITCHYARD_TARGET_PORT` | port on the instances' private IPs | 80 |
+//! | `SWITCHYARD_ENDPOINT_TAG` | instance tag that overrides the endpoint (`host:port`) | `switchyard:endpoint` |
+//! | `SWITCHYARD_DISCOVERY_TTL_SECS` | how long a discovered set is used before it is refreshed | 10 |
 //! | `SWITCHYARD_ALGORITHM` | `round_robin`, `sticky_cookie`, `sticky_ip`, `least_connections`, `power_of_two_choices` | `round_robin` |
 //! | `SWITCHYARD_STICKY_SECRET` | cookie signing key, at least 32 bytes (required for `sticky_cookie`) | |
 //! | `SWITCHYARD_COOKIE_NAME` | sticky cookie name | `switchyard` |
@@ -34,6 +38,8 @@ fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
 pub enum TargetSource {
     /// A fixed list of `host:port` addresses.
     Static(Vec<String>),
+    /// An Auto Scaling group, refreshed every `ttl`.
+    Group { name: String, port: u16, endpoint_tag: String, ttl: Duration },
 }
 
 /// The router's configuration, validated.
@@ -73,7 +79,23 @@ impl RouterConfig {
                 }
                 TargetSource::Static(targets)
             }
-            None => return Err(invalid("SWITCHYARD_TARGETS", "is not set: a comma-separated list of host:port")),
+            None => match get("SWITCHYARD_TARGET_GROUP").filter(|g| !g.trim().is_empty()) {
+                Some(name) => {
+                    let port = number("SWITCHYARD_TARGET_PORT", 80)?;
+                    let port = u16::try_from(port).ok().filter(|p| *p > 0).ok_or_else(|| {
+                        invalid("SWITCHYARD_TARGET_PORT", format!("{port} is not a port (1..=65535)"))
+                    })?;
+                    let ttl = Duration::from_secs(number("SWITCHYARD_DISCOVERY_TTL_SECS", 10)?);
+                    let endpoint_tag = get("SWITCHYARD_ENDPOINT_TAG").unwrap_or_else(|| "switchyard:endpoint".into());
+                    TargetSource::Group { name: name.trim().to_owned(), port, endpoint_tag, ttl }
+                }
+                None => {
+                    return Err(invalid(
+                        "SWITCHYARD_TARGETS",
+                        "is not set, nor SWITCHYARD_TARGET_GROUP: name static host:port targets or an Auto Scaling group",
+                    ));
+                }
+            },
         };
         let cookie_name = get("SWITCHYARD_COOKIE_NAME").unwrap_or_else(|| "switchyard".into());
         if cookie_name.is_empty() || !cookie_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
@@ -129,7 +151,7 @@ impl RouterConfig {
 }
 
 /// `host:port` with a port, and nothing that could smuggle a path or credentials into the URI.
-fn validate_address(address: &str) -> Result<(), String> {
+pub(crate) fn validate_address(address: &str) -> Result<(), String> {
     let (host, port) = address.rsplit_once(':').ok_or_else(|| format!("{address:?} has no port"))?;
     port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| format!("{address:?} has no valid port"))?;
     let host_ok = !host.is_empty()
@@ -157,6 +179,26 @@ mod tests {
         assert_eq!(c.targets, TargetSource::Static(vec!["10.0.0.1:8080".into(), "10.0.0.2:8080".into()]));
         assert_eq!(c.algorithm.name(), "round_robin");
         assert_eq!(c.max_attempts, 3);
+    }
+
+    #[test]
+    fn a_group_source_with_its_defaults() {
+        let c = config(&[("SWITCHYARD_TARGET_GROUP", "web")]).unwrap();
+        assert_eq!(
+            c.targets,
+            TargetSource::Group {
+                name: "web".into(),
+                port: 80,
+                endpoint_tag: "switchyard:endpoint".into(),
+                ttl: Duration::from_secs(10)
+            }
+        );
+        assert!(
+            config(&[("SWITCHYARD_TARGET_GROUP", "web"), ("SWITCHYARD_TARGET_PORT", "70000")])
+                .unwrap_err()
+                .to_string()
+                .contains("not a port")
+        );
     }
 
     #[test]

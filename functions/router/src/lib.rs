@@ -5,15 +5,20 @@
 //! number to [`Router::handle`]. Everything here is testable with real loopback backends.
 
 pub mod config;
+pub mod discovery;
 mod proxy;
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::request::RequestContext as EventContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use switchyard_algorithms::{Balancer, BalancerConfig, Outcome, RequestContext, Target, TargetSet, Time};
+
+use crate::discovery::GroupDiscovery;
 
 pub use config::{ConfigError, RouterConfig, TargetSource};
 use proxy::{Failure, Upstream};
@@ -31,24 +36,103 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct Router {
     config: RouterConfig,
-    balancer: Balancer,
+    /// Swapped whole when discovery changes the set (the pingora model); a request keeps the one it
+    /// started with.
+    balancer: RwLock<Arc<Balancer>>,
+    discovery: Option<GroupDiscovery>,
+    refreshed_at_ms: AtomicU64,
+    refreshing: tokio::sync::Mutex<()>,
     upstream: Upstream,
 }
 
 impl Router {
-    pub fn new(config: RouterConfig) -> Result<Self, StartError> {
-        let TargetSource::Static(addresses) = &config.targets;
-        let targets = TargetSet::new(addresses.iter().map(|a| Target::new(a, a.clone())).collect())?;
-        let balancer = Balancer::new(
-            targets,
-            BalancerConfig { algorithm: config.algorithm.clone(), ..BalancerConfig::default() },
-        )?;
+    /// A router for `config`. A group source needs `aws`; its first discovery happens here, and if
+    /// it fails the router starts with no target (503s) and tries again after the TTL, rather
+    /// than refusing to start.
+    pub async fn new(config: RouterConfig, aws: Option<&aws_config::SdkConfig>, now: Time) -> Result<Self, StartError> {
+        let balancer_config = BalancerConfig { algorithm: config.algorithm.clone(), ..BalancerConfig::default() };
+        let (targets, discovery) = match &config.targets {
+            TargetSource::Static(addresses) => (addresses.iter().map(|a| Target::new(a, a.clone())).collect(), None),
+            TargetSource::Group { name, port, endpoint_tag, .. } => {
+                let Some(aws) = aws else {
+                    return Err(StartError::Config(ConfigError {
+                        key: "SWITCHYARD_TARGET_GROUP",
+                        message: "group discovery needs AWS credentials and region".into(),
+                    }));
+                };
+                let discovery = GroupDiscovery {
+                    autoscaling: aws_sdk_autoscaling::Client::new(aws),
+                    ec2: aws_sdk_ec2::Client::new(aws),
+                    group: name.clone(),
+                    port: *port,
+                    endpoint_tag: endpoint_tag.clone(),
+                };
+                let targets = discovery.targets().await.unwrap_or_else(|e| {
+                    tracing::error!(error = %e, group = %name, "first discovery failed: starting with no target");
+                    Vec::new()
+                });
+                (targets, Some(discovery))
+            }
+        };
+        let balancer = Balancer::new(TargetSet::new(targets)?, balancer_config)?;
         let upstream = Upstream::new(config.connect_timeout);
-        Ok(Router { config, balancer, upstream })
+        Ok(Router {
+            config,
+            balancer: RwLock::new(Arc::new(balancer)),
+            discovery,
+            refreshed_at_ms: AtomicU64::new(now.as_millis()),
+            refreshing: tokio::sync::Mutex::new(()),
+            upstream,
+        })
     }
 
-    pub fn balancer(&self) -> &Balancer {
-        &self.balancer
+    /// The balancer over the current target set.
+    pub fn balancer(&self) -> Arc<Balancer> {
+        match self.balancer.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Refresh the targets once the TTL has run out. One request refreshes; the others go on with
+    /// the current set. A failed refresh keeps the last good set and is logged.
+    async fn refresh_if_stale(&self, now: Time) {
+        let (Some(discovery), TargetSource::Group { ttl, .. }) = (&self.discovery, &self.config.targets) else {
+            return;
+        };
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        if now.as_millis().saturating_sub(self.refreshed_at_ms.load(Ordering::Relaxed)) < ttl_ms {
+            return;
+        }
+        let Ok(_only_one) = self.refreshing.try_lock() else { return };
+        self.refreshed_at_ms.store(now.as_millis(), Ordering::Relaxed);
+        let discovered = discovery
+            .targets()
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|t| TargetSet::new(t).map_err(|e| e.to_string()));
+        let set = match discovered {
+            Ok(set) => set,
+            Err(e) => {
+                tracing::error!(error = %e, "discovery failed: keeping the last good set");
+                return;
+            }
+        };
+        let current = self.balancer();
+        let unchanged = current.targets().len() == set.len()
+            && current.targets().iter().zip(set.iter()).all(|(a, b)| a.id == b.id && a.address == b.address);
+        if unchanged {
+            return;
+        }
+        match current.rebuild(set) {
+            Ok(rebuilt) => {
+                tracing::info!(targets = rebuilt.targets().len(), "targets changed");
+                if let Ok(mut slot) = self.balancer.write() {
+                    *slot = Arc::new(rebuilt);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "rebuilding the balancer failed: keeping the last good set"),
+        }
     }
 
     /// Serve one request at `now`. Never fails: every problem is an HTTP answer carrying the
@@ -69,10 +153,12 @@ impl Router {
                 &request_id,
             );
         }
+        self.refresh_if_stale(now).await;
+        let balancer = self.balancer();
         let client_ip = client_ip(&request);
         let cookie = sticky_cookie(&request, &self.config.cookie_name);
         let context = RequestContext { cookie: cookie.as_deref(), client_ip, hash_key: None, random };
-        let mut pick = match self.balancer.pick(&context, now) {
+        let mut pick = match balancer.pick(&context, now) {
             Ok(pick) => pick,
             Err(e) => {
                 tracing::warn!(request_id, error = %e, "no target");
@@ -94,27 +180,27 @@ impl Router {
             let index = if attempt == 0 {
                 pick.candidates.first()
             } else {
-                self.balancer.next_candidate(&context, now, &mut pick).ok()
+                balancer.next_candidate(&context, now, &mut pick).ok()
             };
             let Some(index) = index else { break };
-            let Some(target) = self.balancer.targets().get(index) else { break };
-            let _in_flight = self.balancer.begin(index);
+            let Some(target) = balancer.targets().get(index) else { break };
+            let _in_flight = balancer.begin(index);
             let result = self.upstream.send(&target.address, &request, body.clone(), client_ip, deadline).await;
             match result {
                 Ok(response) if response.status().is_server_error() => {
-                    self.record(index, Outcome::Failure, now);
+                    record(&balancer, index, Outcome::Failure, now);
                     tracing::info!(request_id, target = %target.id, status = response.status().as_u16(), attempt, "upstream 5xx");
                     if !idempotent || attempt + 1 == self.config.max_attempts {
-                        return self.finish(response, &pick, index, now);
+                        return self.finish(&balancer, response, &pick, index, now);
                     }
                     last_failure = Some(Failure::Status(response.status()));
                 }
                 Ok(response) => {
-                    self.record(index, Outcome::Success, now);
-                    return self.finish(response, &pick, index, now);
+                    record(&balancer, index, Outcome::Success, now);
+                    return self.finish(&balancer, response, &pick, index, now);
                 }
                 Err(failure) => {
-                    self.record(index, Outcome::Failure, now);
+                    record(&balancer, index, Outcome::Failure, now);
                     tracing::info!(request_id, target = %target.id, error = %failure, attempt, "upstream failed");
                     // A refused connection never reached the target: safe to retry any method.
                     let retry = idempotent || matches!(failure, Failure::Connect(_));
@@ -142,15 +228,10 @@ impl Router {
         }
     }
 
-    fn record(&self, index: usize, outcome: Outcome, now: Time) {
-        if let Some(ejection) = self.balancer.record(index, outcome, now) {
-            tracing::warn!(target = index, until_ms = ejection.until.as_millis(), "target ejected");
-        }
-    }
-
     /// The upstream response, with a new sticky cookie when the pick needs one.
     fn finish(
         &self,
+        balancer: &Balancer,
         response: Response<Body>,
         pick: &switchyard_algorithms::Pick,
         served: usize,
@@ -158,7 +239,7 @@ impl Router {
     ) -> Response<Body> {
         let mut response = response;
         if pick.needs_cookie(served)
-            && let Some(value) = self.balancer.issue_cookie(served, now)
+            && let Some(value) = balancer.issue_cookie(served, now)
         {
             let max_age = match &self.config.algorithm {
                 switchyard_algorithms::Algorithm::StickyCookie(c) => c.lifetime_secs(),
@@ -173,6 +254,14 @@ impl Router {
             }
         }
         response
+    }
+}
+
+/// Feed passive health; an ejection is logged.
+fn record(balancer: &Balancer, index: usize, outcome: Outcome, now: Time) {
+    if let Some(ejection) = balancer.record(index, outcome, now) {
+        let target = balancer.targets().get(index).map(|t| t.id.to_string()).unwrap_or_default();
+        tracing::warn!(target, until_ms = ejection.until.as_millis(), "target ejected");
     }
 }
 

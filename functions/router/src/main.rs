@@ -14,15 +14,19 @@ async fn main() -> Result<(), Error> {
     // JSON when the function's LoggingConfig says so (AWS_LAMBDA_LOG_FORMAT=JSON, set by template.yaml).
     lambda_http::tracing::init_default_subscriber();
     // A bad configuration stops the cold start with a message naming the key.
-    let router = Arc::new(Router::new(RouterConfig::from_env()?)?);
+    let config = RouterConfig::from_env()?;
+    let aws = match config.targets {
+        router::TargetSource::Group { .. } => {
+            Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+        }
+        router::TargetSource::Static(_) => None,
+    };
+    let router = Arc::new(Router::new(config, aws.as_ref(), now()).await?);
     let counter = Arc::new(AtomicU64::new(0));
     run_concurrent(service_fn(move |request: Request| {
         let (router, counter) = (Arc::clone(&router), Arc::clone(&counter));
         async move {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| Time::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
-                .unwrap_or(Time::ZERO);
+            let now = now();
             // A per-request random number from std's randomly keyed hasher: no RNG crate needed.
             let random =
                 std::collections::hash_map::RandomState::new().hash_one(counter.fetch_add(1, Ordering::Relaxed));
@@ -30,4 +34,11 @@ async fn main() -> Result<(), Error> {
         }
     }))
     .await
+}
+
+fn now() -> Time {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| Time::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
+        .unwrap_or(Time::ZERO)
 }

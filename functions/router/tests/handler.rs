@@ -81,11 +81,12 @@ async fn backend(name: &'static str, behaviour: Behaviour) -> Backend {
     Backend { address, hits }
 }
 
-fn router(targets: &[&str], extra: &[(&str, &str)]) -> Router {
+async fn router(targets: &[&str], extra: &[(&str, &str)]) -> Router {
     let mut env: HashMap<String, String> = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     env.insert("SWITCHYARD_TARGETS".into(), targets.join(","));
     env.entry("SWITCHYARD_TIMEOUT_MS".into()).or_insert_with(|| "2000".into());
-    Router::new(RouterConfig::from_lookup(|k| env.get(k).cloned()).unwrap()).unwrap()
+    let config = RouterConfig::from_lookup(|k| env.get(k).cloned()).unwrap();
+    Router::new(config, None, NOW).await.unwrap()
 }
 
 /// An API Gateway HTTP API (payload 2.0) event, as lambda_http parses it.
@@ -119,7 +120,7 @@ fn json(response: &Response<Body>) -> serde_json::Value {
 async fn round_robin_spreads_requests_evenly() {
     let (a, b, c) =
         (backend("a", Behaviour::Ok).await, backend("b", Behaviour::Ok).await, backend("c", Behaviour::Ok).await);
-    let r = router(&[&a.address, &b.address, &c.address], &[]);
+    let r = router(&[&a.address, &b.address, &c.address], &[]).await;
     for i in 0..30 {
         let response = r.handle(apigw("GET", "/x", "203.0.113.1", &[], None), NOW, i).await;
         assert_eq!(response.status(), 200);
@@ -131,7 +132,7 @@ async fn round_robin_spreads_requests_evenly() {
 #[tokio::test]
 async fn the_target_sees_the_path_query_body_and_forwarding_headers_not_the_clients_claims() {
     let a = backend("a", Behaviour::Ok).await;
-    let r = router(&[&a.address], &[]);
+    let r = router(&[&a.address], &[]).await;
     let request = apigw(
         "POST",
         "/orders",
@@ -153,7 +154,7 @@ async fn the_target_sees_the_path_query_body_and_forwarding_headers_not_the_clie
 async fn a_dead_target_is_skipped_and_no_idempotent_request_fails() {
     let a = backend("a", Behaviour::Ok).await;
     let dead = { TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().to_string() };
-    let r = router(&[&a.address, &dead], &[]);
+    let r = router(&[&a.address, &dead], &[]).await;
     for i in 0..20 {
         let response = r.handle(apigw("GET", "/", "203.0.113.1", &[], None), NOW, i).await;
         assert_eq!(response.status(), 200, "request {i}");
@@ -163,7 +164,7 @@ async fn a_dead_target_is_skipped_and_no_idempotent_request_fails() {
 #[tokio::test]
 async fn a_5xx_is_retried_for_get() {
     let (bad, good) = (backend("bad", Behaviour::Fail).await, backend("good", Behaviour::Ok).await);
-    let r = router(&[&bad.address, &good.address], &[]);
+    let r = router(&[&bad.address, &good.address], &[]).await;
     for i in 0..6 {
         let response = r.handle(apigw("GET", "/", "203.0.113.1", &[], None), NOW, i).await;
         assert_eq!(response.status(), 200);
@@ -174,7 +175,7 @@ async fn a_5xx_is_retried_for_get() {
 #[tokio::test]
 async fn a_post_that_reached_a_failing_target_is_not_replayed() {
     let (bad, good) = (backend("bad", Behaviour::Fail).await, backend("good", Behaviour::Ok).await);
-    let r = router(&[&bad.address, &good.address], &[]);
+    let r = router(&[&bad.address, &good.address], &[]).await;
     // Round robin over two targets: one of two POSTs goes to the failing one, and stays failed.
     let mut statuses = Vec::new();
     for i in 0..2 {
@@ -189,7 +190,7 @@ async fn a_post_that_reached_a_failing_target_is_not_replayed() {
 #[tokio::test]
 async fn nothing_left_to_try_is_a_502_with_the_request_id() {
     let dead = { TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().to_string() };
-    let r = router(&[&dead], &[]);
+    let r = router(&[&dead], &[]).await;
     let response = r.handle(apigw("GET", "/", "203.0.113.1", &[], None), NOW, 1).await;
     assert_eq!(response.status(), 502);
     assert_eq!(json(&response)["error"], "upstream_failed");
@@ -198,7 +199,8 @@ async fn nothing_left_to_try_is_a_502_with_the_request_id() {
 #[tokio::test]
 async fn a_slow_target_past_the_timeout_is_a_504() {
     let slow = backend("slow", Behaviour::Slow(Duration::from_secs(3))).await;
-    let r = router(&[&slow.address], &[("SWITCHYARD_TIMEOUT_MS", "300"), ("SWITCHYARD_CONNECT_TIMEOUT_MS", "100")]);
+    let r =
+        router(&[&slow.address], &[("SWITCHYARD_TIMEOUT_MS", "300"), ("SWITCHYARD_CONNECT_TIMEOUT_MS", "100")]).await;
     let response = r.handle(apigw("GET", "/", "203.0.113.1", &[], None), NOW, 1).await;
     assert_eq!(response.status(), 504);
 }
@@ -206,7 +208,7 @@ async fn a_slow_target_past_the_timeout_is_a_504() {
 #[tokio::test]
 async fn an_oversized_body_is_a_413_and_never_reaches_a_target() {
     let a = backend("a", Behaviour::Ok).await;
-    let r = router(&[&a.address], &[("SWITCHYARD_MAX_BODY_BYTES", "10")]);
+    let r = router(&[&a.address], &[("SWITCHYARD_MAX_BODY_BYTES", "10")]).await;
     let response = r.handle(apigw("POST", "/", "203.0.113.1", &[], Some("0123456789ABC")), NOW, 1).await;
     assert_eq!(response.status(), 413);
     assert_eq!(a.hits.load(Ordering::SeqCst), 0);
@@ -217,7 +219,7 @@ async fn sticky_cookie_keeps_a_client_and_a_tampered_cookie_gets_a_new_one() {
     let (a, b, c) =
         (backend("a", Behaviour::Ok).await, backend("b", Behaviour::Ok).await, backend("c", Behaviour::Ok).await);
     let secret = ("SWITCHYARD_STICKY_SECRET", "0123456789abcdef0123456789abcdef");
-    let r = router(&[&a.address, &b.address, &c.address], &[("SWITCHYARD_ALGORITHM", "sticky_cookie"), secret]);
+    let r = router(&[&a.address, &b.address, &c.address], &[("SWITCHYARD_ALGORITHM", "sticky_cookie"), secret]).await;
     let first = r.handle(apigw("GET", "/", "203.0.113.1", &[], None), NOW, 7).await;
     let set_cookie = first.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
     assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("Secure") && set_cookie.contains("SameSite=Lax"));
@@ -239,7 +241,7 @@ async fn sticky_cookie_keeps_a_client_and_a_tampered_cookie_gets_a_new_one() {
 async fn sticky_ip_uses_the_event_source_ip_not_headers() {
     let (a, b, c) =
         (backend("a", Behaviour::Ok).await, backend("b", Behaviour::Ok).await, backend("c", Behaviour::Ok).await);
-    let r = router(&[&a.address, &b.address, &c.address], &[("SWITCHYARD_ALGORITHM", "sticky_ip")]);
+    let r = router(&[&a.address, &b.address, &c.address], &[("SWITCHYARD_ALGORITHM", "sticky_ip")]).await;
     let home = json(&r.handle(apigw("GET", "/", "198.51.100.20", &[], None), NOW, 1).await)["backend"].clone();
     for i in 0..10 {
         // A client rotating X-Forwarded-For cannot move itself.

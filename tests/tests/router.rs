@@ -1,0 +1,134 @@
+//! The router discovering an Auto Scaling group in LocalStack (through the project's plugin):
+//! each instance's `switchyard:endpoint` tag points at a real HTTP backend on 127.0.0.1.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failed test
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_ec2::types::Tag;
+use lambda_http::{Body, Request};
+use router::{Router, RouterConfig};
+use switchyard_algorithms::Time;
+use switchyard_local::{Clients, LocalEnvironment, bootstrap};
+use switchyard_tests::{localstack, unique_name};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// A minimal HTTP/1.1 backend answering its name; counts requests.
+async fn backend(name: &'static str) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&hits);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let counter = Arc::clone(&counter);
+            tokio::spawn(async move {
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buffer.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                counter.fetch_add(1, Ordering::SeqCst);
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{name}",
+                    name.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    (address, hits)
+}
+
+fn now() -> Time {
+    Time::from_millis(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64)
+}
+
+fn get(source_ip: &str) -> Request {
+    let event = serde_json::json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": "/", "rawQueryString": "", "headers": {},
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com", "domainPrefix": "api",
+            "http": {"method": "GET", "path": "/", "protocol": "HTTP/1.1", "sourceIp": source_ip, "userAgent": "test"},
+            "requestId": "req", "routeKey": "$default", "stage": "$default", "time": "25/Nov/2026:12:00:00 +0000", "timeEpoch": 0
+        },
+        "isBase64Encoded": false
+    });
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+async fn instances(clients: &Clients, group: &str) -> Vec<String> {
+    let groups =
+        clients.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(group).send().await.unwrap();
+    groups.auto_scaling_groups()[0].instances().iter().filter_map(|i| i.instance_id().map(str::to_owned)).collect()
+}
+
+async fn tag(clients: &Clients, instance: &str, endpoint: &str) {
+    clients
+        .ec2
+        .create_tags()
+        .resources(instance)
+        .tags(Tag::builder().key("switchyard:endpoint").value(endpoint).build())
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_routers_targets_are_the_groups_instances_and_follow_a_scale_out() {
+    let sdk = localstack().sdk_config().await;
+    let clients = Clients::new(&sdk);
+    let env = LocalEnvironment::with_prefix(&unique_name("route"));
+    bootstrap(&clients, &env).await.unwrap();
+    let group = &env.fleets[0].group_name;
+    let (a, a_hits) = backend("a").await;
+    let (b, b_hits) = backend("b").await;
+    let (c, c_hits) = backend("c").await;
+    let ids = instances(&clients, group).await;
+    assert_eq!(ids.len(), 2);
+    tag(&clients, &ids[0], &a).await;
+    tag(&clients, &ids[1], &b).await;
+
+    let settings =
+        HashMap::from([("SWITCHYARD_TARGET_GROUP", group.clone()), ("SWITCHYARD_DISCOVERY_TTL_SECS", "1".to_owned())]);
+    let config = RouterConfig::from_lookup(|k| settings.get(k).cloned()).unwrap();
+    let router = Router::new(config, Some(&sdk), now()).await.unwrap();
+    assert_eq!(router.balancer().targets().len(), 2, "both instances discovered");
+
+    for i in 0..20 {
+        let response = router.handle(get("203.0.113.1"), now(), i).await;
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!((a_hits.load(Ordering::SeqCst), b_hits.load(Ordering::SeqCst)), (10, 10), "round robin over the group");
+
+    clients.autoscaling.set_desired_capacity().auto_scaling_group_name(group).desired_capacity(3).send().await.unwrap();
+    let new = instances(&clients, group).await.into_iter().find(|id| !ids.contains(id)).expect("a third instance");
+    tag(&clients, &new, &c).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for i in 0..30 {
+        let response = router.handle(get("203.0.113.1"), now(), i).await;
+        assert_eq!(response.status(), 200);
+        if let Body::Text(name) = response.body() {
+            assert!(["a", "b", "c"].contains(&name.as_str()), "{name}");
+        }
+    }
+    assert_eq!(router.balancer().targets().len(), 3);
+    assert!(c_hits.load(Ordering::SeqCst) >= 9, "the new instance takes its share: {}", c_hits.load(Ordering::SeqCst));
+}
+
+#[tokio::test]
+async fn a_missing_group_starts_the_router_with_no_target_and_answers_503() {
+    let sdk = localstack().sdk_config().await;
+    let settings = HashMap::from([("SWITCHYARD_TARGET_GROUP", unique_name("no-such-group"))]);
+    let config = RouterConfig::from_lookup(|k| settings.get(k).cloned()).unwrap();
+    let router = Router::new(config, Some(&sdk), now()).await.unwrap();
+    let response = router.handle(get("203.0.113.1"), now(), 1).await;
+    assert_eq!(response.status(), 503);
+}
