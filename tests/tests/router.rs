@@ -132,3 +132,104 @@ async fn a_missing_group_starts_the_router_with_no_target_and_answers_503() {
     let response = router.handle(get("203.0.113.1"), now(), 1).await;
     assert_eq!(response.status(), 503);
 }
+
+fn post(path: &str, body: &str, headers: &[(&str, &str)]) -> Request {
+    let headers: serde_json::Map<String, serde_json::Value> =
+        headers.iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string()))).collect();
+    let event = serde_json::json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "", "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com", "domainPrefix": "api",
+            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.5", "userAgent": "test"},
+            "requestId": "req", "routeKey": "$default", "stage": "$default", "time": "25/Nov/2026:12:00:00 +0000", "timeEpoch": 0
+        },
+        "body": body, "isBase64Encoded": false
+    });
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+async fn jobs_router(sdk: &aws_config::SdkConfig, queue_url: &str) -> Router {
+    let settings = HashMap::from([
+        ("SWITCHYARD_TARGETS", "127.0.0.1:9".to_owned()),
+        ("SWITCHYARD_JOBS_ROUTE", "POST /jobs".to_owned()),
+        ("SWITCHYARD_WORK_QUEUE_URL", queue_url.to_owned()),
+    ]);
+    let config = RouterConfig::from_lookup(|k| settings.get(k).cloned()).unwrap();
+    Router::new(config, Some(sdk), now()).await.unwrap()
+}
+
+fn json(body: &Body) -> serde_json::Value {
+    match body {
+        Body::Text(t) => serde_json::from_str(t).unwrap(),
+        other => panic!("expected a text body, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_posted_job_is_on_the_queue_before_the_202() {
+    let sdk = localstack().sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let url = sqs.create_queue().queue_name(unique_name("jobs")).send().await.unwrap().queue_url.unwrap();
+    let router = jobs_router(&sdk, &url).await;
+
+    let response = router.handle(post("/jobs", r#"{"resize": "cat.png"}"#, &[]), now(), 1).await;
+    assert_eq!(response.status(), 202);
+    let message_id = json(response.body())["message_id"].as_str().unwrap().to_owned();
+    let received = sqs.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap();
+    let messages = received.messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].message_id(), Some(message_id.as_str()));
+    assert_eq!(messages[0].body(), Some(r#"{"resize": "cat.png"}"#));
+}
+
+#[tokio::test]
+async fn a_job_sqs_refuses_is_a_503_with_retry_after() {
+    let sdk = localstack().sdk_config().await;
+    let missing = format!("{}/000000000000/{}", localstack().endpoint(), unique_name("gone"));
+    let router = jobs_router(&sdk, &missing).await;
+    let response = router.handle(post("/jobs", "work", &[]), now(), 1).await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers().get("retry-after").unwrap(), "5");
+    assert_eq!(json(response.body())["error"], "queue_unavailable");
+}
+
+#[tokio::test]
+async fn a_fifo_job_takes_its_group_from_the_header() {
+    let sdk = localstack().sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("{}.fifo", unique_name("ordered")))
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let router = jobs_router(&sdk, &url).await;
+    let response = router.handle(post("/jobs", "step 1", &[("x-message-group-id", "order-42")]), now(), 1).await;
+    assert_eq!(response.status(), 202, "{:?}", response.body());
+    let received = sqs
+        .receive_message()
+        .queue_url(&url)
+        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
+        .send()
+        .await
+        .unwrap();
+    let attributes = received.messages()[0].attributes().unwrap();
+    assert_eq!(
+        attributes.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId).map(String::as_str),
+        Some("order-42")
+    );
+}
+
+#[tokio::test]
+async fn other_routes_are_still_proxied_and_an_empty_job_is_a_400() {
+    let sdk = localstack().sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let url = sqs.create_queue().queue_name(unique_name("jobs")).send().await.unwrap().queue_url.unwrap();
+    let router = jobs_router(&sdk, &url).await;
+    assert_eq!(router.handle(post("/jobs", "", &[]), now(), 1).await.status(), 400);
+    // POST /other goes to the (dead) static target: proxied, not queued.
+    assert_eq!(router.handle(post("/other", "x", &[]), now(), 1).await.status(), 502);
+}

@@ -16,6 +16,9 @@
 //! | `SWITCHYARD_TIMEOUT_MS` | total time for the upstream part of a request | 25000 |
 //! | `SWITCHYARD_MAX_BODY_BYTES` | largest request body accepted | 6291456 (Lambda's payload limit) |
 //! | `SWITCHYARD_MAX_ATTEMPTS` | attempts per request, first included (1..=8) | 3 |
+//! | `SWITCHYARD_JOBS_ROUTE` | `METHOD /path` whose requests are queued instead of proxied | |
+//! | `SWITCHYARD_WORK_QUEUE_URL` | the queue they go to (required with a jobs route) | |
+//! | `SWITCHYARD_FIFO_GROUP_HEADER` | for a `.fifo` queue: header naming the message group (else the client IP) | `x-message-group-id` |
 
 use std::time::Duration;
 
@@ -42,6 +45,16 @@ pub enum TargetSource {
     Group { name: String, port: u16, endpoint_tag: String, ttl: Duration },
 }
 
+/// Requests on this route are queued, not proxied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobsRoute {
+    pub method: lambda_http::http::Method,
+    pub path: String,
+    pub queue_url: String,
+    /// FIFO queues need a message group; it comes from this header, else the client IP.
+    pub fifo_group_header: Option<String>,
+}
+
 /// The router's configuration, validated.
 #[derive(Debug, Clone)]
 pub struct RouterConfig {
@@ -52,6 +65,7 @@ pub struct RouterConfig {
     pub timeout: Duration,
     pub max_body_bytes: usize,
     pub max_attempts: usize,
+    pub jobs: Option<JobsRoute>,
 }
 
 impl RouterConfig {
@@ -138,7 +152,31 @@ impl RouterConfig {
         if connect_timeout.is_zero() || timeout < connect_timeout {
             return Err(invalid("SWITCHYARD_TIMEOUT_MS", "timeouts must satisfy 0 < connect timeout ≤ timeout"));
         }
+        let jobs = match get("SWITCHYARD_JOBS_ROUTE").filter(|r| !r.trim().is_empty()) {
+            None => None,
+            Some(route) => {
+                let (method, path) = route
+                    .trim()
+                    .split_once(' ')
+                    .ok_or_else(|| invalid("SWITCHYARD_JOBS_ROUTE", format!("{route:?} is not `METHOD /path`")))?;
+                let method: lambda_http::http::Method = method
+                    .parse()
+                    .map_err(|_| invalid("SWITCHYARD_JOBS_ROUTE", format!("{method:?} is not an HTTP method")))?;
+                if !path.starts_with('/') {
+                    return Err(invalid("SWITCHYARD_JOBS_ROUTE", format!("{path:?} does not start with /")));
+                }
+                let queue_url =
+                    get("SWITCHYARD_WORK_QUEUE_URL").filter(|u| u.starts_with("http")).ok_or_else(|| {
+                        invalid("SWITCHYARD_WORK_QUEUE_URL", "is required with SWITCHYARD_JOBS_ROUTE (the queue's URL)")
+                    })?;
+                let fifo_group_header = queue_url
+                    .ends_with(".fifo")
+                    .then(|| get("SWITCHYARD_FIFO_GROUP_HEADER").unwrap_or_else(|| "x-message-group-id".into()));
+                Some(JobsRoute { method, path: path.trim().to_owned(), queue_url, fifo_group_header })
+            }
+        };
         Ok(RouterConfig {
+            jobs,
             targets,
             algorithm,
             cookie_name,
@@ -223,6 +261,23 @@ mod tests {
             let err = config(pairs).unwrap_err().to_string();
             assert!(err.contains(expected), "{pairs:?}: {err}");
         }
+    }
+
+    #[test]
+    fn a_jobs_route_needs_a_method_a_path_and_a_queue() {
+        let base = [("SWITCHYARD_TARGETS", "a:1"), ("SWITCHYARD_JOBS_ROUTE", "POST /jobs")];
+        assert!(config(&base).unwrap_err().to_string().starts_with("SWITCHYARD_WORK_QUEUE_URL"));
+        let ok = config(&[
+            base[0],
+            base[1],
+            ("SWITCHYARD_WORK_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/1/work.fifo"),
+        ])
+        .unwrap();
+        let jobs = ok.jobs.unwrap();
+        assert_eq!((jobs.method.as_str(), jobs.path.as_str()), ("POST", "/jobs"));
+        assert_eq!(jobs.fifo_group_header.as_deref(), Some("x-message-group-id"));
+        let bad = config(&[base[0], ("SWITCHYARD_JOBS_ROUTE", "jobs"), ("SWITCHYARD_WORK_QUEUE_URL", "https://q")]);
+        assert!(bad.unwrap_err().to_string().contains("METHOD /path"));
     }
 
     #[test]

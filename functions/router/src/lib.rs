@@ -20,7 +20,7 @@ use switchyard_algorithms::{Balancer, BalancerConfig, Outcome, RequestContext, T
 
 use crate::discovery::GroupDiscovery;
 
-pub use config::{ConfigError, RouterConfig, TargetSource};
+pub use config::{ConfigError, JobsRoute, RouterConfig, TargetSource};
 use proxy::{Failure, Upstream};
 
 /// Why the router could not start.
@@ -43,6 +43,7 @@ pub struct Router {
     refreshed_at_ms: AtomicU64,
     refreshing: tokio::sync::Mutex<()>,
     upstream: Upstream,
+    sqs: Option<aws_sdk_sqs::Client>,
 }
 
 impl Router {
@@ -76,6 +77,16 @@ impl Router {
         };
         let balancer = Balancer::new(TargetSet::new(targets)?, balancer_config)?;
         let upstream = Upstream::new(config.connect_timeout);
+        let sqs = match (&config.jobs, aws) {
+            (Some(_), Some(aws)) => Some(aws_sdk_sqs::Client::new(aws)),
+            (Some(_), None) => {
+                return Err(StartError::Config(ConfigError {
+                    key: "SWITCHYARD_JOBS_ROUTE",
+                    message: "queueing jobs needs AWS credentials and region".into(),
+                }));
+            }
+            (None, _) => None,
+        };
         Ok(Router {
             config,
             balancer: RwLock::new(Arc::new(balancer)),
@@ -83,6 +94,7 @@ impl Router {
             refreshed_at_ms: AtomicU64::new(now.as_millis()),
             refreshing: tokio::sync::Mutex::new(()),
             upstream,
+            sqs,
         })
     }
 
@@ -152,6 +164,12 @@ impl Router {
                 "the request body is larger than allowed",
                 &request_id,
             );
+        }
+        if let (Some(jobs), Some(sqs)) = (&self.config.jobs, &self.sqs)
+            && *request.method() == jobs.method
+            && request.uri().path() == jobs.path
+        {
+            return enqueue(sqs, jobs, &request, body, &request_id, random).await;
         }
         self.refresh_if_stale(now).await;
         let balancer = self.balancer();
@@ -254,6 +272,64 @@ impl Router {
             }
         }
         response
+    }
+}
+
+/// Put the request's body on the work queue. 202 with the message id only once SQS has stored
+/// it; any failure is a 503 with Retry-After, so the client knows to send again.
+async fn enqueue(
+    sqs: &aws_sdk_sqs::Client,
+    jobs: &JobsRoute,
+    request: &Request,
+    body: Bytes,
+    request_id: &str,
+    random: u64,
+) -> Response<Body> {
+    let Ok(text) = String::from_utf8(body.to_vec()) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "body_not_text",
+            "a job body must be UTF-8 text (SQS message bodies are)",
+            request_id,
+        );
+    };
+    if text.is_empty() {
+        return error(StatusCode::BAD_REQUEST, "empty_job", "a job needs a body", request_id);
+    }
+    let mut send = sqs.send_message().queue_url(&jobs.queue_url).message_body(text);
+    if let Some(header) = &jobs.fifo_group_header {
+        let group = request
+            .headers()
+            .get(header.as_str())
+            .and_then(|v| v.to_str().ok())
+            .filter(|g| !g.is_empty() && g.len() <= 128)
+            .map(str::to_owned)
+            .or_else(|| client_ip(request).map(|ip| ip.to_string()))
+            .unwrap_or_else(|| "default".into());
+        // The Lambda request id deduplicates a retried delivery of the same invocation; outside
+        // Lambda (no id) each request is its own.
+        let dedup = if request_id.is_empty() { format!("{random:016x}") } else { request_id.to_owned() };
+        send = send.message_group_id(group).message_deduplication_id(dedup);
+    }
+    match send.send().await {
+        Ok(sent) => {
+            let body = serde_json::json!({ "message_id": sent.message_id(), "request_id": request_id });
+            let mut response = Response::new(Body::Text(body.to_string()));
+            *response.status_mut() = StatusCode::ACCEPTED;
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+        }
+        Err(e) => {
+            tracing::error!(request_id, error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "job not queued");
+            let mut response = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "queue_unavailable",
+                "the job was not queued: send it again",
+                request_id,
+            );
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            response
+        }
     }
 }
 
