@@ -262,3 +262,55 @@ async fn an_alb_event_takes_the_client_ip_the_alb_appended() {
     let request = lambda_http::request::from_str(&event.to_string()).unwrap();
     assert_eq!(router::client_ip(&request), Some("192.0.2.44".parse().unwrap()));
 }
+
+#[tokio::test]
+async fn least_connections_prefers_the_idle_backend_while_another_is_slow() {
+    let slow = backend("slow", Behaviour::Slow(Duration::from_millis(800))).await;
+    let fast = backend("fast", Behaviour::Ok).await;
+    let r = Arc::new(router(&[&slow.address, &fast.address], &[("SWITCHYARD_ALGORITHM", "least_connections")]).await);
+    let mut running = Vec::new();
+    for i in 0..20 {
+        let r = Arc::clone(&r);
+        running.push(tokio::spawn(async move {
+            r.handle(apigw("GET", "/", "203.0.113.1", &[], None), NOW, i).await.status()
+        }));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for task in running {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+    let (slow_hits, fast_hits) = (slow.hits.load(Ordering::SeqCst), fast.hits.load(Ordering::SeqCst));
+    // Round robin would give the slow one 10; with one request stuck there, the rest go elsewhere.
+    assert!(slow_hits <= 2, "slow {slow_hits}, fast {fast_hits}");
+    assert_eq!(slow_hits + fast_hits, 20);
+}
+
+#[tokio::test]
+async fn a_backend_stopping_under_load_fails_no_idempotent_request() {
+    let steady = backend("steady", Behaviour::Ok).await;
+    // A backend that serves, then goes away: its listener is dropped after a few requests.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let leaving = listener.local_addr().unwrap().to_string();
+    let server = tokio::spawn(async move {
+        for _ in 0..3 {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let service = service_fn(|_req: hyper::Request<hyper::body::Incoming>| async {
+                Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(b"{\"backend\":\"leaving\"}"))))
+            });
+            let _ = http1::Builder::new().keep_alive(false).serve_connection(TokioIo::new(stream), service).await;
+        }
+    });
+    let r = Arc::new(router(&[&steady.address, &leaving], &[]).await);
+    let mut statuses = Vec::new();
+    for i in 0..40 {
+        let r = Arc::clone(&r);
+        statuses.push(tokio::spawn(async move {
+            r.handle(apigw("GET", "/", "203.0.113.1", &[], None), NOW, i).await.status()
+        }));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for task in statuses {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+    server.await.unwrap();
+}
