@@ -196,6 +196,24 @@ pub async fn http_backend(name: &'static str) -> (String, std::sync::Arc<std::sy
     (address, hits)
 }
 
+/// An API Gateway HTTP API (payload 2.0) event as JSON, for `lambda_http::request::from_str`:
+/// the path may carry a query (`/orders?a=1`); the client address is the event's `sourceIp`.
+pub fn apigw_event(method: &str, path: &str, source_ip: &str, headers: &[(&str, &str)], body: Option<&str>) -> String {
+    let (raw_path, query) = path.split_once('?').unwrap_or((path, ""));
+    let headers: serde_json::Map<String, serde_json::Value> =
+        headers.iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string()))).collect();
+    serde_json::json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": raw_path, "rawQueryString": query, "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com", "domainPrefix": "api",
+            "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": source_ip, "userAgent": "test"},
+            "requestId": "req", "routeKey": "$default", "stage": "$default", "time": "25/Nov/2026:12:00:00 +0000", "timeEpoch": 0
+        },
+        "body": body, "isBase64Encoded": false
+    })
+    .to_string()
+}
+
 /// A name no other test (in this binary or another run against the same LocalStack) uses.
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);

@@ -13,7 +13,7 @@ use lambda_http::{Body, Request};
 use router::{Router, RouterConfig};
 use switchyard_algorithms::Time;
 use switchyard_local::{Clients, LocalEnvironment, bootstrap};
-use switchyard_tests::{localstack, unique_name};
+use switchyard_tests::{apigw_event, localstack, unique_name};
 
 async fn backend(name: &'static str) -> (String, Arc<AtomicUsize>) {
     switchyard_tests::http_backend(name).await
@@ -24,16 +24,7 @@ fn now() -> Time {
 }
 
 fn get(source_ip: &str) -> Request {
-    let event = serde_json::json!({
-        "version": "2.0", "routeKey": "$default", "rawPath": "/", "rawQueryString": "", "headers": {},
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com", "domainPrefix": "api",
-            "http": {"method": "GET", "path": "/", "protocol": "HTTP/1.1", "sourceIp": source_ip, "userAgent": "test"},
-            "requestId": "req", "routeKey": "$default", "stage": "$default", "time": "25/Nov/2026:12:00:00 +0000", "timeEpoch": 0
-        },
-        "isBase64Encoded": false
-    });
-    lambda_http::request::from_str(&event.to_string()).unwrap()
+    lambda_http::request::from_str(&apigw_event("GET", "/", source_ip, &[], None)).unwrap()
 }
 
 async fn instances(clients: &Clients, group: &str) -> Vec<String> {
@@ -106,18 +97,7 @@ async fn a_missing_group_starts_the_router_with_no_target_and_answers_503() {
 }
 
 fn post(path: &str, body: &str, headers: &[(&str, &str)]) -> Request {
-    let headers: serde_json::Map<String, serde_json::Value> =
-        headers.iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string()))).collect();
-    let event = serde_json::json!({
-        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "", "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com", "domainPrefix": "api",
-            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.5", "userAgent": "test"},
-            "requestId": "req", "routeKey": "$default", "stage": "$default", "time": "25/Nov/2026:12:00:00 +0000", "timeEpoch": 0
-        },
-        "body": body, "isBase64Encoded": false
-    });
-    lambda_http::request::from_str(&event.to_string()).unwrap()
+    lambda_http::request::from_str(&apigw_event("POST", path, "203.0.113.5", headers, Some(body))).unwrap()
 }
 
 async fn jobs_router(sdk: &aws_config::SdkConfig, queue_url: &str) -> Router {

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use lambda_http::Body;
 use router::{Router, RouterConfig};
 use switchyard_algorithms::Time;
-use switchyard_tests::{localstack, unique_name};
+use switchyard_tests::{apigw_event, localstack, unique_name};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Forwards 127.0.0.1:<port> to `upstream` until `cut` is set; then refuses and drops everything.
@@ -74,17 +74,9 @@ async fn sqs_cut_off_during_a_burst_of_jobs_every_202_is_stored_and_the_rest_are
             cut.store(true, Ordering::SeqCst);
         }
         let router = Arc::clone(&router);
-        let event = serde_json::json!({
-            "version": "2.0", "routeKey": "$default", "rawPath": "/jobs", "rawQueryString": "", "headers": {},
-            "requestContext": {
-                "accountId": "1", "apiId": "api", "domainName": "d", "domainPrefix": "d",
-                "http": {"method": "POST", "path": "/jobs", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.5", "userAgent": "t"},
-                "requestId": "r", "routeKey": "$default", "stage": "$default", "time": "25/Nov/2026:12:00:00 +0000", "timeEpoch": 0
-            },
-            "body": format!("job {i}"), "isBase64Encoded": false
-        });
+        let event = apigw_event("POST", "/jobs", "203.0.113.5", &[], Some(&format!("job {i}")));
         tasks.push(tokio::spawn(async move {
-            let response = router.handle(lambda_http::request::from_str(&event.to_string()).unwrap(), now(), i).await;
+            let response = router.handle(lambda_http::request::from_str(&event).unwrap(), now(), i).await;
             let id = match response.body() {
                 Body::Text(t) => {
                     serde_json::from_str::<serde_json::Value>(t).unwrap()["message_id"].as_str().map(str::to_owned)

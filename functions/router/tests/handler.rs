@@ -89,21 +89,10 @@ async fn router(targets: &[&str], extra: &[(&str, &str)]) -> Router {
     Router::new(config, None, NOW).await.unwrap()
 }
 
-/// An API Gateway HTTP API (payload 2.0) event, as lambda_http parses it.
+/// An API Gateway HTTP API (payload 2.0) event with the query `a=1`, as lambda_http parses it.
 fn apigw(method: &str, path: &str, source_ip: &str, headers: &[(&str, &str)], body: Option<&str>) -> Request {
-    let headers: serde_json::Map<String, serde_json::Value> =
-        headers.iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string()))).collect();
-    let event = serde_json::json!({
-        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "a=1",
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com", "domainPrefix": "api",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip, "userAgent": "test"},
-            "requestId": "req-1", "routeKey": "$default", "stage": "$default", "time": "25/Nov/2026:12:00:00 +0000", "timeEpoch": 0
-        },
-        "body": body, "isBase64Encoded": false
-    });
-    lambda_http::request::from_str(&event.to_string()).unwrap()
+    let event = switchyard_tests::apigw_event(method, &format!("{path}?a=1"), source_ip, headers, body);
+    lambda_http::request::from_str(&event).unwrap()
 }
 
 const NOW: Time = Time::from_secs(1_800_000_000);
