@@ -245,7 +245,6 @@ pub struct View<'a> {
     reported_total: &'a AtomicU64,
     /// Weight of reported loads now, in [0, 1] (see [`BalancerConfig::report_fade`]).
     report_weight: f64,
-    usable_weight: u64,
     inv_usable_weight: f64,
 }
 
@@ -286,13 +285,8 @@ impl View<'_> {
         self.in_flight_total.load(Relaxed) as f64 + self.reported_total.load(Relaxed) as f64 * self.report_weight
     }
 
-    /// Total weight of the usable targets (all targets in panic mode).
-    #[inline]
-    pub fn usable_weight(&self) -> u64 {
-        self.usable_weight
-    }
-
-    /// `1 / usable_weight()`, kept so the hot path multiplies.
+    /// 1 / the total weight of the usable targets (of all targets in panic mode): the bounded-load
+    /// limit multiplies by it instead of dividing.
     #[inline]
     pub fn inv_usable_weight(&self) -> f64 {
         self.inv_usable_weight
@@ -315,7 +309,6 @@ impl View<'_> {
 #[derive(Debug, Default)]
 struct Usability {
     usable: AtomicU32,
-    usable_weight: AtomicU64,
     /// 1 / usable weight (`f64` bits): the bounded-load limit multiplies instead of dividing.
     inv_usable_weight: AtomicU64,
     next_change: AtomicU64,
@@ -444,7 +437,7 @@ impl Balancer {
         if self.targets.is_empty() {
             return Err(Error::NoTargets);
         }
-        let (usable, usable_weight, inv_usable_weight) = self.usability(now);
+        let (usable, inv_usable_weight) = self.usability(now);
         // Envoy's rule: a threshold of 0 disables panic mode; then a set with nothing usable is an error.
         let threshold = self.config.panic_threshold;
         let panic = threshold > 0.0 && (usable == 0 || (usable as f64) < threshold * self.targets.len() as f64);
@@ -458,7 +451,6 @@ impl Balancer {
             in_flight_total: &self.in_flight_total,
             reported_total: &self.reported_total,
             report_weight: self.report_weight(now),
-            usable_weight: if panic { self.total_weight } else { usable_weight },
             inv_usable_weight: if panic { 1.0 / self.total_weight.max(1) as f64 } else { inv_usable_weight },
         };
         let before = pick.candidates.len();
@@ -579,11 +571,11 @@ impl Balancer {
         (1.0 - age_ms / fade_ms).clamp(0.0, 1.0) * f64::from_bits(self.report_share.load(Relaxed))
     }
 
-    fn usability(&self, now: Time) -> (u32, u64, f64) {
+    /// Usable targets and 1 / their total weight.
+    fn usability(&self, now: Time) -> (u32, f64) {
         if now.as_millis() < self.usability.next_change.load(Relaxed) {
             return (
                 self.usability.usable.load(Relaxed),
-                self.usability.usable_weight.load(Relaxed),
                 f64::from_bits(self.usability.inv_usable_weight.load(Relaxed)),
             );
         }
@@ -606,11 +598,10 @@ impl Balancer {
             }
         }
         self.usability.usable.store(usable, Relaxed);
-        self.usability.usable_weight.store(weight, Relaxed);
         let inv = 1.0 / weight.max(1) as f64;
         self.usability.inv_usable_weight.store(inv.to_bits(), Relaxed);
         self.usability.next_change.store(next_change, Relaxed);
-        (usable, weight, inv)
+        (usable, inv)
     }
 }
 
