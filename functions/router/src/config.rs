@@ -19,6 +19,14 @@
 //! | `SWITCHYARD_JOBS_ROUTE` | `METHOD /path` whose requests are queued instead of proxied | |
 //! | `SWITCHYARD_WORK_QUEUE_URL` | the queue they go to (required with a jobs route) | |
 //! | `SWITCHYARD_FIFO_GROUP_HEADER` | for a `.fifo` queue: header naming the message group (else the client IP) | `x-message-group-id` |
+//! | `SWITCHYARD_LOAD_NAMESPACE` | CloudWatch namespace of the load metric that targets publish (turns it on) | |
+//! | `SWITCHYARD_LOAD_METRIC` | its metric name (required with the namespace), e.g. `ActiveConnections` | |
+//! | `SWITCHYARD_LOAD_DIMENSION` | the dimension whose value is the target id (instance id, or `host:port` for static targets) | `InstanceId` |
+//! | `SWITCHYARD_LOAD_PERIOD_SECS` | the metric's period: 1, 5, 10, 30 (high resolution) or a multiple of 60 | 10 |
+//! | `SWITCHYARD_LOAD_REFRESH_SECS` | how often the router reads it | 5 |
+//! | `SWITCHYARD_LOAD_FADE_SECS` | age at which a report no longer counts (it fades linearly until then) | 30 |
+//! | `SWITCHYARD_METRICS_NAMESPACE` | namespace of the router's own EMF metrics | `Switchyard` |
+//! | `SWITCHYARD_METRICS_INTERVAL_SECS` | how often per-target counts are flushed as one EMF line per target (0: never) | 10 |
 
 use std::time::Duration;
 
@@ -55,6 +63,19 @@ pub struct JobsRoute {
     pub fifo_group_header: Option<String>,
 }
 
+/// A per-target load metric that the targets publish to CloudWatch (e.g. open connections). It
+/// adds what other routers sent to a target to this router's own in-flight count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadMetric {
+    pub namespace: String,
+    pub metric: String,
+    /// The dimension whose value is a target's id.
+    pub dimension: String,
+    pub period_secs: u32,
+    pub refresh: Duration,
+    pub fade: Duration,
+}
+
 /// The router's configuration, validated.
 #[derive(Debug, Clone)]
 pub struct RouterConfig {
@@ -66,6 +87,11 @@ pub struct RouterConfig {
     pub max_body_bytes: usize,
     pub max_attempts: usize,
     pub jobs: Option<JobsRoute>,
+    pub load_metric: Option<LoadMetric>,
+    /// Namespace of the router's EMF metrics.
+    pub metrics_namespace: String,
+    /// How often per-target counts are flushed (zero: never).
+    pub metrics_interval: Duration,
 }
 
 impl RouterConfig {
@@ -175,7 +201,45 @@ impl RouterConfig {
                 Some(JobsRoute { method, path: path.trim().to_owned(), queue_url, fifo_group_header })
             }
         };
+        let load_metric = match (get("SWITCHYARD_LOAD_NAMESPACE"), get("SWITCHYARD_LOAD_METRIC")) {
+            (None, None) => None,
+            (Some(namespace), Some(metric)) if !namespace.trim().is_empty() && !metric.trim().is_empty() => {
+                let period_secs = number("SWITCHYARD_LOAD_PERIOD_SECS", 10)?;
+                if !(matches!(period_secs, 1 | 5 | 10 | 30) || (period_secs > 0 && period_secs % 60 == 0)) {
+                    return Err(invalid(
+                        "SWITCHYARD_LOAD_PERIOD_SECS",
+                        format!("{period_secs} is not 1, 5, 10, 30 or a multiple of 60 (CloudWatch periods)"),
+                    ));
+                }
+                let refresh = Duration::from_secs(number("SWITCHYARD_LOAD_REFRESH_SECS", 5)?);
+                let fade = Duration::from_secs(number("SWITCHYARD_LOAD_FADE_SECS", 30)?);
+                if refresh.is_zero() || fade.is_zero() {
+                    return Err(invalid("SWITCHYARD_LOAD_REFRESH_SECS", "refresh and fade must be at least 1 second"));
+                }
+                Some(LoadMetric {
+                    namespace: namespace.trim().to_owned(),
+                    metric: metric.trim().to_owned(),
+                    dimension: get("SWITCHYARD_LOAD_DIMENSION").unwrap_or_else(|| "InstanceId".into()),
+                    period_secs: u32::try_from(period_secs).unwrap_or(u32::MAX),
+                    refresh,
+                    fade,
+                })
+            }
+            _ => {
+                return Err(invalid(
+                    "SWITCHYARD_LOAD_METRIC",
+                    "SWITCHYARD_LOAD_NAMESPACE and SWITCHYARD_LOAD_METRIC go together: set both or neither",
+                ));
+            }
+        };
+        let metrics_namespace = get("SWITCHYARD_METRICS_NAMESPACE").unwrap_or_else(|| "Switchyard".into());
+        if metrics_namespace.trim().is_empty() {
+            return Err(invalid("SWITCHYARD_METRICS_NAMESPACE", "must not be empty"));
+        }
         Ok(RouterConfig {
+            load_metric,
+            metrics_namespace,
+            metrics_interval: Duration::from_secs(number("SWITCHYARD_METRICS_INTERVAL_SECS", 10)?),
             jobs,
             targets,
             algorithm,
@@ -278,6 +342,28 @@ mod tests {
         assert_eq!(jobs.fifo_group_header.as_deref(), Some("x-message-group-id"));
         let bad = config(&[base[0], ("SWITCHYARD_JOBS_ROUTE", "jobs"), ("SWITCHYARD_WORK_QUEUE_URL", "https://q")]);
         assert!(bad.unwrap_err().to_string().contains("METHOD /path"));
+    }
+
+    #[test]
+    fn a_load_metric_needs_namespace_and_name_and_a_cloudwatch_period() {
+        let base = ("SWITCHYARD_TARGETS", "a:1");
+        assert_eq!(config(&[base]).unwrap().load_metric, None);
+        let m = config(&[base, ("SWITCHYARD_LOAD_NAMESPACE", "App"), ("SWITCHYARD_LOAD_METRIC", "Connections")])
+            .unwrap()
+            .load_metric
+            .unwrap();
+        assert_eq!((m.dimension.as_str(), m.period_secs, m.refresh.as_secs()), ("InstanceId", 10, 5));
+        let half = config(&[base, ("SWITCHYARD_LOAD_NAMESPACE", "App")]).unwrap_err().to_string();
+        assert!(half.contains("set both or neither"), "{half}");
+        let period = config(&[
+            base,
+            ("SWITCHYARD_LOAD_NAMESPACE", "App"),
+            ("SWITCHYARD_LOAD_METRIC", "Connections"),
+            ("SWITCHYARD_LOAD_PERIOD_SECS", "7"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(period.starts_with("SWITCHYARD_LOAD_PERIOD_SECS"), "{period}");
     }
 
     #[test]

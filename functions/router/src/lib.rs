@@ -6,11 +6,13 @@
 
 pub mod config;
 pub mod discovery;
+pub mod emf;
+pub mod load;
 mod proxy;
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
@@ -19,8 +21,10 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use switchyard_algorithms::{Balancer, BalancerConfig, Outcome, RequestContext, Target, TargetSet, Time};
 
 use crate::discovery::GroupDiscovery;
+use crate::emf::{Attempt, Metrics};
+use crate::load::{LoadReader, LoadReports};
 
-pub use config::{ConfigError, JobsRoute, RouterConfig, TargetSource};
+pub use config::{ConfigError, JobsRoute, LoadMetric, RouterConfig, TargetSource};
 use proxy::{Failure, Upstream};
 
 /// Why the router could not start.
@@ -38,12 +42,78 @@ pub struct Router {
     config: RouterConfig,
     /// Swapped whole when discovery changes the set (the pingora model); a request keeps the one it
     /// started with.
-    balancer: RwLock<Arc<Balancer>>,
+    balancer: Arc<BalancerSlot>,
     discovery: Option<GroupDiscovery>,
     refreshed_at_ms: AtomicU64,
     refreshing: tokio::sync::Mutex<()>,
+    loads: Option<Arc<LoadState>>,
+    metrics: Metrics,
     upstream: Upstream,
     sqs: Option<aws_sdk_sqs::Client>,
+}
+
+/// The current balancer, shared with the background load refresh.
+#[derive(Debug)]
+struct BalancerSlot(RwLock<Arc<Balancer>>);
+
+impl BalancerSlot {
+    fn get(&self) -> Arc<Balancer> {
+        match self.0.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    fn set(&self, balancer: Balancer) {
+        match self.0.write() {
+            Ok(mut slot) => *slot = Arc::new(balancer),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(balancer),
+        }
+    }
+}
+
+/// The targets' reported load: its reader, when it was last read, and the last reports (kept so
+/// that a balancer rebuilt by discovery starts with them).
+#[derive(Debug)]
+struct LoadState {
+    reader: LoadReader,
+    refresh_ms: u64,
+    refreshed_at_ms: AtomicU64,
+    refreshing: AtomicBool,
+    last: Mutex<Option<LoadReports>>,
+}
+
+impl LoadState {
+    fn last(&self) -> Option<LoadReports> {
+        match self.last.lock() {
+            Ok(last) => last.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+fn apply(balancer: &Balancer, reports: Option<&LoadReports>, now: Time) {
+    match reports {
+        Some(r) => balancer.set_reported_loads(r.loads.iter().map(|(id, load)| (id.as_str(), *load)), r.taken_at),
+        None => balancer.set_reported_loads(std::iter::empty(), now),
+    }
+}
+
+/// Read the targets' load once and hand it to the current balancer. A failed read keeps the last
+/// reports, which fade with age until least connections runs on local counts alone.
+async fn refresh_loads(state: &LoadState, slot: &BalancerSlot, now: Time) {
+    let ids: Vec<String> = slot.get().targets().iter().map(|t| t.id.to_string()).collect();
+    match state.reader.read(&ids, now).await {
+        Ok(reports) => {
+            apply(&slot.get(), reports.as_ref(), now);
+            tracing::debug!(reported = reports.as_ref().map_or(0, |r| r.loads.len()), "target loads read");
+            match state.last.lock() {
+                Ok(mut last) => *last = reports,
+                Err(poisoned) => *poisoned.into_inner() = reports,
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "reading target loads failed: the last reports fade out"),
+    }
 }
 
 impl Router {
@@ -51,7 +121,10 @@ impl Router {
     /// it fails the router starts with no target (503s) and tries again after the TTL, rather
     /// than refusing to start.
     pub async fn new(config: RouterConfig, aws: Option<&aws_config::SdkConfig>, now: Time) -> Result<Self, StartError> {
-        let balancer_config = BalancerConfig { algorithm: config.algorithm.clone(), ..BalancerConfig::default() };
+        let mut balancer_config = BalancerConfig { algorithm: config.algorithm.clone(), ..BalancerConfig::default() };
+        if let Some(load) = &config.load_metric {
+            balancer_config.report_fade = load.fade;
+        }
         let (targets, discovery) = match &config.targets {
             TargetSource::Static(addresses) => (addresses.iter().map(|a| Target::new(a, a.clone())).collect(), None),
             TargetSource::Group { name, port, endpoint_tag, .. } => {
@@ -87,12 +160,31 @@ impl Router {
             }
             (None, _) => None,
         };
+        let loads = match (&config.load_metric, aws) {
+            (Some(metric), Some(aws)) => Some(Arc::new(LoadState {
+                reader: LoadReader { cloudwatch: aws_sdk_cloudwatch::Client::new(aws), metric: metric.clone() },
+                refresh_ms: u64::try_from(metric.refresh.as_millis()).unwrap_or(u64::MAX),
+                refreshed_at_ms: AtomicU64::new(0),
+                refreshing: AtomicBool::new(false),
+                last: Mutex::new(None),
+            })),
+            (Some(_), None) => {
+                return Err(StartError::Config(ConfigError {
+                    key: "SWITCHYARD_LOAD_METRIC",
+                    message: "reading a load metric needs AWS credentials and region".into(),
+                }));
+            }
+            (None, _) => None,
+        };
+        let metrics = Metrics::new(config.metrics_namespace.clone(), config.metrics_interval, now);
         Ok(Router {
             config,
-            balancer: RwLock::new(Arc::new(balancer)),
+            balancer: Arc::new(BalancerSlot(RwLock::new(Arc::new(balancer)))),
             discovery,
             refreshed_at_ms: AtomicU64::new(now.as_millis()),
             refreshing: tokio::sync::Mutex::new(()),
+            loads,
+            metrics,
             upstream,
             sqs,
         })
@@ -100,9 +192,43 @@ impl Router {
 
     /// The balancer over the current target set.
     pub fn balancer(&self) -> Arc<Balancer> {
-        match self.balancer.read() {
-            Ok(guard) => Arc::clone(&guard),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        self.balancer.get()
+    }
+
+    /// Read the targets' reported load now and wait for it (tests, and the first request).
+    pub async fn refresh_loads(&self, now: Time) {
+        if let Some(state) = &self.loads {
+            state.refreshed_at_ms.store(now.as_millis(), Ordering::Relaxed);
+            refresh_loads(state, &self.balancer, now).await;
+        }
+    }
+
+    /// Start a background read of the targets' load when the last one is older than the refresh
+    /// interval. The request that notices does not wait for it.
+    fn refresh_loads_if_stale(&self, now: Time) {
+        let Some(state) = &self.loads else { return };
+        if now.as_millis().saturating_sub(state.refreshed_at_ms.load(Ordering::Relaxed)) < state.refresh_ms
+            || state.refreshing.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        state.refreshed_at_ms.store(now.as_millis(), Ordering::Relaxed);
+        let (state, slot) = (Arc::clone(state), Arc::clone(&self.balancer));
+        tokio::spawn(async move {
+            refresh_loads(&state, &slot, now).await;
+            state.refreshing.store(false, Ordering::Release);
+        });
+    }
+
+    /// The EMF lines counted so far, flushed whether or not the interval has ended.
+    pub fn flush_metrics(&self, now: Time) -> Vec<serde_json::Value> {
+        self.metrics.flush(now, true)
+    }
+
+    /// Print the EMF lines once an interval has ended (Lambda sends stdout to CloudWatch Logs).
+    fn emit_metrics(&self, now: Time) {
+        for line in self.metrics.flush(now, false) {
+            println!("{line}");
         }
     }
 
@@ -139,9 +265,10 @@ impl Router {
         match current.rebuild(set) {
             Ok(rebuilt) => {
                 tracing::info!(targets = rebuilt.targets().len(), "targets changed");
-                if let Ok(mut slot) = self.balancer.write() {
-                    *slot = Arc::new(rebuilt);
+                if let Some(state) = &self.loads {
+                    apply(&rebuilt, state.last().as_ref(), now);
                 }
+                self.balancer.set(rebuilt);
             }
             Err(e) => tracing::error!(error = %e, "rebuilding the balancer failed: keeping the last good set"),
         }
@@ -150,6 +277,13 @@ impl Router {
     /// Serve one request at `now`. Never fails: every problem is an HTTP answer carrying the
     /// request id.
     pub async fn handle(&self, request: Request, now: Time, random: u64) -> Response<Body> {
+        self.metrics.request();
+        let response = self.serve(request, now, random).await;
+        self.emit_metrics(now);
+        response
+    }
+
+    async fn serve(&self, request: Request, now: Time, random: u64) -> Response<Body> {
         let request_id = request.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
         let body = match request.body() {
             Body::Empty => Bytes::new(),
@@ -169,9 +303,12 @@ impl Router {
             && *request.method() == jobs.method
             && request.uri().path() == jobs.path
         {
-            return enqueue(sqs, jobs, &request, body, &request_id, random).await;
+            let response = enqueue(sqs, jobs, &request, body, &request_id, random).await;
+            self.metrics.job(response.status() == StatusCode::ACCEPTED);
+            return response;
         }
         self.refresh_if_stale(now).await;
+        self.refresh_loads_if_stale(now);
         let balancer = self.balancer();
         let client_ip = client_ip(&request);
         let cookie = sticky_cookie(&request, &self.config.cookie_name);
@@ -180,6 +317,7 @@ impl Router {
             Ok(pick) => pick,
             Err(e) => {
                 tracing::warn!(request_id, error = %e, "no target");
+                self.metrics.no_target();
                 return error(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "no_healthy_target",
@@ -203,7 +341,20 @@ impl Router {
             let Some(index) = index else { break };
             let Some(target) = balancer.targets().get(index) else { break };
             let _in_flight = balancer.begin(index);
+            let started = std::time::Instant::now();
             let result = self.upstream.send(&target.address, &request, body.clone(), client_ip, deadline).await;
+            let (outcome, latency) = match &result {
+                Ok(response) if response.status().is_server_error() => (Attempt::Failed, Some(started.elapsed())),
+                Ok(_) => (Attempt::Answered, Some(started.elapsed())),
+                Err(_) => (Attempt::Failed, None),
+            };
+            self.metrics.attempt(
+                target.id.as_str(),
+                attempt > 0,
+                outcome,
+                latency,
+                random.rotate_left(attempt as u32 * 8),
+            );
             match result {
                 Ok(response) if response.status().is_server_error() => {
                     record(&balancer, index, Outcome::Failure, now);

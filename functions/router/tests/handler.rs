@@ -159,6 +159,17 @@ async fn a_5xx_is_retried_for_get() {
         assert_eq!(response.status(), 200);
     }
     assert!(bad.hits.load(Ordering::SeqCst) >= 1, "the failing target was tried");
+    // The EMF lines say what happened: every 5xx is an error of `bad`, every retry landed on `good`.
+    let lines = r.flush_metrics(NOW);
+    let line = |address: &str| lines.iter().find(|l| l["Target"] == address).cloned().unwrap();
+    let (bad_line, good_line) = (line(&bad.address), line(&good.address));
+    let bad_hits = bad.hits.load(Ordering::SeqCst) as u64;
+    assert_eq!((bad_line["Picks"].as_u64(), bad_line["Errors"].as_u64()), (Some(bad_hits), Some(bad_hits)));
+    assert_eq!(good_line["Picks"], 6);
+    assert_eq!(good_line["Errors"], 0);
+    assert_eq!(good_line["Retries"].as_u64(), Some(bad_hits), "each failure was retried once, on good");
+    assert_eq!(good_line["UpstreamLatency"].as_array().unwrap().len(), 6);
+    assert_eq!(lines[0]["Requests"], 6);
 }
 
 #[tokio::test]

@@ -1,0 +1,216 @@
+//! The router's numbers as CloudWatch Embedded Metric Format: per target, how many attempts it
+//! got (picks), how many of those were retries, how many failed, and the upstream latency.
+//!
+//! A line per request would cost more in log ingestion than the router costs to run, so counts
+//! are kept per environment and flushed every interval as one line per target. Latency goes out
+//! as up to [`LATENCY_SAMPLES`] values per line (EMF's limit for a value array), a uniform sample
+//! of the interval's requests (reservoir sampling), so CloudWatch's percentiles stay unbiased.
+//! Counts of an environment that is frozen and never thawed again are lost (at most one
+//! interval); the dashboard is for shape, not for billing.
+//! Spec: <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use switchyard_algorithms::Time;
+
+/// EMF takes at most 100 values per metric in one line.
+pub const LATENCY_SAMPLES: usize = 100;
+
+/// How one attempt at a target went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// An answer below 500.
+    Answered,
+    /// A 5xx answer, a refused connection or a timeout.
+    Failed,
+}
+
+#[derive(Debug, Default)]
+struct TargetCounts {
+    picks: u64,
+    retries: u64,
+    errors: u64,
+    latency_seen: u64,
+    latency_ms: Vec<f64>,
+}
+
+#[derive(Debug, Default)]
+struct RouterCounts {
+    requests: u64,
+    no_target: u64,
+    jobs_queued: u64,
+    jobs_refused: u64,
+}
+
+#[derive(Debug)]
+struct Window {
+    started: Time,
+    targets: BTreeMap<String, TargetCounts>,
+    router: RouterCounts,
+}
+
+/// Counts since the last flush.
+#[derive(Debug)]
+pub struct Metrics {
+    namespace: String,
+    interval: Duration,
+    window: Mutex<Window>,
+}
+
+impl Metrics {
+    pub fn new(namespace: String, interval: Duration, now: Time) -> Self {
+        Metrics {
+            namespace,
+            interval,
+            window: Mutex::new(Window { started: now, targets: BTreeMap::new(), router: RouterCounts::default() }),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Window) -> R) -> R {
+        match self.window.lock() {
+            Ok(mut w) => f(&mut w),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
+        }
+    }
+
+    /// One attempt at `target`; `latency` is `None` when no answer came (connect error, timeout).
+    pub fn attempt(&self, target: &str, retry: bool, outcome: Attempt, latency: Option<Duration>, random: u64) {
+        self.with(|w| {
+            let counts = w.targets.entry(target.to_owned()).or_default();
+            counts.picks += 1;
+            counts.retries += u64::from(retry);
+            counts.errors += u64::from(outcome == Attempt::Failed);
+            if let Some(latency) = latency {
+                counts.latency_seen += 1;
+                let ms = latency.as_secs_f64() * 1000.0;
+                if counts.latency_ms.len() < LATENCY_SAMPLES {
+                    counts.latency_ms.push(ms);
+                } else if let Some(slot) = counts.latency_ms.get_mut((random % counts.latency_seen) as usize) {
+                    // Algorithm R: the k-th value replaces a random slot with probability 100/k.
+                    *slot = ms;
+                }
+            }
+        });
+    }
+
+    pub fn request(&self) {
+        self.with(|w| w.router.requests += 1);
+    }
+
+    pub fn no_target(&self) {
+        self.with(|w| w.router.no_target += 1);
+    }
+
+    pub fn job(&self, queued: bool) {
+        self.with(|w| if queued { w.router.jobs_queued += 1 } else { w.router.jobs_refused += 1 });
+    }
+
+    /// The EMF lines for the interval that has ended by `now`, if one has (or every count so far
+    /// with `force`), and a fresh window.
+    pub fn flush(&self, now: Time, force: bool) -> Vec<Value> {
+        let due = |w: &Window| {
+            force
+                || (!self.interval.is_zero()
+                    && now.as_millis().saturating_sub(w.started.as_millis()) >= self.interval.as_millis() as u64)
+        };
+        let (targets, router) = self.with(|w| {
+            if !due(w) {
+                return (BTreeMap::new(), None);
+            }
+            w.started = now;
+            (std::mem::take(&mut w.targets), Some(std::mem::take(&mut w.router)))
+        });
+        let Some(router) = router else { return Vec::new() };
+        let at = now.as_millis();
+        let mut lines = Vec::with_capacity(targets.len() + 1);
+        if router.requests > 0 {
+            lines.push(json!({
+                "Requests": router.requests,
+                "NoTarget": router.no_target,
+                "JobsQueued": router.jobs_queued,
+                "JobsRefused": router.jobs_refused,
+                "_aws": {
+                    "Timestamp": at,
+                    "CloudWatchMetrics": [{
+                        "Namespace": self.namespace,
+                        "Dimensions": [[]],
+                        "Metrics": [
+                            {"Name": "Requests", "Unit": "Count"},
+                            {"Name": "NoTarget", "Unit": "Count"},
+                            {"Name": "JobsQueued", "Unit": "Count"},
+                            {"Name": "JobsRefused", "Unit": "Count"},
+                        ],
+                    }],
+                },
+            }));
+        }
+        for (target, counts) in targets {
+            let mut metrics = vec![
+                json!({"Name": "Picks", "Unit": "Count"}),
+                json!({"Name": "Retries", "Unit": "Count"}),
+                json!({"Name": "Errors", "Unit": "Count"}),
+            ];
+            let mut line = json!({
+                "Target": target,
+                "Picks": counts.picks,
+                "Retries": counts.retries,
+                "Errors": counts.errors,
+            });
+            if !counts.latency_ms.is_empty() {
+                metrics.push(json!({"Name": "UpstreamLatency", "Unit": "Milliseconds"}));
+                line["UpstreamLatency"] = json!(counts.latency_ms);
+            }
+            line["_aws"] = json!({
+                "Timestamp": at,
+                "CloudWatchMetrics": [{"Namespace": self.namespace, "Dimensions": [["Target"]], "Metrics": metrics}],
+            });
+            lines.push(line);
+        }
+        lines
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_flushed_once_per_interval_as_one_line_per_target() {
+        let m = Metrics::new("Switchyard".into(), Duration::from_secs(10), Time::ZERO);
+        m.request();
+        m.attempt("a", false, Attempt::Failed, None, 1);
+        m.attempt("b", true, Attempt::Answered, Some(Duration::from_millis(12)), 2);
+        assert!(m.flush(Time::from_millis(9_999), false).is_empty(), "the interval has not ended");
+        let lines = m.flush(Time::from_millis(10_000), false);
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["Requests"], 1);
+        assert_eq!((lines[1]["Target"].as_str(), lines[1]["Errors"].as_u64()), (Some("a"), Some(1)));
+        assert!(lines[1].get("UpstreamLatency").is_none(), "no answer, no latency");
+        assert_eq!(lines[2]["Retries"], 1);
+        assert_eq!(lines[2]["UpstreamLatency"], json!([12.0]));
+        assert_eq!(lines[2]["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Target"]]));
+        assert!(m.flush(Time::from_millis(30_000), false).is_empty(), "nothing counted since");
+    }
+
+    #[test]
+    fn latency_is_a_bounded_uniform_sample() {
+        let m = Metrics::new("N".into(), Duration::from_secs(1), Time::ZERO);
+        let mut random = 0x9E37_79B9_7F4A_7C15_u64;
+        for i in 0..10_000u64 {
+            random = random.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            m.attempt("a", false, Attempt::Answered, Some(Duration::from_millis(i)), random >> 11);
+        }
+        let lines = m.flush(Time::from_millis(1_000), false);
+        let samples: Vec<f64> =
+            lines[0]["UpstreamLatency"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        assert_eq!(samples.len(), LATENCY_SAMPLES);
+        assert_eq!(lines[0]["Picks"], 10_000);
+        let mean = samples.iter().sum::<f64>() / samples.len() as f64;
+        // A uniform sample of 0..10 000 ms has mean ≈ 5 000 (σ of the mean ≈ 290); keeping only the
+        // first 100 would give 49.5.
+        assert!((3_500.0..6_500.0).contains(&mean), "mean {mean}");
+    }
+}
