@@ -222,9 +222,18 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}-{n}-{nanos:x}", std::process::id())
 }
 
-/// The workspace root (where `infra/` lives).
+/// The workspace root (where `infra/` lives), found at run time from the package under test
+/// (`cargo test` sets `CARGO_MANIFEST_DIR` for the test binary) or the working directory. Not
+/// `env!`: a shared target dir can hand this crate, unchanged, to a clone in another folder, and a
+/// compiled-in path would then point at the other clone's scripts.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    let starts = [std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from), std::env::current_dir().ok()];
+    starts
+        .into_iter()
+        .flatten()
+        .flat_map(|start| start.ancestors().map(Path::to_path_buf).collect::<Vec<_>>())
+        .find(|dir| dir.join("infra/localstack.sh").is_file() && dir.join("Cargo.toml").is_file())
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default())
 }
 
 fn script() -> PathBuf {
