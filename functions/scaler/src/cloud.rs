@@ -62,6 +62,8 @@ pub const RECOMMENDATION: &str = "Recommendation";
 pub const DESIRED: &str = "DesiredCapacity";
 /// Epoch seconds of the last activity (exact in an `f64` for millennia).
 pub const LAST_ACTIVE: &str = "LastActiveEpochSeconds";
+/// Busy seconds that `switchyard-worker` processes publish per fleet (same namespace and dimension).
+pub const WORKER_BUSY: &str = "WorkerBusySeconds";
 
 /// An AWS call that failed, with the SDK's full context.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

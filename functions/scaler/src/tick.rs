@@ -22,6 +22,7 @@ use switchyard_algorithms::scaling::{Decision, MetricSample};
 
 use crate::cloud::{
     Cloud, CloudError, DESIRED, Group, HistoryPoint, LAST_ACTIVE, MetricQuery, QueueDepth, RECOMMENDATION, Series,
+    WORKER_BUSY,
 };
 use crate::config::{Config, Fleet, Role, Tuning};
 
@@ -196,6 +197,16 @@ fn queries(config: &Config) -> Vec<MetricQuery> {
             };
             out.push(sqs("sent", "NumberOfMessagesSent", "Sum"));
             out.push(sqs("age", "ApproximateAgeOfOldestMessage", "Maximum"));
+            // Busy time the fleet's workers report (switchyard-worker): activity the queue's
+            // depth misses when jobs are quick and ticks are a minute apart.
+            out.push(MetricQuery {
+                id: id(i, "work"),
+                namespace: tuning.namespace.clone(),
+                name: WORKER_BUSY.into(),
+                dimensions: vec![("Fleet".into(), fleet.name.clone())],
+                statistic: "Sum".into(),
+                period,
+            });
         }
         for (what, name, statistic) in
             [("rec", RECOMMENDATION, "Maximum"), ("des", DESIRED, "Minimum"), ("act", LAST_ACTIVE, "Maximum")]
@@ -241,11 +252,20 @@ fn history(series: &HashMap<String, Series>, index: usize) -> Vec<HistoryEntry> 
         .unwrap_or_default()
 }
 
-/// When the fleet was last active, as the newest tick recorded it; `None` without a record in the
-/// lookback (the stabilizer then starts the idle clock now: unknown is not idle).
-fn last_active(series: &HashMap<String, Series>, index: usize) -> Option<Time> {
-    let (_, epoch_seconds) = series.get(&id(index, "act"))?.last()?;
-    (epoch_seconds.is_finite() && *epoch_seconds >= 0.0).then(|| Time::from_secs(*epoch_seconds as u64))
+/// When the fleet was last active: the newer of what the last tick recorded and the end of the
+/// newest period in which its workers reported busy time. `None` without either in the lookback
+/// (the stabilizer then starts the idle clock now: unknown is not idle).
+fn last_active(series: &HashMap<String, Series>, index: usize, period: Duration, now: Time) -> Option<Time> {
+    let recorded = series
+        .get(&id(index, "act"))
+        .and_then(|s| s.last())
+        .filter(|(_, epoch_seconds)| epoch_seconds.is_finite() && *epoch_seconds >= 0.0)
+        .map(|(_, epoch_seconds)| Time::from_secs(*epoch_seconds as u64));
+    let reported = series
+        .get(&id(index, "work"))
+        .and_then(|s| s.iter().rev().find(|(_, busy)| busy.is_finite() && *busy > 0.0))
+        .map(|(at, _)| Time::from_millis((at.as_millis() + period.as_millis() as u64).min(now.as_millis())));
+    recorded.max(reported)
 }
 
 fn decide(
@@ -312,8 +332,11 @@ fn decide(
         // A web fleet is never idled to zero by the scaler: with min 0 it follows its metrics.
         _ => true,
     };
-    let activity =
-        Activity { waiting: depth.map_or(0, |d| d.visible), active_now, last_active: last_active(series, index) };
+    let activity = Activity {
+        waiting: depth.map_or(0, |d| d.visible),
+        active_now,
+        last_active: last_active(series, index, tuning.history_period, now),
+    };
     let state = FleetState { desired: group.desired, in_service: group.in_service, pending: group.pending, bounds };
     let decision: Decision = tuning.stabilizer.decide(&state, &recommendation, &history(series, index), activity, now);
     Ok(Decided {

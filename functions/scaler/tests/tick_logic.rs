@@ -172,3 +172,35 @@ async fn the_idle_clock_is_the_recorded_last_activity_however_irregular_the_tick
         "the clock is carried on"
     );
 }
+
+#[tokio::test]
+async fn busy_time_the_workers_report_keeps_the_fleet_awake_when_the_queue_looks_idle() {
+    // Same idle clock as above (last recorded activity 30 s ago, zero after 20 s), but the fleet's
+    // workers reported busy seconds 8 s ago: quick jobs the ticks never saw in the queue. The fleet
+    // stays; the idle clock restarts from the report. A report of zero busy time is not activity.
+    let fleets =
+        r#"[{"name": "a", "group": "ga", "role": "consumer", "queue_url": "q/a", "backlog_per_instance": 10}]"#;
+    let config = Config::from_lookup(|k| match k {
+        "SWITCHYARD_FLEETS" => Some(fleets.to_owned()),
+        "SWITCHYARD_SCALE_TO_ZERO_AFTER_SECS" => Some("20".to_owned()),
+        _ => None,
+    })
+    .unwrap();
+    let at = |ago: u64| NOW - std::time::Duration::from_secs(ago);
+    let last_active_secs = (at(30).as_millis() / 1000) as f64;
+    let cloud = |busy: f64| Fake {
+        groups: vec![group("ga", 1, 0, 20)],
+        queues: HashMap::from([("q/a".into(), QueueDepth::default())]),
+        series: HashMap::from([
+            ("f0_act".to_owned(), vec![(at(2), last_active_secs)]),
+            ("f0_work".to_owned(), vec![(at(68), busy)]),
+        ]),
+        ..Default::default()
+    };
+    let busy = cloud(0.4);
+    let report = tick(&busy, &config, false, NOW).await;
+    assert_eq!(report.fleets[0].desired, 1, "{:?}", report.fleets[0].steps);
+    assert_eq!(busy.recorded.lock().unwrap()[0].last_active, at(8), "the period's end (68 s ago + 60 s)");
+    let idle = cloud(0.0);
+    assert_eq!(tick(&idle, &config, false, NOW).await.fleets[0].desired, 0);
+}

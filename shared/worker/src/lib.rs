@@ -1,0 +1,701 @@
+//! Switchyard's consumer runtime: a program hands it one handler function and gets at-least-once
+//! processing of an SQS queue that scales in without killing or losing a job.
+//!
+//! - Long-polls in batches up to the free concurrency; runs the handler; deletes successes in
+//!   batches; a failure leaves the message to SQS (redelivery, then the dead-letter queue).
+//! - **Heartbeat**: a held message's visibility is renewed at half-time, so a long job is never
+//!   handed to a second worker.
+//! - **Scale-in protection while busy** (AWS's guidance for queue workers): on before the first
+//!   job of a busy spell, off after an idle grace — one call per spell, not per message.
+//! - **Graceful stop** on a signal or when the instance leaves InService: stop receiving, let held
+//!   jobs finish until a deadline, release the rest (visibility 0), take protection off.
+//! - **Activity** for the scaler (`WorkerBusySeconds` and friends, dimension `Fleet`), so that
+//!   scale to zero waits for idle workers, not for a momentarily empty queue.
+//!
+//! Decisions live in [`policy`] (pure, tested without AWS); this module is the I/O around them.
+
+pub mod config;
+pub mod policy;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use aws_sdk_autoscaling::types::LifecycleState;
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, MessageSystemAttributeName,
+};
+use tokio::sync::{Semaphore, mpsc, watch};
+
+pub use config::{ConfigError, InstanceSource, WorkerConfig};
+use policy::{Activity, Protection, renewal_due};
+
+/// One message, as the handler sees it.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub message_id: String,
+    pub body: String,
+    /// How many times SQS has handed this message out, this time included (2+ is a redelivery).
+    pub receive_count: u32,
+    /// When the message was sent (ms since the epoch), if SQS said.
+    pub sent_at_ms: Option<u64>,
+}
+
+/// A job that failed: its message stays on the queue for redelivery.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct JobFailed(pub String);
+
+/// The consumer's code: one job in, done or failed out.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, job: Job) -> impl Future<Output = Result<(), JobFailed>> + Send;
+}
+
+impl<F, Fut> Handler for F
+where
+    F: Fn(Job) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), JobFailed>> + Send,
+{
+    fn handle(&self, job: Job) -> impl Future<Output = Result<(), JobFailed>> + Send {
+        self(job)
+    }
+}
+
+/// Why the worker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("instance metadata: {0}")]
+    Metadata(String),
+    #[error("DescribeAutoScalingInstances: {0}")]
+    Describe(String),
+    #[error("instance {0} is not in an Auto Scaling group: scale-in protection needs one")]
+    NotInGroup(String),
+}
+
+/// What one run did, for logs and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub received: u64,
+    pub processed: u64,
+    pub failed: u64,
+    /// Messages given back to the queue at stop (visibility 0), unprocessed.
+    pub released: u64,
+    /// Successes whose delete SQS refused: they will be delivered again.
+    pub delete_failures: u64,
+    pub renewals: u64,
+    pub protection_calls: u64,
+    pub stopped_because: String,
+}
+
+/// The worker's instance in its Auto Scaling group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub id: String,
+    pub group: String,
+}
+
+/// A message being worked on.
+#[derive(Debug)]
+struct Held {
+    receipt: String,
+    renewed_at: Instant,
+    started: Instant,
+    task: Option<tokio::task::AbortHandle>,
+}
+
+/// A job that ended.
+#[derive(Debug)]
+struct Done {
+    message_id: String,
+    receipt: String,
+    ok: bool,
+    started: Instant,
+    finished: Instant,
+}
+
+/// The SQS consumer with its clients and resolved instance.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    config: WorkerConfig,
+    sqs: aws_sdk_sqs::Client,
+    autoscaling: aws_sdk_autoscaling::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    instance: Option<Instance>,
+}
+
+impl Worker {
+    /// Clients from `aws`; the instance's id (given, or from instance metadata) and its group.
+    pub async fn new(config: WorkerConfig, aws: &aws_config::SdkConfig) -> Result<Self, StartError> {
+        let autoscaling = aws_sdk_autoscaling::Client::new(aws);
+        let id = match &config.instance {
+            None => None,
+            Some(InstanceSource::Id(id)) => Some(id.clone()),
+            Some(InstanceSource::Metadata) => {
+                let imds = aws_config::imds::Client::builder().build();
+                let id =
+                    imds.get("/latest/meta-data/instance-id").await.map_err(|e| StartError::Metadata(e.to_string()))?;
+                Some(String::from(id))
+            }
+        };
+        let instance = match id {
+            None => None,
+            Some(id) => {
+                let found =
+                    autoscaling.describe_auto_scaling_instances().instance_ids(&id).send().await.map_err(|e| {
+                        StartError::Describe(aws_sdk_autoscaling::error::DisplayErrorContext(e).to_string())
+                    })?;
+                let group = found
+                    .auto_scaling_instances()
+                    .first()
+                    .and_then(|i| i.auto_scaling_group_name())
+                    .map(str::to_owned)
+                    .ok_or_else(|| StartError::NotInGroup(id.clone()))?;
+                Some(Instance { id, group })
+            }
+        };
+        Ok(Worker {
+            config,
+            sqs: aws_sdk_sqs::Client::new(aws),
+            autoscaling,
+            cloudwatch: aws_sdk_cloudwatch::Client::new(aws),
+            instance,
+        })
+    }
+
+    pub fn instance(&self) -> Option<&Instance> {
+        self.instance.as_ref()
+    }
+
+    /// Consume until `stop` resolves or the instance leaves service, then stop gracefully.
+    pub async fn run<H: Handler>(&self, handler: H, stop: impl Future<Output = ()>) -> Summary {
+        let shared = Arc::new(Shared {
+            worker: self.clone(),
+            handler,
+            held: Mutex::new(HashMap::new()),
+            protection: tokio::sync::Mutex::new(Protection::new(self.config.protection_idle)),
+            protection_calls: std::sync::atomic::AtomicU64::new(0),
+            received: std::sync::atomic::AtomicU64::new(0),
+            received_total: std::sync::atomic::AtomicU64::new(0),
+            released: std::sync::atomic::AtomicU64::new(0),
+        });
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+        let receiver = tokio::spawn(receive_loop(Arc::clone(&shared), stop_rx, done_tx));
+
+        let mut summary = Summary::default();
+        let mut deletes: Vec<(String, String)> = Vec::new();
+        let mut activity = Activity::default();
+        let mut published_at = Instant::now();
+        let mut checked_at = Instant::now();
+        let mut deadline: Option<Instant> = None;
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut stop = std::pin::pin!(stop);
+
+        loop {
+            tokio::select! {
+                () = &mut stop, if deadline.is_none() => {
+                    summary.stopped_because = "stop signal".into();
+                    deadline = Some(Instant::now() + self.config.stop_deadline);
+                    let _ = stop_tx.send(true);
+                }
+                Some(done) = done_rx.recv() => {
+                    self.finished(&shared, done, &mut deletes, &mut summary, &mut activity, published_at).await;
+                    if deletes.len() >= 10 {
+                        self.delete(&mut deletes, &mut summary).await;
+                    }
+                }
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    self.delete(&mut deletes, &mut summary).await;
+                    summary.renewals += self.renew(&shared, now).await;
+                    shared.check_protection(now).await;
+                    if deadline.is_none() && now.duration_since(checked_at) >= self.config.lifecycle_check {
+                        checked_at = now;
+                        if let Some(reason) = self.leaving().await {
+                            tracing::info!(reason, "instance leaving service: stopping");
+                            summary.stopped_because = reason;
+                            deadline = Some(now + self.config.stop_deadline);
+                            let _ = stop_tx.send(true);
+                        }
+                    }
+                    if now.duration_since(published_at) >= self.config.activity_interval {
+                        activity.received = shared.received.swap(0, std::sync::atomic::Ordering::Relaxed);
+                        activity.busy += shared.busy_since(published_at, now);
+                        self.publish(&activity).await;
+                        activity = Activity::default();
+                        published_at = now;
+                    }
+                    if let Some(deadline) = deadline {
+                        let held = shared.held_count();
+                        if held == 0 && receiver.is_finished() {
+                            break;
+                        }
+                        if now >= deadline {
+                            let released = self.release(&shared, None).await;
+                            tracing::info!(released, "stop deadline reached: unfinished jobs released to the queue");
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        receiver.abort();
+        while let Ok(done) = done_rx.try_recv() {
+            self.finished(&shared, done, &mut deletes, &mut summary, &mut activity, published_at).await;
+        }
+        self.delete(&mut deletes, &mut summary).await;
+        let mut protection = shared.protection.lock().await;
+        if protection.is_protected() {
+            shared.set_protection(&mut protection, false).await;
+        }
+        drop(protection);
+        activity.received = shared.received.swap(0, std::sync::atomic::Ordering::Relaxed);
+        self.publish(&activity).await;
+        summary.received = shared.received_total();
+        summary.released = shared.released.load(std::sync::atomic::Ordering::Relaxed);
+        summary.protection_calls = shared.protection_calls.load(std::sync::atomic::Ordering::Relaxed);
+        summary
+    }
+
+    async fn finished<H: Handler>(
+        &self,
+        shared: &Shared<H>,
+        done: Done,
+        deletes: &mut Vec<(String, String)>,
+        summary: &mut Summary,
+        activity: &mut Activity,
+        published_at: Instant,
+    ) {
+        shared.remove(&done.message_id);
+        activity.busy += done.finished.duration_since(done.started.max(published_at));
+        if done.ok {
+            summary.processed += 1;
+            activity.processed += 1;
+            deletes.push((done.message_id, done.receipt));
+            return;
+        }
+        summary.failed += 1;
+        activity.failed += 1;
+        if let Some(delay) = self.config.retry_delay {
+            let seconds = i32::try_from(delay.as_secs()).unwrap_or(i32::MAX);
+            let changed = self
+                .sqs
+                .change_message_visibility()
+                .queue_url(&self.config.queue_url)
+                .receipt_handle(&done.receipt)
+                .visibility_timeout(seconds)
+                .send()
+                .await;
+            if let Err(e) = changed {
+                tracing::warn!(message_id = done.message_id, error = %aws_sdk_sqs::error::DisplayErrorContext(e), "retry delay not set: the visibility timeout applies");
+            }
+        }
+    }
+
+    /// Delete the successes, ten per call; a refused entry is counted (it will come back).
+    async fn delete(&self, deletes: &mut Vec<(String, String)>, summary: &mut Summary) {
+        while !deletes.is_empty() {
+            let batch: Vec<(String, String)> = deletes.drain(..deletes.len().min(10)).collect();
+            let entries: Vec<DeleteMessageBatchRequestEntry> = batch
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (_, receipt))| {
+                    DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(receipt).build().ok()
+                })
+                .collect();
+            let sent = self
+                .sqs
+                .delete_message_batch()
+                .queue_url(&self.config.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await;
+            match sent {
+                Ok(out) => {
+                    for failure in out.failed() {
+                        summary.delete_failures += 1;
+                        let message_id =
+                            failure.id().parse::<usize>().ok().and_then(|i| batch.get(i)).map(|(m, _)| m.as_str());
+                        tracing::warn!(
+                            message_id,
+                            code = failure.code(),
+                            "delete refused: the message will be delivered again"
+                        );
+                    }
+                }
+                Err(e) => {
+                    summary.delete_failures += batch.len() as u64;
+                    tracing::warn!(count = batch.len(), error = %aws_sdk_sqs::error::DisplayErrorContext(e), "delete failed: these messages will be delivered again");
+                }
+            }
+        }
+    }
+
+    /// Renew the visibility of held messages that are half-way through it.
+    async fn renew<H: Handler>(&self, shared: &Shared<H>, now: Instant) -> u64 {
+        let due: Vec<(String, String)> = shared.with_held(|held| {
+            held.iter()
+                .filter(|(_, h)| renewal_due(h.renewed_at, self.config.visibility, now))
+                .map(|(id, h)| (id.clone(), h.receipt.clone()))
+                .collect()
+        });
+        let seconds = i32::try_from(self.config.visibility.as_secs()).unwrap_or(i32::MAX);
+        let mut renewed = 0;
+        for chunk in due.chunks(10) {
+            let entries: Vec<ChangeMessageVisibilityBatchRequestEntry> = chunk
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (_, receipt))| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(receipt)
+                        .visibility_timeout(seconds)
+                        .build()
+                        .ok()
+                })
+                .collect();
+            let sent = self
+                .sqs
+                .change_message_visibility_batch()
+                .queue_url(&self.config.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await;
+            match sent {
+                Ok(out) => {
+                    let ok: Vec<&str> = out.successful().iter().map(|s| s.id()).collect();
+                    shared.with_held(|held| {
+                        for (i, (id, _)) in chunk.iter().enumerate() {
+                            if ok.contains(&i.to_string().as_str())
+                                && let Some(h) = held.get_mut(id)
+                            {
+                                h.renewed_at = now;
+                                renewed += 1;
+                            }
+                        }
+                    });
+                    for failure in out.failed() {
+                        tracing::warn!(
+                            code = failure.code(),
+                            "visibility not renewed: another worker may get this message"
+                        );
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "visibility not renewed; retrying next tick")
+                }
+            }
+        }
+        renewed
+    }
+
+    /// `Some(reason)` when this worker's instance is leaving service (Terminating, Standby,
+    /// Detaching, or gone from the group). A failed read is not a reason to stop.
+    async fn leaving(&self) -> Option<String> {
+        let instance = self.instance.as_ref()?;
+        let found = self.autoscaling.describe_auto_scaling_instances().instance_ids(&instance.id).send().await;
+        let found = match found {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %aws_sdk_autoscaling::error::DisplayErrorContext(e), "lifecycle check failed");
+                return None;
+            }
+        };
+        let Some(me) = found.auto_scaling_instances().first() else {
+            return Some(format!("instance {} is no longer in group {}", instance.id, instance.group));
+        };
+        // No state in the answer says nothing about leaving: keep serving.
+        let state = me.lifecycle_state()?.to_owned();
+        let serving = matches!(
+            LifecycleState::from(state.as_str()),
+            LifecycleState::InService
+                | LifecycleState::Pending
+                | LifecycleState::PendingProceed
+                | LifecycleState::PendingWait
+        );
+        (!serving).then(|| format!("instance {} is {state}", instance.id))
+    }
+
+    /// Give held messages (`only` these, or all) back to the queue now and stop their jobs.
+    async fn release<H: Handler>(&self, shared: &Shared<H>, only: Option<&[String]>) -> u64 {
+        let held: Vec<(String, Held)> = shared.with_held(|held| match only {
+            None => held.drain().collect(),
+            Some(ids) => ids.iter().filter_map(|id| held.remove_entry(id)).collect(),
+        });
+        let held_count = held.len() as u64;
+        for (_, h) in &held {
+            if let Some(task) = &h.task {
+                task.abort();
+            }
+        }
+        let mut released = 0;
+        for chunk in held.chunks(10) {
+            let entries: Vec<ChangeMessageVisibilityBatchRequestEntry> = chunk
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (_, h))| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(&h.receipt)
+                        .visibility_timeout(0)
+                        .build()
+                        .ok()
+                })
+                .collect();
+            match self
+                .sqs
+                .change_message_visibility_batch()
+                .queue_url(&self.config.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+            {
+                Ok(out) => released += out.successful().len() as u64,
+                Err(e) => {
+                    tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "release failed: the messages return after their visibility timeout")
+                }
+            }
+        }
+        shared.released.fetch_add(held_count, std::sync::atomic::Ordering::Relaxed);
+        released
+    }
+
+    /// Publish activity for the scaler (nothing when idle: missing data is "no activity known").
+    async fn publish(&self, activity: &Activity) {
+        let Some(fleet) = &self.config.fleet else { return };
+        if activity.is_idle() && activity.processed == 0 && activity.failed == 0 {
+            return;
+        }
+        let resolution = if self.config.activity_interval < Duration::from_secs(60) { 1 } else { 60 };
+        let datum = |name: &str, value: f64, unit: StandardUnit| {
+            MetricDatum::builder()
+                .metric_name(name)
+                .dimensions(Dimension::builder().name("Fleet").value(fleet).build())
+                .value(value)
+                .unit(unit)
+                .storage_resolution(resolution)
+                .build()
+        };
+        let sent = self
+            .cloudwatch
+            .put_metric_data()
+            .namespace(&self.config.namespace)
+            .metric_data(datum("WorkerReceived", activity.received as f64, StandardUnit::Count))
+            .metric_data(datum("WorkerProcessed", activity.processed as f64, StandardUnit::Count))
+            .metric_data(datum("WorkerFailed", activity.failed as f64, StandardUnit::Count))
+            .metric_data(datum("WorkerBusySeconds", activity.busy.as_secs_f64(), StandardUnit::Seconds))
+            .send()
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %aws_sdk_cloudwatch::error::DisplayErrorContext(e), "activity not published");
+        }
+    }
+}
+
+/// What the receive loop, the jobs and the main loop share.
+struct Shared<H> {
+    worker: Worker,
+    handler: H,
+    held: Mutex<HashMap<String, Held>>,
+    protection: tokio::sync::Mutex<Protection>,
+    protection_calls: std::sync::atomic::AtomicU64,
+    /// Received since the last activity report.
+    received: std::sync::atomic::AtomicU64,
+    received_total: std::sync::atomic::AtomicU64,
+    /// Messages given back unprocessed (visibility 0, or left to time out if that call failed).
+    released: std::sync::atomic::AtomicU64,
+}
+
+impl<H: Handler> Shared<H> {
+    fn with_held<R>(&self, f: impl FnOnce(&mut HashMap<String, Held>) -> R) -> R {
+        match self.held.lock() {
+            Ok(mut held) => f(&mut held),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
+        }
+    }
+
+    fn held_count(&self) -> usize {
+        self.with_held(|h| h.len())
+    }
+
+    fn remove(&self, message_id: &str) {
+        self.with_held(|h| h.remove(message_id));
+    }
+
+    /// Busy time of the jobs still running, counted from `since`.
+    fn busy_since(&self, since: Instant, now: Instant) -> Duration {
+        self.with_held(|h| h.values().map(|j| now.duration_since(j.started.max(since))).sum())
+    }
+
+    fn received_total(&self) -> u64 {
+        self.received_total.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Tell Auto Scaling, holding the protection state's lock so that the receive loop and the
+    /// periodic check never cross (an "off" landing after an "on" would leave work unprotected).
+    async fn set_protection(&self, protection: &mut Protection, on: bool) {
+        let Some(instance) = &self.worker.instance else { return };
+        self.protection_calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let sent = self
+            .worker
+            .autoscaling
+            .set_instance_protection()
+            .auto_scaling_group_name(&instance.group)
+            .instance_ids(&instance.id)
+            .protected_from_scale_in(on)
+            .send()
+            .await;
+        match sent {
+            Ok(_) => {
+                protection.confirmed(on);
+                tracing::info!(instance = instance.id, protected = on, "scale-in protection set");
+            }
+            Err(e) => {
+                tracing::warn!(instance = instance.id, protected = on, error = %aws_sdk_autoscaling::error::DisplayErrorContext(e), "scale-in protection not set");
+            }
+        }
+    }
+
+    /// Before work starts: protection on, if it is not.
+    async fn protect_before_work(&self) {
+        if self.worker.instance.is_none() {
+            return;
+        }
+        let mut protection = self.protection.lock().await;
+        if protection.before_work() {
+            self.set_protection(&mut protection, true).await;
+        }
+    }
+
+    async fn check_protection(&self, now: Instant) {
+        if self.worker.instance.is_none() {
+            return;
+        }
+        let mut protection = self.protection.lock().await;
+        if let Some(on) = protection.check(self.held_count(), now) {
+            self.set_protection(&mut protection, on).await;
+        }
+    }
+}
+
+/// Receive while there is room, hand each message to a job, stop when told. A receive already
+/// in flight when the stop comes is let finish (cancelling it could hide messages for a whole
+/// visibility timeout); what it brings is released at once, unprocessed.
+async fn receive_loop<H: Handler>(
+    shared: Arc<Shared<H>>,
+    mut stop: watch::Receiver<bool>,
+    done: mpsc::UnboundedSender<Done>,
+) {
+    let worker = &shared.worker;
+    let config = &worker.config;
+    let slots = Arc::new(Semaphore::new(config.concurrency));
+    let wait = i32::try_from(config.wait.as_secs()).unwrap_or(20);
+    let visibility = i32::try_from(config.visibility.as_secs()).unwrap_or(30);
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let first = tokio::select! {
+            permit = Arc::clone(&slots).acquire_owned() => match permit { Ok(p) => p, Err(_) => return },
+            _ = stop.changed() => return,
+        };
+        let mut permits = vec![first];
+        while permits.len() < config.batch_size as usize {
+            match Arc::clone(&slots).try_acquire_owned() {
+                Ok(p) => permits.push(p),
+                Err(_) => break,
+            }
+        }
+        let received = worker
+            .sqs
+            .receive_message()
+            .queue_url(&config.queue_url)
+            .max_number_of_messages(permits.len() as i32)
+            .wait_time_seconds(wait)
+            .visibility_timeout(visibility)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+            .send()
+            .await;
+        let messages = match received {
+            Ok(out) => out.messages.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "receive failed; retrying in 1 s");
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {},
+                    _ = stop.changed() => return,
+                }
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            // A short poll (wait 0) on an empty queue answers at once: pause instead of spinning.
+            if wait == 0 {
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(200)) => {},
+                    _ = stop.changed() => return,
+                }
+            }
+            continue;
+        }
+        let count = messages.len() as u64;
+        shared.received.fetch_add(count, std::sync::atomic::Ordering::Relaxed);
+        shared.received_total.fetch_add(count, std::sync::atomic::Ordering::Relaxed);
+        let now = Instant::now();
+        let jobs: Vec<(Job, String)> = messages
+            .into_iter()
+            .filter_map(|m| {
+                let receipt = m.receipt_handle?.clone();
+                let attribute = |name: MessageSystemAttributeName| {
+                    m.attributes.as_ref().and_then(|a| a.get(&name)).and_then(|v| v.parse::<u64>().ok())
+                };
+                let job = Job {
+                    message_id: m.message_id.clone().unwrap_or_default(),
+                    receive_count: attribute(MessageSystemAttributeName::ApproximateReceiveCount)
+                        .map_or(1, |c| c as u32),
+                    sent_at_ms: attribute(MessageSystemAttributeName::SentTimestamp),
+                    body: m.body.unwrap_or_default(),
+                };
+                Some((job, receipt))
+            })
+            .collect();
+        shared.with_held(|held| {
+            for (job, receipt) in &jobs {
+                held.insert(
+                    job.message_id.clone(),
+                    Held { receipt: receipt.clone(), renewed_at: now, started: now, task: None },
+                );
+            }
+        });
+        if *stop.borrow() {
+            let ids: Vec<String> = jobs.iter().map(|(job, _)| job.message_id.clone()).collect();
+            let released = worker.release(&shared, Some(&ids)).await;
+            tracing::info!(released, "received while stopping: released unprocessed");
+            return;
+        }
+        shared.protect_before_work().await;
+        for ((job, receipt), permit) in jobs.into_iter().zip(permits) {
+            let (shared_job, done) = (Arc::clone(&shared), done.clone());
+            let message_id = job.message_id.clone();
+            let task = tokio::spawn(async move {
+                let started = Instant::now();
+                let message_id = job.message_id.clone();
+                let result = shared_job.handler.handle(job).await;
+                if let Err(e) = &result {
+                    tracing::warn!(message_id, error = %e, "job failed: the message stays for redelivery");
+                }
+                let _ = done.send(Done { message_id, receipt, ok: result.is_ok(), started, finished: Instant::now() });
+                drop(permit);
+            });
+            shared.with_held(|held| {
+                if let Some(h) = held.get_mut(&message_id) {
+                    h.task = Some(task.abort_handle());
+                }
+            });
+        }
+    }
+}
