@@ -5,6 +5,8 @@
 //! [`bootstrap`] is idempotent: a resource that exists is left exactly as it is (a fleet's desired
 //! capacity may have been changed by the scaler since, and that is not the bootstrap's to undo).
 
+pub mod backends;
+
 use std::collections::HashMap;
 use std::fmt;
 

@@ -5,6 +5,8 @@
 //! switchyard-local status    [--prefix NAME] [--json] queues with depth, fleets with instances
 //! switchyard-local enqueue   [--prefix NAME] --count N  send N jobs to the work queue
 //! switchyard-local drain     [--prefix NAME]            purge the work queue
+//! switchyard-local backends  [--prefix NAME] [--count N] [--namespace NS] [--slow N --slow-ms MS]
+//!                            size the web fleet to N, a demo web server per instance (endpoint tags, load metric)
 //! ```
 //!
 //! AWS is reached through the default configuration chain; `AWS_ENDPOINT_URL` must name a local
@@ -13,7 +15,8 @@
 use anyhow::{Context, bail};
 use switchyard_local::{Clients, LocalEnvironment, bootstrap, drain, enqueue, inventory};
 
-const USAGE: &str = "usage: switchyard-local bootstrap|status|enqueue|drain [--prefix NAME] [--json] [--count N]";
+const USAGE: &str = "usage: switchyard-local bootstrap|status|enqueue|drain|backends [--prefix NAME] [--json] [--count N] \
+                     [--namespace NS] [--slow N] [--slow-ms MS]";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
@@ -22,6 +25,8 @@ async fn main() -> anyhow::Result<()> {
     let mut prefix = "switchyard".to_owned();
     let mut json = false;
     let mut count: Option<usize> = None;
+    let mut namespace = "Switchyard/DemoTargets".to_owned();
+    let (mut slow, mut slow_ms) = (0usize, 200u64);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--prefix" => prefix = args.next().context("--prefix needs a value")?,
@@ -30,6 +35,12 @@ async fn main() -> anyhow::Result<()> {
                 count = Some(
                     args.next().context("--count needs a value")?.parse().context("--count takes a whole number")?,
                 )
+            }
+            "--namespace" => namespace = args.next().context("--namespace needs a value")?,
+            "--slow" => slow = args.next().context("--slow needs a value")?.parse().context("--slow takes a count")?,
+            "--slow-ms" => {
+                slow_ms =
+                    args.next().context("--slow-ms needs a value")?.parse().context("--slow-ms takes milliseconds")?
             }
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
@@ -62,6 +73,36 @@ async fn main() -> anyhow::Result<()> {
         "drain" => {
             drain(&clients, &LocalEnvironment::with_prefix(&prefix)).await?;
             println!("purged {prefix}-work");
+        }
+        "backends" => {
+            let env = LocalEnvironment::with_prefix(&prefix);
+            let web = env.fleets.iter().find(|f| f.role == switchyard_local::Role::Web).context("no web fleet")?;
+            if let Some(count) = count {
+                let desired = i32::try_from(count).context("--count is too large")?;
+                clients
+                    .autoscaling
+                    .set_desired_capacity()
+                    .auto_scaling_group_name(&web.group_name)
+                    .desired_capacity(desired)
+                    .send()
+                    .await
+                    .context("sizing the web fleet")?;
+            }
+            let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
+            let slow_delay = std::time::Duration::from_millis(slow_ms);
+            let backends =
+                switchyard_local::backends::serve(&clients, cloudwatch, &web.group_name, &namespace, slow, slow_delay)
+                    .await?;
+            for b in &backends {
+                println!("{}", serde_json::to_string(b)?);
+            }
+            println!("{}", serde_json::json!({"ready": backends.len(), "namespace": namespace}));
+            // Serve until stopped (SIGTERM from the demo, or Ctrl-C).
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
         }
         other => bail!("unknown command {other:?}\n{USAGE}"),
     }

@@ -1,0 +1,481 @@
+"""The live part of Switchyard's local demo, run by infra/demo.sh once LocalStack is up, the
+environment bootstrapped and the workspace built. Python's standard library only.
+
+1. Demo web servers on 127.0.0.1, one per instance of the web fleet (switchyard-local backends):
+   the router discovers them through the group and the instances' endpoint tags.
+2. The router binary under `cargo lambda watch --only-lambda-apis` (the Lambda Runtime API and a
+   Function URL), once per algorithm, with HTTP traffic through the Function URL: the spread per
+   server, cookie and client-IP stickiness, least connections steering around a loaded server.
+3. A burst of jobs POSTed through the router onto SQS.
+4. The consumer fleet at work: the scaler Lambda under `cargo lambda watch`, ticked every two
+   seconds; one switchyard-consumer process per instance of the consumer group, started as the
+   scaler adds instances, stopping by itself when its instance is removed. The queue drains, the
+   fleet grows, holds for the stabilization window, shrinks, idles to zero and wakes for one job.
+
+Writes out/demo-fleet.svg (queue and fleet size over time) and prints a summary.
+"""
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+
+BIN = os.environ["SWITCHYARD_BIN"]
+TOOLS = os.environ["SWITCHYARD_TOOLS_BIN"]
+ENDPOINT = os.environ["AWS_ENDPOINT_URL"]
+OUT = os.environ.get("SWITCHYARD_OUT", "out")
+QUEUE_URL = f"{ENDPOINT}/000000000000/switchyard-work"
+NAMESPACE = "Switchyard/Demo"
+TARGETS_NAMESPACE = "Switchyard/DemoTargets"
+WINDOW_S, IDLE_S, TICK_S, WORK_MS = 10, 20, 2, 1000
+
+processes = []
+
+
+def say(text):
+    print(f"\033[1m==>\033[0m {text}", file=sys.stderr, flush=True)
+
+
+def start(name, command, env, cwd=None):
+    """A child in its own session, logging to out/NAME.{out,err}; stopped at exit."""
+    child = subprocess.Popen(
+        command,
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=open(os.path.join(OUT, f"{name}.out"), "w"),
+        stderr=open(os.path.join(OUT, f"{name}.err"), "w"),
+        start_new_session=True,
+    )
+    processes.append(child)
+    return child
+
+
+def stop(child, timeout=10):
+    if child.poll() is None:
+        try:
+            os.killpg(child.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+
+
+def stop_all():
+    for child in reversed(processes):
+        stop(child, timeout=5)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, what, seconds=60):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit(f"{what} did not listen on 127.0.0.1:{port} within {seconds} s (logs in {OUT}/)")
+
+
+def aws_env(**extra):
+    env = {k: v for k, v in os.environ.items() if k.startswith("AWS_") or k in ("PATH", "HOME", "RUST_LOG")}
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def request(port, method, path, body=None, headers=None):
+    """One request through the Function URL: (status, headers, parsed JSON body or text)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request(method, f"/lambda-url/_{path}", body=body, headers=headers or {})
+    response = conn.getresponse()
+    raw = response.read().decode("utf-8", "replace")
+    conn.close()
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        parsed = raw
+    return response.status, response.getheaders(), parsed
+
+
+# ---------------------------------------------------------------------------------------------
+# 1-2. Servers and the router
+
+
+def start_backends():
+    child = start(
+        "backends",
+        [f"{BIN}/switchyard-local", "backends", "--count", "3", "--namespace", TARGETS_NAMESPACE, "--slow", "1",
+         "--slow-ms", "8000"],
+        aws_env(),
+    )
+    path = os.path.join(OUT, "backends.out")
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        lines = [json.loads(l) for l in open(path) if l.strip()]
+        if any("ready" in l for l in lines):
+            return [l for l in lines if "endpoint" in l]
+        if child.poll() is not None:
+            sys.exit(f"the demo servers stopped: {open(os.path.join(OUT, 'backends.err')).read()}")
+        time.sleep(0.1)
+    sys.exit("the demo servers did not start within 30 s")
+
+
+class RouterUnderRuntimeApi:
+    """`cargo lambda watch --only-lambda-apis` plus the router binary started against it, as
+    Lambda starts `bootstrap`."""
+
+    def __init__(self, algorithm, **settings):
+        self.port = free_port()
+        self.emulator = start(
+            f"router-{algorithm}-emulator",
+            [f"{TOOLS}/cargo-lambda", "lambda", "watch", "--only-lambda-apis", "--invoke-address", "127.0.0.1",
+             "--invoke-port", str(self.port)],
+            aws_env(),
+        )
+        wait_for_port(self.port, "cargo lambda watch")
+        env = aws_env(
+            AWS_LAMBDA_RUNTIME_API=f"http://127.0.0.1:{self.port}/.rt",
+            AWS_LAMBDA_FUNCTION_NAME="_",
+            AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
+            AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256,
+            AWS_LAMBDA_LOG_FORMAT="JSON",
+            SWITCHYARD_TARGET_GROUP="switchyard-web",
+            SWITCHYARD_ALGORITHM=algorithm,
+            SWITCHYARD_STICKY_SECRET="local-demo-sticky-secret-not-for-production",
+            SWITCHYARD_JOBS_ROUTE="POST /jobs",
+            SWITCHYARD_WORK_QUEUE_URL=QUEUE_URL,
+            SWITCHYARD_METRICS_NAMESPACE=NAMESPACE,
+            **settings,
+        )
+        self.router = start(f"router-{algorithm}", [f"{BIN}/router"], env)
+
+    def close(self):
+        stop(self.router)
+        stop(self.emulator)
+
+
+def spread(port, n, path="/products", cookie_jar=None):
+    """n sequential GETs; which server answered each."""
+    served = []
+    for i in range(n):
+        headers = {"cookie": cookie_jar["cookie"]} if cookie_jar and cookie_jar.get("cookie") else {}
+        status, response_headers, body = request(port, "GET", f"{path}/{i}", headers=headers)
+        if status != 200:
+            sys.exit(f"GET {path}/{i} answered {status}: {body}")
+        served.append(body["backend"])
+        if cookie_jar is not None:
+            for k, v in response_headers:
+                if k.lower() == "set-cookie" and v.startswith("switchyard="):
+                    cookie_jar["cookie"] = v.split(";")[0]
+    return served
+
+
+def router_tour(backends):
+    names = sorted(b["name"] for b in backends)
+    rows = []
+
+    def row(algorithm, what, counts, verdict):
+        rows.append((algorithm, what, "  ".join(f"{n}:{counts.get(n, 0):>3}" for n in names), verdict))
+        print(f"  {algorithm:<18} {what:<34} {rows[-1][2]}   {verdict}", flush=True)
+
+    say("round robin: 30 requests")
+    r = RouterUnderRuntimeApi("round_robin")
+    counts = Counter(spread(r.port, 30))
+    row("round_robin", "30 requests", counts, "even" if max(counts.values()) - min(counts.values()) <= 1 else "UNEVEN")
+    r.close()
+
+    say("sticky cookie: 4 clients, 8 requests each, each keeping its cookie")
+    r = RouterUnderRuntimeApi("sticky_cookie")
+    held = 0
+    for client in range(4):
+        jar = {}
+        served = spread(r.port, 8, path=f"/cart/{client}", cookie_jar=jar)
+        held += len(set(served)) == 1
+        row("sticky_cookie", f"client {client}: 8 requests", Counter(served),
+            "stuck to one server" if len(set(served)) == 1 else "MOVED")
+    r.close()
+
+    say("sticky client IP: 20 requests from this machine's address")
+    r = RouterUnderRuntimeApi("sticky_ip")
+    served = spread(r.port, 20)
+    row("sticky_ip", "20 requests, one client IP", Counter(served),
+        "stuck to one server" if len(set(served)) == 1 else "MOVED")
+    r.close()
+
+    say("least connections: web-0 holds 6 long requests from 'other routers'; it reports them to CloudWatch")
+    loaded = next(b for b in backends if b["name"] == "web-0")
+    host, port = loaded["endpoint"].split(":")
+
+    def hold():
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            conn.request("GET", "/slow/held-by-another-router")
+            conn.getresponse().read()
+        except OSError:
+            pass
+
+    holders = [threading.Thread(target=hold, daemon=True) for _ in range(6)]
+    for t in holders:
+        t.start()
+    r = RouterUnderRuntimeApi(
+        "least_connections",
+        SWITCHYARD_LOAD_NAMESPACE=TARGETS_NAMESPACE,
+        SWITCHYARD_LOAD_METRIC="ActiveConnections",
+        SWITCHYARD_LOAD_DIMENSION="InstanceId",
+        SWITCHYARD_LOAD_PERIOD_SECS=1,
+        SWITCHYARD_LOAD_REFRESH_SECS=1,
+        SWITCHYARD_LOAD_FADE_SECS=10,
+    )
+    time.sleep(2.5)  # two reports from the servers, one read by the router
+    spread(r.port, 1)  # the first request starts the background read of the reports
+    time.sleep(1.5)
+    counts = Counter(spread(r.port, 30))
+    row("least_connections", "30 requests, web-0 loaded elsewhere", counts,
+        "steered around web-0" if counts.get("web-0", 0) <= 3 else "did NOT avoid web-0")
+
+    say("a burst of 60 jobs POSTed through the router onto SQS")
+    accepted, refused = 0, 0
+    for i in range(60):
+        status, _, body = request(r.port, "POST", "/jobs", body=json.dumps({"job": i, "work_ms": WORK_MS}),
+                                  headers={"content-type": "application/json"})
+        if status == 202 and body.get("message_id"):
+            accepted += 1
+        else:
+            refused += 1
+    print(f"  POST /jobs × 60: {accepted} × 202 with a message id, {refused} refused", flush=True)
+    r.close()
+    return rows, accepted
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. The consumer fleet with the scaler
+
+
+def status():
+    out = subprocess.run([f"{BIN}/switchyard-local", "status", "--json"], env=aws_env(), capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout)
+
+
+class Scaler:
+    """The scaler Lambda under `cargo lambda watch` (built and run by cargo lambda)."""
+
+    def __init__(self):
+        self.port = free_port()
+        fleets = json.dumps([{
+            "name": "workers", "group": "switchyard-workers", "role": "consumer", "queue_url": QUEUE_URL,
+            "backlog_per_instance": 10, "age_slo_seconds": 120, "per_instance_rate": 1,
+        }])
+        env_file = os.path.join(OUT, "scaler.env")
+        # Compressed clock: 1 s history, a 10 s stabilization window, zero after 20 s idle; CloudWatch
+        # datapoints older than 15 s count as missing.
+        with open(env_file, "w") as f:
+            for k, v in {
+                "SWITCHYARD_FLEETS": f"'{fleets}'",
+                "SWITCHYARD_HISTORY_PERIOD_SECS": 1,
+                "SWITCHYARD_SCALE_DOWN_WINDOW_SECS": WINDOW_S,
+                "SWITCHYARD_SCALE_UP_PERIOD_SECS": 1,
+                "SWITCHYARD_SCALE_TO_ZERO_AFTER_SECS": IDLE_S,
+                "SWITCHYARD_METRIC_MAX_AGE_SECS": 15,
+                "SWITCHYARD_NAMESPACE": NAMESPACE,
+            }.items():
+                f.write(f"{k}={v}\n")
+        env = aws_env()
+        env["PATH"] = f"{TOOLS}:{env['PATH']}"
+        self.env = env
+        self.watch = start("scaler-watch", ["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1",
+                                            "--invoke-port", str(self.port), "--ignore-changes", "--env-file",
+                                            env_file], env)
+        wait_for_port(self.port, "cargo lambda watch (scaler)")
+
+    def tick(self):
+        out = subprocess.run(["cargo", "lambda", "invoke", "scaler", "--invoke-address", "127.0.0.1", "--invoke-port",
+                              str(self.port), "--data-ascii", '{"dry_run": false}'], env=self.env,
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            sys.exit(f"the scaler invocation failed: {out.stderr[-2000:]} (log: {OUT}/scaler-watch.err)")
+        report = json.loads(out.stdout)
+        for failure in report.get("failed", []):
+            sys.exit(f"the scaler failed on {failure['fleet']}: {failure['error']}")
+        return report["fleets"][0]
+
+    def close(self):
+        stop(self.watch)
+
+
+def consumer(instance):
+    return start(f"consumer-{instance}", [f"{BIN}/switchyard-consumer"], aws_env(
+        SWITCHYARD_QUEUE_URL=QUEUE_URL,
+        SWITCHYARD_INSTANCE_ID=instance,
+        SWITCHYARD_CONCURRENCY=1,
+        SWITCHYARD_WAIT_SECS=1,
+        SWITCHYARD_VISIBILITY_SECS=10,
+        SWITCHYARD_LIFECYCLE_CHECK_SECS=1,
+        SWITCHYARD_PROTECTION_IDLE_SECS=1,
+        SWITCHYARD_FLEET="workers",
+        SWITCHYARD_METRICS_NAMESPACE=NAMESPACE,
+        SWITCHYARD_ACTIVITY_INTERVAL_SECS=1,
+        SWITCHYARD_WORK_MS=WORK_MS,
+        RUST_LOG="warn",
+    ))
+
+
+def processed_jobs(instances):
+    count = 0
+    for instance in instances:
+        path = os.path.join(OUT, f"consumer-{instance}.out")
+        if os.path.exists(path):
+            count += sum(1 for l in open(path) if '"event":"processed"' in l)
+    return count
+
+
+def fleet_at_work(jobs, one_more):
+    say("the scaler's first invocation builds it for cargo lambda (a minute or two the first time)")
+    scaler = Scaler()
+    workers, started = {}, time.time()
+    timeline = []
+    phase, woke = "burst", False
+    try:
+        while time.time() - started < 240:
+            decision = scaler.tick()
+            groups = {g["name"]: g for g in status()["groups"]}
+            group = groups["switchyard-workers"]
+            in_service = [i["instance_id"] for i in group["instances"] if i["lifecycle_state"] == "InService"]
+            protected = sum(1 for i in group["instances"] if i["protected_from_scale_in"])
+            for instance in in_service:
+                if instance not in workers:
+                    workers[instance] = consumer(instance)
+            alive = sum(1 for w in workers.values() if w.poll() is None)
+            queue = decision.get("queue", {})
+            done = processed_jobs(workers)
+            t = time.time() - started
+            timeline.append((t, queue.get("visible", 0) + queue.get("in_flight", 0), decision["desired"], alive))
+            print(f"  t={t:5.1f}s  queue {queue.get('visible', 0):>3} waiting {queue.get('in_flight', 0):>2} in flight"
+                  f"  fleet {decision['current']:>2} → {decision['desired']:<2}  workers {alive:>2}"
+                  f" ({protected} protected)  processed {done:>3}/{jobs + (1 if woke else 0)}"
+                  f"   {decision['steps'][-1]}", flush=True)
+            if phase == "burst" and done >= jobs and decision["desired"] == 0:
+                phase = "woke"
+                woke = True
+                one_more()
+                print("  one job arrives", flush=True)
+            elif phase == "woke" and done >= jobs + 1:
+                break
+            time.sleep(TICK_S)
+    finally:
+        scaler.close()
+        for w in workers.values():
+            stop(w)
+    summaries = []
+    for instance in workers:
+        path = os.path.join(OUT, f"consumer-{instance}.out")
+        summaries += [json.loads(l) for l in open(path) if '"event":"summary"' in l]
+    return timeline, processed_jobs(workers), summaries
+
+
+def plot(timeline, path):
+    """Queue depth and fleet size over time, as a small SVG line chart."""
+    width, height, pad = 760, 300, 50
+    t_max = max(t for t, *_ in timeline) or 1
+    q_max = max(max(q for _, q, _, _ in timeline), 1)
+    f_max = max(max(d for _, _, d, _ in timeline), 1)
+
+    def x(t):
+        return pad + (width - 2 * pad) * t / t_max
+
+    def y(v, top):
+        return height - pad - (height - 2 * pad) * v / top
+
+    def line(points, color):
+        return f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{" ".join(f"{a:.1f},{b:.1f}" for a, b in points)}"/>'
+
+    queue = [(x(t), y(q, q_max)) for t, q, _, _ in timeline]
+    fleet = [(x(t), y(d, f_max)) for t, _, d, _ in timeline]
+    svg = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="DejaVu Sans, sans-serif" font-size="12">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{pad}" y="20" font-size="14">Switchyard demo: work queue and consumer fleet over time</text>',
+        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#444"/>',
+        f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" stroke="#444"/>',
+        f'<line x1="{width - pad}" y1="{pad}" x2="{width - pad}" y2="{height - pad}" stroke="#444"/>',
+        f'<text x="{width / 2}" y="{height - 15}" text-anchor="middle">seconds (scaler tick every {TICK_S} s)</text>',
+        f'<text x="{pad - 8}" y="{pad}" text-anchor="end" fill="#1f77b4">{q_max}</text>',
+        f'<text x="{pad - 8}" y="{height - pad}" text-anchor="end" fill="#1f77b4">0</text>',
+        f'<text x="{width - pad + 8}" y="{pad}" fill="#d62728">{f_max}</text>',
+        f'<text x="{width - pad + 8}" y="{height - pad}" fill="#d62728">0</text>',
+        f'<text x="{width - pad}" y="{height - pad + 16}" text-anchor="end">{t_max:.0f}</text>',
+        line(queue, "#1f77b4"),
+        line(fleet, "#d62728"),
+        f'<text x="{pad + 10}" y="{pad + 10}" fill="#1f77b4">messages in the queue (left axis)</text>',
+        f'<text x="{pad + 10}" y="{pad + 26}" fill="#d62728">consumer fleet desired capacity (right axis)</text>',
+        "</svg>",
+    ]
+    with open(path, "w") as f:
+        f.write("\n".join(svg))
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        say("4/6 demo web servers, one per web-fleet instance, tagged with their endpoints")
+        backends = start_backends()
+        for b in backends:
+            print(f"  {b['name']}  {b['instance']}  http://{b['endpoint']}"
+                  f"{'  (slow on /slow: 8 s)' if b['delay_ms'] else ''}", flush=True)
+        say("5/6 the router Lambda under the Lambda Runtime API (cargo lambda), one run per algorithm")
+        rows, accepted = router_tour(backends)
+        say("6/6 the consumer fleet drains the jobs while the scaler Lambda sizes it")
+        last_router = {}
+
+        def one_more():
+            r = RouterUnderRuntimeApi("round_robin")
+            status_code, _, body = request(r.port, "POST", "/jobs", body='{"job": "late"}')
+            last_router["status"] = status_code
+            r.close()
+
+        timeline, processed, summaries = fleet_at_work(accepted, one_more)
+        plot(timeline, os.path.join(OUT, "demo-fleet.svg"))
+        sizes = []
+        for _, _, d, _ in timeline:
+            if not sizes or sizes[-1] != d:
+                sizes.append(d)
+        calls = sum(s.get("protection_calls", 0) for s in summaries)
+        released = sum(s.get("released", 0) for s in summaries)
+        with open(os.path.join(OUT, "demo-summary.json"), "w") as f:
+            json.dump({"router": rows, "jobs_accepted": accepted, "processed": processed, "fleet_sizes": sizes,
+                       "protection_calls": calls, "released": released}, f, indent=2)
+        print(f"""
+Summary
+  router             {len(rows)} runs under the Lambda Runtime API; per server:""")
+        for algorithm, what, counts, verdict in rows:
+            print(f"                       {algorithm:<18} {what:<34} {counts}   {verdict}")
+        print(f"""  jobs               {accepted} of 60 POSTs answered 202 with a message id, plus one late job
+  consumer fleet     desired capacity over time: {' → '.join(map(str, sizes))}
+  workers            {processed} jobs processed by {len(summaries)} worker processes; {calls} scale-in
+                     protection calls in all; {released} jobs released unfinished
+  plots              {OUT}/demo-fleet.svg (this run), {OUT}/spike.svg and .png (the simulator)
+  logs               {OUT}/ (router-*.err, consumer-*.out, scaler-watch.err)""")
+        if processed < accepted + 1:
+            sys.exit(f"only {processed} of {accepted + 1} jobs were processed")
+    finally:
+        stop_all()
+
+
+if __name__ == "__main__":
+    main()
