@@ -335,6 +335,36 @@ impl Worker {
         }
     }
 
+    /// One ChangeMessageVisibilityBatch call (at most ten receipts); entry ids are the positions.
+    async fn change_visibility(
+        &self,
+        receipts: impl Iterator<Item = &str>,
+        seconds: i32,
+    ) -> Result<
+        aws_sdk_sqs::operation::change_message_visibility_batch::ChangeMessageVisibilityBatchOutput,
+        aws_sdk_sqs::error::SdkError<
+            aws_sdk_sqs::operation::change_message_visibility_batch::ChangeMessageVisibilityBatchError,
+        >,
+    > {
+        let entries: Vec<ChangeMessageVisibilityBatchRequestEntry> = receipts
+            .enumerate()
+            .filter_map(|(i, receipt)| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(receipt)
+                    .visibility_timeout(seconds)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        self.sqs
+            .change_message_visibility_batch()
+            .queue_url(&self.config.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+    }
+
     /// Renew the visibility of held messages that are half-way through it.
     async fn renew<H: Handler>(&self, shared: &Shared<H>, now: Instant) -> u64 {
         let due: Vec<(String, String)> = shared.with_held(|held| {
@@ -346,25 +376,7 @@ impl Worker {
         let seconds = i32::try_from(self.config.visibility.as_secs()).unwrap_or(i32::MAX);
         let mut renewed = 0;
         for chunk in due.chunks(10) {
-            let entries: Vec<ChangeMessageVisibilityBatchRequestEntry> = chunk
-                .iter()
-                .enumerate()
-                .filter_map(|(i, (_, receipt))| {
-                    ChangeMessageVisibilityBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(receipt)
-                        .visibility_timeout(seconds)
-                        .build()
-                        .ok()
-                })
-                .collect();
-            let sent = self
-                .sqs
-                .change_message_visibility_batch()
-                .queue_url(&self.config.queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await;
+            let sent = self.change_visibility(chunk.iter().map(|(_, receipt)| receipt.as_str()), seconds).await;
             match sent {
                 Ok(out) => {
                     let ok: Vec<&str> = out.successful().iter().map(|s| s.id()).collect();
@@ -434,26 +446,7 @@ impl Worker {
         }
         let mut released = 0;
         for chunk in held.chunks(10) {
-            let entries: Vec<ChangeMessageVisibilityBatchRequestEntry> = chunk
-                .iter()
-                .enumerate()
-                .filter_map(|(i, (_, h))| {
-                    ChangeMessageVisibilityBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(&h.receipt)
-                        .visibility_timeout(0)
-                        .build()
-                        .ok()
-                })
-                .collect();
-            match self
-                .sqs
-                .change_message_visibility_batch()
-                .queue_url(&self.config.queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-            {
+            match self.change_visibility(chunk.iter().map(|(_, h)| h.receipt.as_str()), 0).await {
                 Ok(out) => released += out.successful().len() as u64,
                 Err(e) => {
                     tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "release failed: the messages return after their visibility timeout")
