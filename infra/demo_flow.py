@@ -391,12 +391,13 @@ def fleet_at_work(jobs, one_more):
 def plot(timeline, path):
     """Queue depth and fleet size over time, as a small SVG line chart."""
     width, height, pad = 760, 300, 50
-    t_max = max(t for t, *_ in timeline) or 1
+    t0 = min(t for t, *_ in timeline)
+    t_max = max(t - t0 for t, *_ in timeline) or 1
     q_max = max(max(q for _, q, _, _ in timeline), 1)
     f_max = max(max(d for _, _, d, _ in timeline), 1)
 
     def x(t):
-        return pad + (width - 2 * pad) * t / t_max
+        return pad + (width - 2 * pad) * (t - t0) / t_max
 
     def y(v, top):
         return height - pad - (height - 2 * pad) * v / top
@@ -433,14 +434,14 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        say("4/6 demo web servers, one per web-fleet instance, tagged with their endpoints")
+        say("3/5 demo web servers, one per web-fleet instance, tagged with their endpoints")
         backends = start_backends()
         for b in backends:
             print(f"  {b['name']}  {b['instance']}  http://{b['endpoint']}"
                   f"{'  (slow on /slow: 8 s)' if b['delay_ms'] else ''}", flush=True)
-        say("5/6 the router Lambda under the Lambda Runtime API (cargo lambda), one run per algorithm")
+        say("4/5 the router Lambda under the Lambda Runtime API (cargo lambda), one run per algorithm")
         rows, accepted = router_tour(backends)
-        say("6/6 the consumer fleet drains the jobs while the scaler Lambda sizes it")
+        say("5/5 the consumer fleet drains the jobs while the scaler Lambda sizes it")
         last_router = {}
 
         def one_more():
@@ -468,7 +469,8 @@ Summary
         print(f"""  jobs               {accepted} of 60 POSTs answered 202 with a message id, plus one late job
   consumer fleet     desired capacity over time: {' → '.join(map(str, sizes))}
   workers            {processed} jobs processed by {len(summaries)} worker processes; {calls} scale-in
-                     protection calls in all; {released} jobs released unfinished
+                     protection calls in all; {released} released unfinished at a stop
+                     (back to the queue, processed by another worker)
   plots              {OUT}/demo-fleet.svg (this run), {OUT}/spike.svg and .png (the simulator)
   logs               {OUT}/ (router-*.err, consumer-*.out, scaler-watch.err)""")
         if processed < accepted + 1:
