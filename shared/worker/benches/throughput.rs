@@ -1,6 +1,6 @@
 //! Throughput of one worker with a no-op handler against LocalStack, against a plain
 //! receive/delete loop written with the SDK, in the same run (rounds alternate), and Auto Scaling
-//! protection calls per 1 000 messages on a busy worker. Run with `bash infra/bench-worker.sh`
+//! protection calls per 1 000 messages on a busy worker. Run with `bash infra/bench.sh worker`
 //! (or `cargo bench -p switchyard-worker`); numbers only, no assertions.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark's setup failing is a failed run
@@ -34,7 +34,7 @@ async fn plain_loop(sqs: &aws_sdk_sqs::Client, url: &str, n: usize) -> Duration 
     let mut done = 0;
     while done < n {
         let out =
-            sqs.receive_message().queue_url(url).max_number_of_messages(10).wait_time_seconds(1).send().await.unwrap();
+            sqs.receive_message().queue_url(url).max_number_of_messages(10).wait_time_seconds(0).send().await.unwrap();
         let entries: Vec<DeleteMessageBatchRequestEntry> = out
             .messages()
             .iter()
@@ -86,7 +86,10 @@ async fn main() {
 
     let mut config = WorkerConfig::new(&url);
     config.concurrency = 20;
-    config.wait = Duration::from_secs(1);
+    // Short polls for both loops: the plain loop knows how many messages to expect and never
+    // waits on an empty queue; the worker does not, and a long poll on the drained queue would
+    // add its whole wait to the worker's time.
+    config.wait = Duration::ZERO;
     let worker = Worker::new(config.clone(), &sdk).await.unwrap();
 
     let (mut plain, mut ours) = (Vec::new(), Vec::new());

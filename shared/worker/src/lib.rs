@@ -183,7 +183,8 @@ impl Worker {
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let (done_tx, mut done_rx) = mpsc::unbounded_channel();
-        let receiver = tokio::spawn(receive_loop(Arc::clone(&shared), stop_rx, done_tx));
+        let mut receiver = tokio::spawn(receive_loop(Arc::clone(&shared), stop_rx, done_tx));
+        let mut receiver_done = false;
 
         let mut summary = Summary::default();
         let mut deletes: Vec<(String, String)> = Vec::new();
@@ -202,6 +203,7 @@ impl Worker {
                     deadline = Some(Instant::now() + self.config.stop_deadline);
                     let _ = stop_tx.send(true);
                 }
+                _ = &mut receiver, if !receiver_done => receiver_done = true,
                 Some(done) = done_rx.recv() => {
                     self.finished(&shared, done, &mut deletes, &mut summary, &mut activity, published_at).await;
                     if deletes.len() >= 10 {
@@ -230,10 +232,6 @@ impl Worker {
                         published_at = now;
                     }
                     if let Some(deadline) = deadline {
-                        let held = shared.held_count();
-                        if held == 0 && receiver.is_finished() {
-                            break;
-                        }
                         if now >= deadline {
                             let released = self.release(&shared, None).await;
                             tracing::info!(released, "stop deadline reached: unfinished jobs released to the queue");
@@ -241,6 +239,10 @@ impl Worker {
                         }
                     }
                 }
+            }
+            // Stopping and nothing left: leave now, not at the next tick.
+            if deadline.is_some() && receiver_done && shared.held_count() == 0 {
+                break;
             }
         }
         receiver.abort();

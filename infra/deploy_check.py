@@ -1,0 +1,102 @@
+"""Check what `sam deploy --config-env localstack` created in LocalStack (run by deploy-local.sh).
+
+Reads the stack back through the AWS APIs (AWS_ENDPOINT_URL points at LocalStack) and checks the
+parts a user relies on: the queues and their redrive, both functions as built (runtime,
+architecture, the environment wired to the stack's queue and fleets), least-privilege IAM
+(SetDesiredCapacity only on the named groups, SendMessage only to the work queue, PutMetricData
+only in Switchyard's namespace) and the scaler's schedule. Exits 1 with every failed check listed.
+"""
+
+import json
+import sys
+import urllib.parse
+
+import boto3
+
+STACK = "switchyard"
+failures = []
+
+
+def check(ok, what):
+    print(f"  {'ok  ' if ok else 'FAIL'}  {what}", flush=True)
+    if not ok:
+        failures.append(what)
+
+
+def statements(iam, role_arn):
+    """Every Allow statement of the role's inline policies, actions as lists."""
+    role = role_arn.rsplit("/", 1)[-1]
+    out = []
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        if isinstance(document, str):
+            document = json.loads(urllib.parse.unquote(document))
+        for s in document["Statement"]:
+            actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+            resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
+            out.append({"actions": actions, "resources": resources, "condition": s.get("Condition")})
+    return out
+
+
+def main():
+    cfn, sqs, lam, iam, events = (boto3.client(s) for s in ("cloudformation", "sqs", "lambda", "iam", "events"))
+    stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+    check(stack["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE"), f"stack {STACK}: {stack['StackStatus']}")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    resources = cfn.describe_stack_resources(StackName=STACK)["StackResources"]
+    physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources}
+    print(f"  {len(resources)} resources:", ", ".join(sorted(f"{r['LogicalResourceId']}" for r in resources)))
+
+    # Queues.
+    queue_url, dlq_url = outputs.get("WorkQueueUrl", ""), outputs.get("WorkDeadLetterQueueUrl", "")
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.loads(attributes.get("RedrivePolicy", "{}"))
+    check(redrive.get("deadLetterTargetArn") == dlq_arn and int(redrive.get("maxReceiveCount", 0)) == 5,
+          f"work queue redrives to the DLQ after 5 receives ({queue_url.rsplit('/', 1)[-1]})")
+    queue_arn = attributes["QueueArn"]
+
+    # Functions.
+    router = lam.get_function_configuration(FunctionName=physical["RouterFunction"])
+    scaler = lam.get_function_configuration(FunctionName=physical["ScalerFunction"])
+    for name, f in (("router", router), ("scaler", scaler)):
+        check(f["Runtime"] == "provided.al2023" and f.get("Architectures") == ["arm64"] and f["CodeSize"] > 0,
+              f"{name}: {f['Runtime']}, {f.get('Architectures')}, {f['CodeSize']:,} bytes of code")
+    env = router.get("Environment", {}).get("Variables", {})
+    check(env.get("SWITCHYARD_WORK_QUEUE_URL") == queue_url and env.get("SWITCHYARD_JOBS_ROUTE") == "POST /jobs",
+          "router: POST /jobs goes to the stack's work queue")
+    check(env.get("SWITCHYARD_TARGET_GROUP") == "switchyard-web", "router: targets from the switchyard-web group")
+    fleets = json.loads(scaler.get("Environment", {}).get("Variables", {}).get("SWITCHYARD_FLEETS", "[]"))
+    check([f["group"] for f in fleets] == ["switchyard-web", "switchyard-workers"]
+          and fleets[1].get("queue_url") == queue_url,
+          "scaler: fleets switchyard-web (CPU) and switchyard-workers (the work queue)")
+
+    # Least privilege.
+    scaler_rules = statements(iam, scaler["Role"])
+    resize = [s for s in scaler_rules if "autoscaling:SetDesiredCapacity" in s["actions"]]
+    check(len(resize) == 1 and len(resize[0]["resources"]) == 2
+          and all(r.endswith(("autoScalingGroupName/switchyard-web", "autoScalingGroupName/switchyard-workers"))
+                  for r in resize[0]["resources"]),
+          "scaler: SetDesiredCapacity only on the two named groups")
+    put = [s for s in scaler_rules if "cloudwatch:PutMetricData" in s["actions"]]
+    check(len(put) == 1 and put[0]["condition"] == {"StringEquals": {"cloudwatch:namespace": "Switchyard"}},
+          "scaler: PutMetricData only in the Switchyard namespace")
+    router_rules = statements(iam, router["Role"])
+    send = [s for s in router_rules if "sqs:SendMessage" in s["actions"]]
+    check(len(send) == 1 and send[0]["resources"] == [queue_arn], "router: SendMessage only to the work queue")
+    check(not any(a.endswith(":*") or a == "*" for s in scaler_rules + router_rules for a in s["actions"]),
+          "no wildcard actions in either role")
+
+    # Schedule.
+    rules = [events.describe_rule(Name=r["Name"]) for r in events.list_rules()["Rules"]]
+    scheduled = [r for r in rules if r.get("ScheduleExpression") == "rate(1 minute)"
+                 and any(t["Arn"] == scaler["FunctionArn"] for t in events.list_targets_by_rule(Rule=r["Name"])["Targets"])]
+    check(len(scheduled) == 1, "scaler: invoked by an EventBridge rule every minute")
+
+    if failures:
+        sys.exit(f"{len(failures)} check(s) failed: " + "; ".join(failures))
+    print("  the stack deployed into LocalStack holds everything above")
+
+
+if __name__ == "__main__":
+    main()
