@@ -28,9 +28,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "sam deploy --config-env localstack into $endpoint"
+# The router runs in the fleets' VPC: locally that is LocalStack's default VPC.
+read -r subnet group < <(AWS_ENDPOINT_URL="$endpoint" "$STACK_VENV/bin/python" -c '
+import boto3
+ec2 = boto3.client("ec2")
+vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+subnet = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"][0]["SubnetId"]
+group = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]["GroupId"]
+print(subnet, group)')
+[[ -n "$subnet" && -n "$group" ]] || die "no default VPC subnet and security group in LocalStack"
+
+say "sam deploy --config-env localstack into $endpoint (subnet $subnet, security group $group)"
 AWS_ENDPOINT_URL="$endpoint" SAM_CLI_TELEMETRY=0 "$TOOLS_VENV/bin/sam" deploy \
-  --config-env localstack --no-progressbar --no-fail-on-empty-changeset
+  --config-env localstack --no-progressbar --no-fail-on-empty-changeset \
+  --parameter-overrides "StickySecret=local-demo-sticky-secret-not-for-production" \
+  "RouterSubnetIds=$subnet" "RouterSecurityGroupIds=$group"
 
 say "what the stack created"
 AWS_ENDPOINT_URL="$endpoint" "$STACK_VENV/bin/python" infra/deploy_check.py

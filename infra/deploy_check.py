@@ -46,6 +46,10 @@ def main():
     resources = cfn.describe_stack_resources(StackName=STACK)["StackResources"]
     physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources}
     print(f"  {len(resources)} resources:", ", ".join(sorted(f"{r['LogicalResourceId']}" for r in resources)))
+    stack_events = cfn.describe_stack_events(StackName=STACK)["StackEvents"]
+    placeholders = sorted({e["LogicalResourceId"] for e in stack_events if "not supported" in e.get("ResourceStatusReason", "")})
+    if placeholders:
+        print("  LocalStack's community edition keeps these as placeholders (not emulated):", ", ".join(placeholders))
 
     # Queues.
     queue_url, dlq_url = outputs.get("WorkQueueUrl", ""), outputs.get("WorkDeadLetterQueueUrl", "")
