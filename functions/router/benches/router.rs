@@ -142,7 +142,8 @@ async fn overhead() {
     let page = "x".repeat(1024);
     let started = Instant::now();
     for _ in 0..PER_ROUND {
-        let response = Response::builder().status(200).header("content-type", "text/html").body(Body::Text(page.clone()));
+        let response =
+            Response::builder().status(200).header("content-type", "text/html").body(Body::Text(page.clone()));
         std::hint::black_box(serialize(response.unwrap()));
     }
     let serialized = started.elapsed().as_nanos() as f64 / PER_ROUND as f64;

@@ -231,12 +231,12 @@ impl Worker {
                         activity = Activity::default();
                         published_at = now;
                     }
-                    if let Some(deadline) = deadline {
-                        if now >= deadline {
-                            let released = self.release(&shared, None).await;
-                            tracing::info!(released, "stop deadline reached: unfinished jobs released to the queue");
-                            break;
-                        }
+                    if let Some(deadline) = deadline
+                        && now >= deadline
+                    {
+                        let released = self.release(&shared, None).await;
+                        tracing::info!(released, "stop deadline reached: unfinished jobs released to the queue");
+                        break;
                     }
                 }
             }
