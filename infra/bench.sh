@@ -7,7 +7,7 @@
 #   worker  — messages per second of one switchyard-worker against a plain receive/delete loop on
 #             the same LocalStack queue; Auto Scaling protection calls per 1 000 messages.
 # Usage: bash infra/bench.sh [router|worker]...   (default: both). Results: out/bench-*.txt.
-# The first run builds the bench profile of the SDK crates: about 8 minutes on 2 cores.
+# The first run builds the bench profile of the SDK crates: about 18 minutes on 2 cores.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$SWITCHYARD_ROOT"
@@ -15,12 +15,15 @@ mkdir -p out
 
 which=("$@")
 [[ ${#which[@]} -gt 0 ]] || which=(router worker)
+# Both benchmarks always build with the same package selection: cargo unifies features over the
+# selected packages, and a different selection rebuilds aws-sdk-ec2 (~13 minutes on 2 cores).
+packages=(-p router -p switchyard-worker)
 
 for bench in "${which[@]}"; do
   case "$bench" in
     router)
       say "router: handler overhead and cold start (cargo bench -p router)"
-      cargo bench --locked -p router --bench router | tee out/bench-router.txt
+      cargo bench --locked "${packages[@]}" --bench router | tee out/bench-router.txt
       bootstrap="$CARGO_TARGET_DIR/lambda/router/bootstrap"
       if [[ -f "$bootstrap" ]]; then
         size=$(stat -c %s "$bootstrap")
@@ -33,7 +36,7 @@ for bench in "${which[@]}"; do
     worker)
       bash infra/install.sh
       say "worker: throughput vs a plain SDK loop on LocalStack (cargo bench -p switchyard-worker)"
-      cargo bench --locked -p switchyard-worker --bench throughput | tee out/bench-worker.txt
+      cargo bench --locked "${packages[@]}" --bench throughput | tee out/bench-worker.txt
       ;;
     *) die "unknown benchmark '$bench' (router or worker)" ;;
   esac

@@ -7,7 +7,7 @@ environment bootstrapped and the workspace built. Python's standard library only
    Function URL), once per algorithm, with HTTP traffic through the Function URL: the spread per
    server, cookie and client-IP stickiness, least connections steering around a loaded server.
 3. A burst of jobs POSTed through the router onto SQS.
-4. The consumer fleet at work: the scaler Lambda under `cargo lambda watch`, ticked every two
+4. The consumer fleet at work: the scaler Lambda under the Runtime API (`cargo lambda watch`), ticked every two
    seconds; one switchyard-consumer process per instance of the consumer group, started as the
    scaler adds instances, stopping by itself when its instance is removed. The queue drains, the
    fleet grows, holds for the stabilization window, shrinks, idles to zero and wakes for one job.
@@ -273,7 +273,9 @@ def status():
 
 
 class Scaler:
-    """The scaler Lambda under `cargo lambda watch` (built and run by cargo lambda)."""
+    """The scaler Lambda under the Lambda Runtime API: `cargo lambda watch --only-lambda-apis` plus
+    the scaler binary that demo.sh built, started against it as Lambda starts `bootstrap`, and
+    invoked through the emulator's Invoke API (what EventBridge does every minute on AWS)."""
 
     def __init__(self):
         self.port = free_port()
@@ -281,41 +283,48 @@ class Scaler:
             "name": "workers", "group": "switchyard-workers", "role": "consumer", "queue_url": QUEUE_URL,
             "backlog_per_instance": 10, "age_slo_seconds": 120, "per_instance_rate": 1,
         }])
-        env_file = os.path.join(OUT, "scaler.env")
+        self.emulator = start(
+            "scaler-emulator",
+            [f"{TOOLS}/cargo-lambda", "lambda", "watch", "--only-lambda-apis", "--invoke-address", "127.0.0.1",
+             "--invoke-port", str(self.port)],
+            aws_env(),
+        )
+        wait_for_port(self.port, "cargo lambda watch (scaler)")
         # Compressed clock: 1 s history, a 10 s stabilization window, zero after 20 s idle; CloudWatch
         # datapoints older than 15 s count as missing.
-        with open(env_file, "w") as f:
-            for k, v in {
-                "SWITCHYARD_FLEETS": f"'{fleets}'",
-                "SWITCHYARD_HISTORY_PERIOD_SECS": 1,
-                "SWITCHYARD_SCALE_DOWN_WINDOW_SECS": WINDOW_S,
-                "SWITCHYARD_SCALE_UP_PERIOD_SECS": 1,
-                "SWITCHYARD_SCALE_TO_ZERO_AFTER_SECS": IDLE_S,
-                "SWITCHYARD_METRIC_MAX_AGE_SECS": 15,
-                "SWITCHYARD_NAMESPACE": NAMESPACE,
-            }.items():
-                f.write(f"{k}={v}\n")
-        env = aws_env()
-        env["PATH"] = f"{TOOLS}:{env['PATH']}"
-        self.env = env
-        self.watch = start("scaler-watch", ["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1",
-                                            "--invoke-port", str(self.port), "--ignore-changes", "--env-file",
-                                            env_file], env)
-        wait_for_port(self.port, "cargo lambda watch (scaler)")
+        env = aws_env(
+            AWS_LAMBDA_RUNTIME_API=f"http://127.0.0.1:{self.port}/.rt",
+            AWS_LAMBDA_FUNCTION_NAME="_",
+            AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
+            AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256,
+            AWS_LAMBDA_LOG_FORMAT="JSON",
+            SWITCHYARD_FLEETS=fleets,
+            SWITCHYARD_HISTORY_PERIOD_SECS=1,
+            SWITCHYARD_SCALE_DOWN_WINDOW_SECS=WINDOW_S,
+            SWITCHYARD_SCALE_UP_PERIOD_SECS=1,
+            SWITCHYARD_SCALE_TO_ZERO_AFTER_SECS=IDLE_S,
+            SWITCHYARD_METRIC_MAX_AGE_SECS=15,
+            SWITCHYARD_NAMESPACE=NAMESPACE,
+        )
+        self.scaler = start("scaler", [f"{BIN}/scaler"], env)
 
     def tick(self):
-        out = subprocess.run(["cargo", "lambda", "invoke", "scaler", "--invoke-address", "127.0.0.1", "--invoke-port",
-                              str(self.port), "--data-ascii", '{"dry_run": false}'], env=self.env,
-                             capture_output=True, text=True)
-        if out.returncode != 0:
-            sys.exit(f"the scaler invocation failed: {out.stderr[-2000:]} (log: {OUT}/scaler-watch.err)")
-        report = json.loads(out.stdout)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        conn.request("POST", "/2015-03-31/functions/_/invocations", body='{"dry_run": false}',
+                     headers={"content-type": "application/json"})
+        response = conn.getresponse()
+        raw = response.read().decode("utf-8", "replace")
+        conn.close()
+        if response.status != 200 or response.getheader("x-amz-function-error"):
+            sys.exit(f"the scaler invocation failed ({response.status}): {raw[-2000:]} (log: {OUT}/scaler.err)")
+        report = json.loads(raw)
         for failure in report.get("failed", []):
             sys.exit(f"the scaler failed on {failure['fleet']}: {failure['error']}")
         return report["fleets"][0]
 
     def close(self):
-        stop(self.watch)
+        stop(self.scaler)
+        stop(self.emulator)
 
 
 def consumer(instance):
@@ -345,8 +354,7 @@ def processed_jobs(instances):
 
 
 def fleet_at_work(jobs, one_more):
-    say("the scaler's first invocation builds it for cargo lambda (a minute or two the first time)")
-    scaler = Scaler()
+        scaler = Scaler()
     workers, started = {}, time.time()
     timeline = []
     phase, woke = "burst", False
@@ -472,7 +480,7 @@ Summary
                      protection calls in all; {released} released unfinished at a stop
                      (back to the queue, processed by another worker)
   plots              {OUT}/demo-fleet.svg (this run), {OUT}/spike.svg and .png (the simulator)
-  logs               {OUT}/ (router-*.err, consumer-*.out, scaler-watch.err)""")
+  logs               {OUT}/ (router-*.err, consumer-*.out, scaler.out)""")
         if processed < accepted + 1:
             sys.exit(f"only {processed} of {accepted + 1} jobs were processed")
     finally:
