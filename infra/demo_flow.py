@@ -354,7 +354,7 @@ def processed_jobs(instances):
 
 
 def fleet_at_work(jobs, one_more):
-        scaler = Scaler()
+    scaler = Scaler()
     workers, started = {}, time.time()
     timeline = []
     phase, woke = "burst", False
