@@ -377,7 +377,9 @@ def fleet_at_work(jobs, one_more):
                   f"  fleet {decision['current']:>2} → {decision['desired']:<2}  workers {alive:>2}"
                   f" ({protected} protected)  processed {done:>3}/{jobs + (1 if woke else 0)}"
                   f"   {decision['steps'][-1]}", flush=True)
-            if phase == "burst" and done >= jobs and decision["desired"] == 0:
+            # The late job comes once the fleet is at zero and its last worker has noticed and
+            # exited: otherwise that worker takes the job on its way out and nothing needs waking.
+            if phase == "burst" and done >= jobs and decision["desired"] == 0 and alive == 0:
                 phase = "woke"
                 woke = True
                 one_more()
