@@ -172,11 +172,14 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
 
-    /// Scale-out moves at most 1.2/(n+1) of client keys (ideal: exactly the new target's share).
+    /// Scale-out moves keys only to the new target (exact), and about its share of them. The share
+    /// is random (±5 % at one standard deviation from the ring, ±4.5 % more from sampling 20 000
+    /// keys), so the bound here is 1.5× (over 7 σ): a tighter one fails now and then on random
+    /// salts. The deterministic study below holds the 1.2× bound on fixed inputs.
     #[test]
     fn scale_out_moves_few_keys(n in 2usize..64, salt in any::<u64>()) {
         let (moved, keys) = movement(n, salt, 20_000);
-        prop_assert!(moved as f64 <= 1.2 * keys as f64 / (n + 1) as f64, "n={n}: {moved} of {keys} moved");
+        prop_assert!(moved as f64 <= 1.5 * keys as f64 / (n + 1) as f64, "n={n}: {moved} of {keys} moved");
     }
 }
 
@@ -194,6 +197,7 @@ fn movement(n: usize, salt: u64, keys: u64) -> (u64, u64) {
         let old = before.owner(key).map(|i| &smaller[i].id);
         let new = after.owner(key).map(|i| &grown[i].id);
         if old != new {
+            assert_eq!(new, Some(&grown[n].id), "a key moved between two old targets");
             moved += 1;
         }
     }
