@@ -20,15 +20,7 @@ cd "$SWITCHYARD_ROOT"
 bash infra/install.sh
 
 endpoint="$(localstack_endpoint)"
-started_stack=0
-if ! bash infra/localstack.sh status >/dev/null 2>&1; then
-  bash infra/localstack.sh start
-  started_stack=1
-fi
-cleanup() {
-  if [[ "$started_stack" == 1 && "${SWITCHYARD_KEEP_STACK:-0}" != 1 ]]; then bash infra/localstack.sh stop; fi
-}
-trap cleanup EXIT
+use_localstack
 
 say "building the workspace (first build on a fresh machine: about 5 minutes)"
 cargo build --locked --quiet --workspace --bins
@@ -48,7 +40,7 @@ export SWITCHYARD_BIN="$bin" SWITCHYARD_TOOLS_BIN="$TOOLS_VENV/bin" SWITCHYARD_O
 
 say "what exists now"
 "$bin/switchyard-local" status
-if [[ "$started_stack" == 1 && "${SWITCHYARD_KEEP_STACK:-0}" != 1 ]]; then
+if [[ "$LOCALSTACK_STARTED" == 1 && "${SWITCHYARD_KEEP_STACK:-0}" != 1 ]]; then
   say "done; stopping LocalStack (SWITCHYARD_KEEP_STACK=1 keeps it running)"
 else
   say "done; LocalStack keeps running at $endpoint (stop it: bash infra/localstack.sh stop)"

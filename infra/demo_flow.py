@@ -98,10 +98,10 @@ def aws_env(**extra):
     return env
 
 
-def request(port, method, path, body=None, headers=None):
-    """One request through the Function URL: (status, headers, parsed JSON body or text)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request(method, f"/lambda-url/_{path}", body=body, headers=headers or {})
+def http_call(port, method, path, body=None, headers=None, timeout=30):
+    """One HTTP exchange with cargo lambda's emulator: (status, headers, parsed JSON body or text)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn.request(method, path, body=body, headers=headers or {})
     response = conn.getresponse()
     raw = response.read().decode("utf-8", "replace")
     conn.close()
@@ -110,6 +110,40 @@ def request(port, method, path, body=None, headers=None):
     except ValueError:
         parsed = raw
     return response.status, response.getheaders(), parsed
+
+
+def request(port, method, path, body=None, headers=None):
+    """One request through the Function URL."""
+    return http_call(port, method, f"/lambda-url/_{path}", body=body, headers=headers)
+
+
+class UnderRuntimeApi:
+    """A function binary under the Lambda Runtime API: `cargo lambda watch --only-lambda-apis`
+    (Runtime API, Invoke API and Function URL), and the binary demo.sh built, started against it
+    as Lambda starts `bootstrap`. Its logs are out/NAME.{out,err}."""
+
+    def __init__(self, name, binary, **settings):
+        self.port = free_port()
+        self.emulator = start(
+            f"{name}-emulator",
+            [f"{TOOLS}/cargo-lambda", "lambda", "watch", "--only-lambda-apis", "--invoke-address", "127.0.0.1",
+             "--invoke-port", str(self.port)],
+            aws_env(),
+        )
+        wait_for_port(self.port, f"cargo lambda watch ({name})")
+        env = aws_env(
+            AWS_LAMBDA_RUNTIME_API=f"http://127.0.0.1:{self.port}/.rt",
+            AWS_LAMBDA_FUNCTION_NAME="_",
+            AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
+            AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256,
+            AWS_LAMBDA_LOG_FORMAT="JSON",
+            **settings,
+        )
+        self.function = start(name, [f"{BIN}/{binary}"], env)
+
+    def close(self):
+        stop(self.function)
+        stop(self.emulator)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -135,38 +169,19 @@ def start_backends():
     sys.exit("the demo servers did not start within 30 s")
 
 
-class RouterUnderRuntimeApi:
-    """`cargo lambda watch --only-lambda-apis` plus the router binary started against it, as
-    Lambda starts `bootstrap`."""
-
-    def __init__(self, algorithm, **settings):
-        self.port = free_port()
-        self.emulator = start(
-            f"router-{algorithm}-emulator",
-            [f"{TOOLS}/cargo-lambda", "lambda", "watch", "--only-lambda-apis", "--invoke-address", "127.0.0.1",
-             "--invoke-port", str(self.port)],
-            aws_env(),
-        )
-        wait_for_port(self.port, "cargo lambda watch")
-        env = aws_env(
-            AWS_LAMBDA_RUNTIME_API=f"http://127.0.0.1:{self.port}/.rt",
-            AWS_LAMBDA_FUNCTION_NAME="_",
-            AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
-            AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256,
-            AWS_LAMBDA_LOG_FORMAT="JSON",
-            SWITCHYARD_TARGET_GROUP="switchyard-web",
-            SWITCHYARD_ALGORITHM=algorithm,
-            SWITCHYARD_STICKY_SECRET="local-demo-sticky-secret-not-for-production",
-            SWITCHYARD_JOBS_ROUTE="POST /jobs",
-            SWITCHYARD_WORK_QUEUE_URL=QUEUE_URL,
-            SWITCHYARD_METRICS_NAMESPACE=NAMESPACE,
-            **settings,
-        )
-        self.router = start(f"router-{algorithm}", [f"{BIN}/router"], env)
-
-    def close(self):
-        stop(self.router)
-        stop(self.emulator)
+def RouterUnderRuntimeApi(algorithm, **settings):
+    """The router with one algorithm, discovering the web fleet, its jobs route on the work queue."""
+    return UnderRuntimeApi(
+        f"router-{algorithm}",
+        "router",
+        SWITCHYARD_TARGET_GROUP="switchyard-web",
+        SWITCHYARD_ALGORITHM=algorithm,
+        SWITCHYARD_STICKY_SECRET="local-demo-sticky-secret-not-for-production",
+        SWITCHYARD_JOBS_ROUTE="POST /jobs",
+        SWITCHYARD_WORK_QUEUE_URL=QUEUE_URL,
+        SWITCHYARD_METRICS_NAMESPACE=NAMESPACE,
+        **settings,
+    )
 
 
 def spread(port, n, path="/products", cookie_jar=None):
@@ -273,31 +288,19 @@ def status():
 
 
 class Scaler:
-    """The scaler Lambda under the Lambda Runtime API: `cargo lambda watch --only-lambda-apis` plus
-    the scaler binary that demo.sh built, started against it as Lambda starts `bootstrap`, and
-    invoked through the emulator's Invoke API (what EventBridge does every minute on AWS)."""
+    """The scaler Lambda under the Runtime API, invoked through the emulator's Invoke API (what
+    EventBridge does every minute on AWS)."""
 
     def __init__(self):
-        self.port = free_port()
         fleets = json.dumps([{
             "name": "workers", "group": "switchyard-workers", "role": "consumer", "queue_url": QUEUE_URL,
             "backlog_per_instance": 10, "age_slo_seconds": 120, "per_instance_rate": 1,
         }])
-        self.emulator = start(
-            "scaler-emulator",
-            [f"{TOOLS}/cargo-lambda", "lambda", "watch", "--only-lambda-apis", "--invoke-address", "127.0.0.1",
-             "--invoke-port", str(self.port)],
-            aws_env(),
-        )
-        wait_for_port(self.port, "cargo lambda watch (scaler)")
         # Compressed clock: 1 s history, a 10 s stabilization window, zero after 20 s idle; CloudWatch
         # datapoints older than 15 s count as missing.
-        env = aws_env(
-            AWS_LAMBDA_RUNTIME_API=f"http://127.0.0.1:{self.port}/.rt",
-            AWS_LAMBDA_FUNCTION_NAME="_",
-            AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
-            AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256,
-            AWS_LAMBDA_LOG_FORMAT="JSON",
+        self.lambda_ = UnderRuntimeApi(
+            "scaler",
+            "scaler",
             SWITCHYARD_FLEETS=fleets,
             SWITCHYARD_HISTORY_PERIOD_SECS=1,
             SWITCHYARD_SCALE_DOWN_WINDOW_SECS=WINDOW_S,
@@ -306,25 +309,20 @@ class Scaler:
             SWITCHYARD_METRIC_MAX_AGE_SECS=15,
             SWITCHYARD_NAMESPACE=NAMESPACE,
         )
-        self.scaler = start("scaler", [f"{BIN}/scaler"], env)
 
     def tick(self):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        conn.request("POST", "/2015-03-31/functions/_/invocations", body='{"dry_run": false}',
-                     headers={"content-type": "application/json"})
-        response = conn.getresponse()
-        raw = response.read().decode("utf-8", "replace")
-        conn.close()
-        if response.status != 200 or response.getheader("x-amz-function-error"):
-            sys.exit(f"the scaler invocation failed ({response.status}): {raw[-2000:]} (log: {OUT}/scaler.err)")
-        report = json.loads(raw)
+        status_code, headers, report = http_call(
+            self.lambda_.port, "POST", "/2015-03-31/functions/_/invocations", body='{"dry_run": false}',
+            headers={"content-type": "application/json"}, timeout=60)
+        if status_code != 200 or any(k.lower() == "x-amz-function-error" for k, _ in headers) \
+                or not isinstance(report, dict):
+            sys.exit(f"the scaler invocation failed ({status_code}): {str(report)[-2000:]} (log: {OUT}/scaler.err)")
         for failure in report.get("failed", []):
             sys.exit(f"the scaler failed on {failure['fleet']}: {failure['error']}")
         return report["fleets"][0]
 
     def close(self):
-        stop(self.scaler)
-        stop(self.emulator)
+        self.lambda_.close()
 
 
 def consumer(instance):

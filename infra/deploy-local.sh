@@ -18,15 +18,7 @@ cd "$SWITCHYARD_ROOT"
 [[ -f .aws-sam/build/template.yaml ]] || die "no SAM build: run \`bash infra/check-template.sh\` (or \`sam build\`) first"
 
 endpoint="$(localstack_endpoint)"
-started_stack=0
-if ! bash infra/localstack.sh status >/dev/null 2>&1; then
-  bash infra/localstack.sh start
-  started_stack=1
-fi
-cleanup() {
-  if [[ "$started_stack" == 1 && "${SWITCHYARD_KEEP_STACK:-0}" != 1 ]]; then bash infra/localstack.sh stop; fi
-}
-trap cleanup EXIT
+use_localstack
 
 # The router runs in the fleets' VPC: locally that is LocalStack's default VPC.
 read -r subnet group < <(AWS_ENDPOINT_URL="$endpoint" "$STACK_VENV/bin/python" -c '

@@ -22,3 +22,20 @@ say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 localstack_endpoint() { echo "http://127.0.0.1:${1:-$LOCALSTACK_PORT}"; }
+
+# Start LocalStack on $LOCALSTACK_PORT unless it already runs there, and stop it again when the
+# calling script exits if this call started it (SWITCHYARD_KEEP_STACK=1 keeps it running).
+# Sets LOCALSTACK_STARTED to 1 when it started it. Installs an EXIT trap: call it once per script.
+use_localstack() {
+  LOCALSTACK_STARTED=0
+  if ! bash "$INFRA_DIR/localstack.sh" status >/dev/null 2>&1; then
+    bash "$INFRA_DIR/localstack.sh" start
+    LOCALSTACK_STARTED=1
+  fi
+  trap stop_localstack_if_started EXIT
+}
+stop_localstack_if_started() {
+  if [[ "${LOCALSTACK_STARTED:-0}" == 1 && "${SWITCHYARD_KEEP_STACK:-0}" != 1 ]]; then
+    bash "$INFRA_DIR/localstack.sh" stop
+  fi
+}
