@@ -79,7 +79,11 @@ impl Metrics {
     /// One attempt at `target`; `latency` is `None` when no answer came (connect error, timeout).
     pub fn attempt(&self, target: &str, retry: bool, outcome: Attempt, latency: Option<Duration>, random: u64) {
         self.with(|w| {
-            let counts = w.targets.entry(target.to_owned()).or_default();
+            // Look up before inserting: the target's name is copied once per interval, not per attempt.
+            if !w.targets.contains_key(target) {
+                w.targets.insert(target.to_owned(), TargetCounts::default());
+            }
+            let Some(counts) = w.targets.get_mut(target) else { return };
             counts.picks += 1;
             counts.retries += u64::from(retry);
             counts.errors += u64::from(outcome == Attempt::Failed);

@@ -284,11 +284,12 @@ impl Router {
     }
 
     async fn serve(&self, request: Request, now: Time, random: u64) -> Response<Body> {
-        let request_id = request.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
-        let body = match request.body() {
-            Body::Empty => Bytes::new(),
-            Body::Text(t) => Bytes::copy_from_slice(t.as_bytes()),
-            Body::Binary(b) => Bytes::copy_from_slice(b),
+        let (parts, body) = request.into_parts();
+        let request_id = parts.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
+        // Owned strings and vectors become `Bytes` without a copy.
+        let body = match body {
+            Body::Text(t) => Bytes::from(t),
+            Body::Binary(b) => Bytes::from(b),
             _ => Bytes::new(),
         };
         if body.len() > self.config.max_body_bytes {
@@ -299,19 +300,24 @@ impl Router {
                 &request_id,
             );
         }
+        let client_ip = client_ip(&parts.headers, parts.request_context_ref());
         if let (Some(jobs), Some(sqs)) = (&self.config.jobs, &self.sqs)
-            && *request.method() == jobs.method
-            && request.uri().path() == jobs.path
+            && parts.method == jobs.method
+            && parts.uri.path() == jobs.path
         {
-            let response = enqueue(sqs, jobs, &request, body, &request_id, random).await;
+            let response = enqueue(sqs, jobs, &parts.headers, client_ip, body, &request_id, random).await;
             self.metrics.job(response.status() == StatusCode::ACCEPTED);
             return response;
         }
         self.refresh_if_stale(now).await;
         self.refresh_loads_if_stale(now);
         let balancer = self.balancer();
-        let client_ip = client_ip(&request);
-        let cookie = sticky_cookie(&request, &self.config.cookie_name);
+        let cookie = match self.config.algorithm {
+            switchyard_algorithms::Algorithm::StickyCookie(_) => {
+                sticky_cookie(&parts.headers, &self.config.cookie_name)
+            }
+            _ => None,
+        };
         let context = RequestContext { cookie: cookie.as_deref(), client_ip, hash_key: None, random };
         let mut pick = match balancer.pick(&context, now) {
             Ok(pick) => pick,
@@ -327,10 +333,11 @@ impl Router {
             }
         };
         let idempotent = matches!(
-            *request.method(),
+            parts.method,
             Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
         );
         let deadline = tokio::time::Instant::now() + self.config.timeout;
+        let mut outgoing = proxy::Outgoing::new(parts.method, &parts.uri, parts.headers, body, client_ip);
         let mut last_failure = None;
         for attempt in 0..self.config.max_attempts {
             let index = if attempt == 0 {
@@ -342,7 +349,9 @@ impl Router {
             let Some(target) = balancer.targets().get(index) else { break };
             let _in_flight = balancer.begin(index);
             let started = std::time::Instant::now();
-            let result = self.upstream.send(&target.address, &request, body.clone(), client_ip, deadline).await;
+            // The last allowed attempt takes the prepared headers instead of copying them.
+            let last = attempt + 1 == self.config.max_attempts;
+            let result = self.upstream.send(&target.address, &mut outgoing, last, deadline).await;
             let (outcome, latency) = match &result {
                 Ok(response) if response.status().is_server_error() => (Attempt::Failed, Some(started.elapsed())),
                 Ok(_) => (Attempt::Answered, Some(started.elapsed())),
@@ -431,12 +440,13 @@ impl Router {
 async fn enqueue(
     sqs: &aws_sdk_sqs::Client,
     jobs: &JobsRoute,
-    request: &Request,
+    headers: &lambda_http::http::HeaderMap,
+    client_ip: Option<IpAddr>,
     body: Bytes,
     request_id: &str,
     random: u64,
 ) -> Response<Body> {
-    let Ok(text) = String::from_utf8(body.to_vec()) else {
+    let Ok(text) = String::from_utf8(Vec::from(body)) else {
         return error(
             StatusCode::BAD_REQUEST,
             "body_not_text",
@@ -449,13 +459,12 @@ async fn enqueue(
     }
     let mut send = sqs.send_message().queue_url(&jobs.queue_url).message_body(text);
     if let Some(header) = &jobs.fifo_group_header {
-        let group = request
-            .headers()
+        let group = headers
             .get(header.as_str())
             .and_then(|v| v.to_str().ok())
             .filter(|g| !g.is_empty() && g.len() <= 128)
             .map(str::to_owned)
-            .or_else(|| client_ip(request).map(|ip| ip.to_string()))
+            .or_else(|| client_ip.map(|ip| ip.to_string()))
             .unwrap_or_else(|| "default".into());
         // The Lambda request id deduplicates a retried delivery of the same invocation; outside
         // Lambda (no id) each request is its own.
@@ -494,11 +503,10 @@ fn record(balancer: &Balancer, index: usize, outcome: Outcome, now: Time) {
 
 /// The client's address as the platform saw it. Never a client-supplied header, except the one
 /// the ALB itself appends last to X-Forwarded-For (ALB events carry no source IP otherwise).
-pub fn client_ip(request: &Request) -> Option<IpAddr> {
-    match request.request_context_ref()? {
+pub fn client_ip(headers: &lambda_http::http::HeaderMap, context: Option<&EventContext>) -> Option<IpAddr> {
+    match context? {
         EventContext::ApiGatewayV2(c) => c.http.source_ip.as_deref()?.parse().ok(),
-        EventContext::Alb(_) => request
-            .headers()
+        EventContext::Alb(_) => headers
             .get_all("x-forwarded-for")
             .iter()
             .next_back()?
@@ -514,9 +522,8 @@ pub fn client_ip(request: &Request) -> Option<IpAddr> {
 }
 
 /// The sticky cookie's value, from the Cookie header(s) or API Gateway's `cookies` list.
-fn sticky_cookie(request: &Request, name: &str) -> Option<String> {
-    request
-        .headers()
+fn sticky_cookie(headers: &lambda_http::http::HeaderMap, name: &str) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())

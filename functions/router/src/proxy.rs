@@ -13,8 +13,9 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use lambda_http::http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
-use lambda_http::{Body, Request, Response};
+use lambda_http::http::uri::{Authority, PathAndQuery, Scheme};
+use lambda_http::http::{self, HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
+use lambda_http::{Body, Response};
 
 /// Largest response body passed back: Lambda's own response payload limit.
 const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
@@ -41,6 +42,45 @@ impl fmt::Display for Failure {
     }
 }
 
+/// The client's request as every attempt sends it, prepared once: hop-by-hop headers dropped,
+/// X-Forwarded-* set. Only the Host header and the URI's authority change per target.
+#[derive(Debug)]
+pub struct Outgoing {
+    method: Method,
+    path_and_query: PathAndQuery,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Outgoing {
+    /// Takes the client's headers by value and edits them in place: a proxy pays for copying
+    /// them only when it retries.
+    pub fn new(method: Method, uri: &Uri, headers: HeaderMap, body: Bytes, client_ip: Option<IpAddr>) -> Self {
+        let path_and_query = uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
+        Outgoing { method, path_and_query, headers: forwarded_headers(headers, client_ip), body }
+    }
+
+    /// The request for one attempt at `address`. `last` hands over the headers instead of
+    /// copying them, for the attempt after which none follows.
+    fn for_target(&mut self, address: &str, last: bool) -> Result<http::Request<Full<Bytes>>, Failure> {
+        let authority = Authority::try_from(address).map_err(|e| Failure::Other(format!("bad target address: {e}")))?;
+        let host = HeaderValue::from_str(authority.as_str()).map_err(|e| Failure::Other(e.to_string()))?;
+        let uri = Uri::builder()
+            .scheme(Scheme::HTTP)
+            .authority(authority)
+            .path_and_query(self.path_and_query.clone())
+            .build()
+            .map_err(|e| Failure::Other(format!("bad URI: {e}")))?;
+        let mut headers = if last { std::mem::take(&mut self.headers) } else { self.headers.clone() };
+        headers.insert(header::HOST, host);
+        let mut request = http::Request::new(Full::new(self.body.clone()));
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        Ok(request)
+    }
+}
+
 /// The pooled HTTP/1.1 client for targets.
 #[derive(Debug, Clone)]
 pub struct Upstream {
@@ -55,25 +95,16 @@ impl Upstream {
         Upstream { client: Client::builder(TokioExecutor::new()).build(connector) }
     }
 
-    /// One attempt: send `request` with `body` to `address`, read the whole answer before
-    /// `deadline`.
+    /// One attempt: send `outgoing` to `address`, read the whole answer before `deadline`.
+    /// `last` says no attempt follows this one.
     pub async fn send(
         &self,
         address: &str,
-        request: &Request,
-        body: Bytes,
-        client_ip: Option<IpAddr>,
+        outgoing: &mut Outgoing,
+        last: bool,
         deadline: tokio::time::Instant,
     ) -> Result<Response<Body>, Failure> {
-        let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
-        let uri: Uri =
-            format!("http://{address}{path}").parse().map_err(|e| Failure::Other(format!("bad URI: {e}")))?;
-        let mut upstream = lambda_http::http::Request::builder().method(request.method().clone()).uri(uri);
-        if let Some(headers) = upstream.headers_mut() {
-            *headers = forwarded_headers(request.headers(), client_ip, address);
-        }
-        let upstream = upstream.body(Full::new(body)).map_err(|e| Failure::Other(e.to_string()))?;
-
+        let upstream = outgoing.for_target(address, last)?;
         let exchange = async {
             let response = self.client.request(upstream).await.map_err(|e| {
                 if e.is_connect() { Failure::Connect(e.to_string()) } else { Failure::Other(e.to_string()) }
@@ -86,22 +117,23 @@ impl Upstream {
                 .to_bytes();
             Ok::<_, Failure>((parts, bytes))
         };
-        let (parts, bytes) = tokio::time::timeout_at(deadline, exchange).await.map_err(|_| Failure::Timeout)??;
+        let (mut parts, bytes) = tokio::time::timeout_at(deadline, exchange).await.map_err(|_| Failure::Timeout)??;
 
-        let mut response = Response::new(if bytes.is_empty() {
+        let body = if bytes.is_empty() {
             Body::Empty
+        } else if is_text(&parts.headers) {
+            match String::from_utf8(Vec::from(bytes)) {
+                Ok(text) => Body::Text(text),
+                Err(e) => Body::Binary(e.into_bytes()),
+            }
         } else {
-            match std::str::from_utf8(&bytes) {
-                Ok(text) if is_text(&parts.headers) => Body::Text(text.to_owned()),
-                _ => Body::Binary(bytes.to_vec()),
-            }
-        });
+            Body::Binary(Vec::from(bytes))
+        };
+        strip_hop_by_hop(&mut parts.headers);
+        parts.headers.remove(header::CONTENT_LENGTH);
+        let mut response = Response::new(body);
         *response.status_mut() = parts.status;
-        for (name, value) in parts.headers.iter() {
-            if !is_hop_by_hop(name, &parts.headers) {
-                response.headers_mut().append(name.clone(), value.clone());
-            }
-        }
+        *response.headers_mut() = parts.headers;
         Ok(response)
     }
 }
@@ -112,56 +144,118 @@ fn is_text(headers: &HeaderMap) -> bool {
     })
 }
 
-/// RFC 9110 §7.6.1 hop-by-hop headers, plus any the Connection header names.
-fn is_hop_by_hop(name: &HeaderName, headers: &HeaderMap) -> bool {
-    const HOP_BY_HOP: [&str; 8] = [
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    ];
-    HOP_BY_HOP.contains(&name.as_str())
-        || name == header::HOST
-        || name == header::CONTENT_LENGTH
-        || headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|listed| listed.trim().eq_ignore_ascii_case(name.as_str()))
+/// RFC 9110 §7.6.1 hop-by-hop headers.
+static HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// The headers a Connection header names: hop-by-hop too. No allocation when there are none.
+fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|listed| HeaderName::from_bytes(listed.trim().as_bytes()).ok())
+        .collect()
 }
 
-/// The client's headers as the target should see them.
-fn forwarded_headers(incoming: &HeaderMap, client_ip: Option<IpAddr>, address: &str) -> HeaderMap {
-    let mut headers = HeaderMap::with_capacity(incoming.len() + 3);
-    for (name, value) in incoming {
-        if !is_hop_by_hop(name, incoming) && !name.as_str().starts_with("x-forwarded-") {
-            headers.append(name.clone(), value.clone());
+/// Remove hop-by-hop headers, and any the Connection header names.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let listed = connection_listed(headers);
+    for name in HOP_BY_HOP.iter().chain(&listed) {
+        headers.remove(name);
+    }
+}
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// The client's headers as the target should see them. Moved, not copied, into a map sized for
+/// what the router adds, so that it never grows; Host holds a placeholder that each attempt
+/// overwrites with its target's address.
+fn forwarded_headers(incoming: HeaderMap, client_ip: Option<IpAddr>) -> HeaderMap {
+    let listed = connection_listed(&incoming);
+    let mut headers = HeaderMap::with_capacity(incoming.len() + 4);
+    let mut client_host = None;
+    let mut name = None;
+    for (next, value) in incoming {
+        // Later values of a repeated header come without their name.
+        if next.is_some() {
+            name = next;
+        }
+        let Some(name) = &name else { continue };
+        if *name == header::HOST {
+            client_host.get_or_insert(value);
+        } else if !(HOP_BY_HOP.contains(name)
+            || listed.contains(name)
+            || *name == header::CONTENT_LENGTH
+            // The client's own forwarding claims are not passed on: the router states what it saw.
+            || *name == header::FORWARDED
+            || name.as_str().starts_with("x-forwarded-"))
+        {
+            headers.append(name.clone(), value);
         }
     }
-    // The client's own X-Forwarded-* claims are not passed on: the router states what it saw.
-    if let Some(ip) = client_ip
-        && let Ok(v) = HeaderValue::from_str(&ip.to_string())
-    {
-        headers.insert("x-forwarded-for", v);
+    headers.insert(header::HOST, HeaderValue::from_static(""));
+    if let Some(ip) = client_ip {
+        headers.insert(X_FORWARDED_FOR, ip_value(ip));
     }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
-    if let Some(host) = incoming.get(header::HOST) {
-        headers.insert("x-forwarded-host", host.clone());
-    }
-    if let Ok(host) = HeaderValue::from_str(address) {
-        headers.insert(header::HOST, host);
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
+    if let Some(host) = client_host {
+        headers.insert(X_FORWARDED_HOST, host);
     }
     headers
+}
+
+/// An address as a header value. IPv4 is written by hand: `Display` goes through the formatting
+/// machinery, which costs about a microsecond per request here.
+fn ip_value(ip: IpAddr) -> HeaderValue {
+    let IpAddr::V4(v4) = ip else {
+        return HeaderValue::from_str(&ip.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""));
+    };
+    let mut text = [0u8; 15];
+    let mut len = 0;
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            text[len] = b'.';
+            len += 1;
+        }
+        let digits = [octet / 100, octet / 10 % 10, octet % 10];
+        let skip = if octet >= 100 {
+            0
+        } else if octet >= 10 {
+            1
+        } else {
+            2
+        };
+        for d in &digits[skip..] {
+            text[len] = b'0' + d;
+            len += 1;
+        }
+    }
+    HeaderValue::from_bytes(&text[..len]).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        for ip in ["0.0.0.0", "9.10.99.100", "203.0.113.7", "255.255.255.255", "2001:db8::1", "::ffff:10.0.0.1"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_value(ip).to_str().unwrap(), ip.to_string());
+        }
+    }
 
     #[test]
     fn hop_by_hop_and_client_forwarding_claims_are_dropped() {
@@ -172,8 +266,28 @@ mod tests {
         incoming.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
         incoming.insert(header::HOST, HeaderValue::from_static("api.example.com"));
         incoming.insert("accept", HeaderValue::from_static("text/plain"));
-        let out = forwarded_headers(&incoming, Some("203.0.113.9".parse().unwrap()), "10.0.0.5:8080");
+        incoming.append("x-tenant", HeaderValue::from_static("a"));
+        incoming.append("x-tenant", HeaderValue::from_static("b"));
+        incoming.insert(header::FORWARDED, HeaderValue::from_static("for=6.6.6.6"));
+        incoming.insert("x-forwarded-port", HeaderValue::from_static("1"));
+        incoming.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        let mut outgoing = Outgoing::new(
+            Method::GET,
+            &Uri::from_static("https://api.example.com/a?b=c"),
+            incoming,
+            Bytes::new(),
+            Some("203.0.113.9".parse().unwrap()),
+        );
+        let request = outgoing.for_target("10.0.0.5:8080", false).unwrap();
+        assert_eq!(request.uri(), "http://10.0.0.5:8080/a?b=c");
+        let out = request.headers();
         assert_eq!(out.get("accept").unwrap(), "text/plain");
+        assert_eq!(out.get_all("x-tenant").iter().collect::<Vec<_>>(), ["a", "b"], "repeated headers keep every value");
+        assert!(
+            out.get(header::FORWARDED).is_none()
+                && out.get("x-forwarded-port").is_none()
+                && out.get(header::CONTENT_LENGTH).is_none()
+        );
         assert!(
             out.get("x-secret-hop").is_none()
                 && out.get("keep-alive").is_none()

@@ -14,6 +14,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use lambda_http::RequestExt;
 use lambda_http::{Body, Request, Response};
 use router::{Router, RouterConfig};
 use switchyard_algorithms::Time;
@@ -260,7 +261,10 @@ async fn an_alb_event_takes_the_client_ip_the_alb_appended() {
         "body": "", "isBase64Encoded": false
     });
     let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-    assert_eq!(router::client_ip(&request), Some("192.0.2.44".parse().unwrap()));
+    assert_eq!(
+        router::client_ip(request.headers(), request.request_context_ref()),
+        Some("192.0.2.44".parse().unwrap())
+    );
 }
 
 #[tokio::test]
