@@ -52,12 +52,7 @@ impl LocalStack {
     /// SDK configuration pointing at this instance: the same settings that `AWS_ENDPOINT_URL`,
     /// `AWS_REGION` and static test credentials give a program through the default chain.
     pub async fn sdk_config(&self) -> SdkConfig {
-        aws_config::defaults(BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(Region::new(REGION))
-            .credentials_provider(Credentials::new("test", "test", None, None, "switchyard-tests"))
-            .load()
-            .await
+        sdk_config_for(&self.endpoint).await
     }
 
     /// Environment for a child process (a function under test, a tool) so that the default AWS
@@ -70,6 +65,18 @@ impl LocalStack {
             ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
         ]
     }
+}
+
+/// SDK configuration for any endpoint (LocalStack, a proxy before it, a port nothing listens on),
+/// with the region and static credentials LocalStack accepts.
+pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(switchyard_env::https_client())
+        .endpoint_url(endpoint)
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new("test", "test", None, None, "switchyard-tests"))
+        .load()
+        .await
 }
 
 /// The LocalStack for this test binary: the one named by [`ENDPOINT_VAR`], or one started on first

@@ -51,12 +51,7 @@ async fn sqs_cut_off_during_a_burst_of_jobs_every_202_is_stored_and_the_rest_are
     let cut = Arc::new(AtomicBool::new(false));
     let upstream = localstack().endpoint().trim_start_matches("http://").to_owned();
     let proxy = cuttable_proxy(upstream, Arc::clone(&cut)).await;
-    let via_proxy = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(format!("http://{proxy}"))
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "test"))
-        .load()
-        .await;
+    let via_proxy = switchyard_tests::sdk_config_for(&format!("http://{proxy}")).await;
     let settings = HashMap::from([
         ("SWITCHYARD_TARGETS", "127.0.0.1:9".to_owned()),
         ("SWITCHYARD_JOBS_ROUTE", "POST /jobs".to_owned()),

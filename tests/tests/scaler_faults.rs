@@ -100,12 +100,7 @@ async fn localstack_stopped_mid_tick_changes_nothing_and_the_next_tick_after_res
 async fn with_localstack_down_from_the_start_the_tick_reports_every_fleet() {
     // Reads fail first: DescribeAutoScalingGroups. Uses an endpoint nothing listens on, so it
     // does not race the test above for the private instance.
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url("http://127.0.0.1:9")
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "test"))
-        .load()
-        .await;
+    let sdk = switchyard_tests::sdk_config_for("http://127.0.0.1:9").await;
     let fleets = r#"[{"name": "a", "group": "ga", "role": "consumer", "queue_url": "q/a", "backlog_per_instance": 1},
                      {"name": "b", "group": "gb", "role": "consumer", "queue_url": "q/b", "backlog_per_instance": 1}]"#;
     let config = Config::from_lookup(|k| (k == "SWITCHYARD_FLEETS").then(|| fleets.to_owned())).unwrap();

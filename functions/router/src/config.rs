@@ -95,6 +95,11 @@ pub struct RouterConfig {
 }
 
 impl RouterConfig {
+    /// Whether anything configured calls AWS: group discovery, the jobs queue, the load metric.
+    pub fn needs_aws(&self) -> bool {
+        matches!(self.targets, TargetSource::Group { .. }) || self.jobs.is_some() || self.load_metric.is_some()
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }

@@ -120,7 +120,7 @@ impl Router {
     /// A router for `config`. A group source needs `aws`; its first discovery happens here, and if
     /// it fails the router starts with no target (503s) and tries again after the TTL, rather
     /// than refusing to start.
-    pub async fn new(config: RouterConfig, aws: Option<&aws_config::SdkConfig>, now: Time) -> Result<Self, StartError> {
+    pub async fn new(config: RouterConfig, aws: Option<&aws_types::SdkConfig>, now: Time) -> Result<Self, StartError> {
         let mut balancer_config = BalancerConfig { algorithm: config.algorithm.clone(), ..BalancerConfig::default() };
         if let Some(load) = &config.load_metric {
             balancer_config.report_fade = load.fade;

@@ -12,14 +12,13 @@ use switchyard_algorithms::Time;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     // JSON when the function's LoggingConfig says so (AWS_LAMBDA_LOG_FORMAT=JSON, set by template.yaml).
-    lambda_http::tracing::init_default_subscriber();
+    switchyard_env::init_lambda_logs();
     // A bad configuration stops the cold start with a message naming the key.
     let config = RouterConfig::from_env()?;
-    let aws = match config.targets {
-        router::TargetSource::Group { .. } => {
-            Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
-        }
-        router::TargetSource::Static(_) => None,
+    let aws = if config.needs_aws() {
+        Some(switchyard_env::lambda_sdk_config(|name| std::env::var(name).ok())?)
+    } else {
+        None
     };
     let router = Arc::new(Router::new(config, aws.as_ref(), now()).await?);
     let counter = Arc::new(AtomicU64::new(0));

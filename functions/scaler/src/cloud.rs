@@ -110,7 +110,7 @@ pub struct SdkCloud {
 }
 
 impl SdkCloud {
-    pub fn new(config: &aws_config::SdkConfig) -> Self {
+    pub fn new(config: &aws_types::SdkConfig) -> Self {
         SdkCloud {
             autoscaling: aws_sdk_autoscaling::Client::new(config),
             sqs: aws_sdk_sqs::Client::new(config),

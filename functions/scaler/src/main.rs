@@ -9,10 +9,10 @@ use switchyard_algorithms::Time;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    switchyard_env::init_lambda_logs();
     // A bad configuration stops the cold start with a message naming the key.
     let config = Config::from_env()?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = switchyard_env::lambda_sdk_config(|name| std::env::var(name).ok())?;
     let cloud = SdkCloud::new(&aws);
     run(service_fn(|event: LambdaEvent<serde_json::Value>| handle(&cloud, &config, event.payload))).await
 }

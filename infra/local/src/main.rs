@@ -46,7 +46,10 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     require_local_endpoint()?;
-    let config = aws_config::load_from_env().await;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(switchyard_env::https_client())
+        .load()
+        .await;
     let clients = Clients::new(&config);
     match command.as_str() {
         "bootstrap" => {

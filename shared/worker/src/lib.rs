@@ -134,7 +134,10 @@ impl Worker {
             None => None,
             Some(InstanceSource::Id(id)) => Some(id.clone()),
             Some(InstanceSource::Metadata) => {
-                let imds = aws_config::imds::Client::builder().build();
+                let http = aws.http_client().unwrap_or_else(switchyard_env::https_client);
+                let imds = aws_config::imds::Client::builder()
+                    .configure(&aws_config::provider_config::ProviderConfig::without_region().with_http_client(http))
+                    .build();
                 let id =
                     imds.get("/latest/meta-data/instance-id").await.map_err(|e| StartError::Metadata(e.to_string()))?;
                 Some(String::from(id))

@@ -20,7 +20,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or(100),
     );
     let fail_marker = std::env::var("SWITCHYARD_FAIL_MARKER").ok().filter(|m| !m.is_empty());
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(switchyard_env::https_client())
+        .load()
+        .await;
     let worker = Worker::new(config, &aws).await?;
     let instance = worker.instance().map(|i| i.id.clone());
     let handler = move |job: Job| {
