@@ -41,6 +41,12 @@ impl Candidates {
         self.iter().next()
     }
 
+    /// The candidate ranked last: the one a retry falls through from.
+    #[inline]
+    pub fn last(&self) -> Option<usize> {
+        self.len().checked_sub(1).map(|i| self.indices[i] as usize)
+    }
+
     #[inline]
     pub fn contains(&self, index: usize) -> bool {
         self.indices[..self.len()].iter().any(|&i| i as usize == index)

@@ -53,7 +53,13 @@ impl Select for RoundRobin {
         if len == 0 {
             return;
         }
-        let start = fastmod(self.cursor.fetch_add(1, Ordering::Relaxed), self.fastmod, len);
+        // A retry (candidates already chosen) goes on from the last one's place in the schedule and
+        // leaves the shared rotation alone: moving it would hand the failed request's turn to the
+        // next request too, skewing every other request's share while a target is failing.
+        let start = match out.last() {
+            Some(last) => self.table.iter().position(|&i| i as usize == last).map_or(0, |p| (p + 1) % len),
+            None => fastmod(self.cursor.fetch_add(1, Ordering::Relaxed), self.fastmod, len),
+        };
         let mut rng = SplitMix64::new(request.random);
         let mut position = start;
         for _ in 0..len {

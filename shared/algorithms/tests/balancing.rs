@@ -76,6 +76,20 @@ fn fall_throughs_are_distinct_until_every_target_was_tried() {
 }
 
 #[test]
+fn a_round_robin_retry_leaves_the_rotation_to_other_requests() {
+    let b = balancer(set(4), Algorithm::RoundRobin);
+    let request = RequestContext::default();
+    let mut first = b.pick(&request, NOW).unwrap();
+    assert_eq!(first.candidates.first(), Some(0));
+    // The request's retries fall through in rotation order...
+    assert_eq!(b.next_candidate(&request, NOW, &mut first), Ok(1));
+    assert_eq!(b.next_candidate(&request, NOW, &mut first), Ok(2));
+    // ...and the next request still gets the next turn, as if no retry had happened.
+    let next = b.pick(&request, NOW).unwrap();
+    assert_eq!(next.candidates.first(), Some(1));
+}
+
+#[test]
 fn sticky_fall_throughs_follow_the_ring_so_every_router_agrees() {
     let a = balancer(set(8), Algorithm::StickyIp);
     let b = balancer(set(8), Algorithm::StickyIp);
