@@ -53,8 +53,8 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
-    /// Takes the client's headers by value and edits them in place: a proxy pays for copying
-    /// them only when it retries.
+    /// Takes the client's headers by value and moves them into the upstream map: they are copied
+    /// only for an attempt that may be followed by a retry.
     pub fn new(method: Method, uri: &Uri, headers: HeaderMap, body: Bytes, client_ip: Option<IpAddr>) -> Self {
         let path_and_query = uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
         Outgoing { method, path_and_query, headers: forwarded_headers(headers, client_ip), body }
