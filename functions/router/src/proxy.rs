@@ -129,8 +129,7 @@ impl Upstream {
         } else {
             Body::Binary(Vec::from(bytes))
         };
-        strip_hop_by_hop(&mut parts.headers);
-        parts.headers.remove(header::CONTENT_LENGTH);
+        strip_hop_only(&mut parts.headers);
         let mut response = Response::new(body);
         *response.status_mut() = parts.status;
         *response.headers_mut() = parts.headers;
@@ -167,10 +166,17 @@ fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
         .collect()
 }
 
-/// Remove hop-by-hop headers, and any the Connection header names.
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
+/// Whether a header belongs to one hop and so never crosses the router: the hop-by-hop headers,
+/// those the Connection header lists (`listed`), and Content-Length (each side frames its own body).
+fn is_hop_only(name: &HeaderName, listed: &[HeaderName]) -> bool {
+    HOP_BY_HOP.contains(name) || listed.contains(name) || *name == header::CONTENT_LENGTH
+}
+
+/// Remove every header [`is_hop_only`] names.
+fn strip_hop_only(headers: &mut HeaderMap) {
     let listed = connection_listed(headers);
-    for name in HOP_BY_HOP.iter().chain(&listed) {
+    let hop_only: Vec<HeaderName> = headers.keys().filter(|name| is_hop_only(name, &listed)).cloned().collect();
+    for name in &hop_only {
         headers.remove(name);
     }
 }
@@ -195,9 +201,7 @@ fn forwarded_headers(incoming: HeaderMap, client_ip: Option<IpAddr>) -> HeaderMa
         let Some(name) = &name else { continue };
         if *name == header::HOST {
             client_host.get_or_insert(value);
-        } else if !(HOP_BY_HOP.contains(name)
-            || listed.contains(name)
-            || *name == header::CONTENT_LENGTH
+        } else if !(is_hop_only(name, &listed)
             // The client's own forwarding claims are not passed on: the router states what it saw.
             || *name == header::FORWARDED
             || name.as_str().starts_with("x-forwarded-"))
@@ -248,6 +252,18 @@ fn ip_value(ip: IpAddr) -> HeaderValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_response_loses_its_hop_only_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("X-Upstream-Hop"));
+        headers.insert("x-upstream-hop", HeaderValue::from_static("1"));
+        headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("12"));
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        strip_hop_only(&mut headers);
+        assert_eq!(headers.keys().collect::<Vec<_>>(), [header::CONTENT_TYPE]);
+    }
 
     #[test]
     fn addresses_are_written_as_display_writes_them() {
