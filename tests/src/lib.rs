@@ -203,7 +203,7 @@ pub async fn http_backend(name: &'static str) -> (String, std::sync::Arc<std::sy
     (address, hits)
 }
 
-/// An API Gateway HTTP API (payload 2.0) event as JSON, for `lambda_http::request::from_str`:
+/// An API Gateway HTTP API (payload 2.0) event as JSON, as Lambda delivers it to the router:
 /// the path may carry a query (`/orders?a=1`); the client address is the event's `sourceIp`.
 pub fn apigw_event(method: &str, path: &str, source_ip: &str, headers: &[(&str, &str)], body: Option<&str>) -> String {
     let (raw_path, query) = path.split_once('?').unwrap_or((path, ""));

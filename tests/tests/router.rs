@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_ec2::types::Tag;
-use lambda_http::{Body, Request};
+use router::event::{HttpEvent, Incoming};
 use router::{Router, RouterConfig};
 use switchyard_algorithms::Time;
 use switchyard_local::{Clients, LocalEnvironment, bootstrap};
@@ -23,8 +23,8 @@ fn now() -> Time {
     Time::from_millis(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64)
 }
 
-fn get(source_ip: &str) -> Request {
-    lambda_http::request::from_str(&apigw_event("GET", "/", source_ip, &[], None)).unwrap()
+fn get(source_ip: &str) -> Incoming {
+    HttpEvent::from_json(&apigw_event("GET", "/", source_ip, &[], None)).unwrap().into_request().unwrap()
 }
 
 async fn instances(clients: &Clients, group: &str) -> Vec<String> {
@@ -66,7 +66,7 @@ async fn the_routers_targets_are_the_groups_instances_and_follow_a_scale_out() {
     assert_eq!(router.balancer().targets().len(), 2, "both instances discovered");
 
     for i in 0..20 {
-        let response = router.handle(get("203.0.113.1"), now(), i).await;
+        let response = router.handle(get("203.0.113.1"), "test-request", now(), i).await;
         assert_eq!(response.status(), 200);
     }
     assert_eq!((a_hits.load(Ordering::SeqCst), b_hits.load(Ordering::SeqCst)), (10, 10), "round robin over the group");
@@ -76,11 +76,10 @@ async fn the_routers_targets_are_the_groups_instances_and_follow_a_scale_out() {
     tag(&clients, &new, &c).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     for i in 0..30 {
-        let response = router.handle(get("203.0.113.1"), now(), i).await;
+        let response = router.handle(get("203.0.113.1"), "test-request", now(), i).await;
         assert_eq!(response.status(), 200);
-        if let Body::Text(name) = response.body() {
-            assert!(["a", "b", "c"].contains(&name.as_str()), "{name}");
-        }
+        let name = String::from_utf8_lossy(response.body());
+        assert!(["a", "b", "c"].contains(&name.as_ref()), "{name}");
     }
     assert_eq!(router.balancer().targets().len(), 3);
     assert!(c_hits.load(Ordering::SeqCst) >= 9, "the new instance takes its share: {}", c_hits.load(Ordering::SeqCst));
@@ -92,12 +91,15 @@ async fn a_missing_group_starts_the_router_with_no_target_and_answers_503() {
     let settings = HashMap::from([("SWITCHYARD_TARGET_GROUP", unique_name("no-such-group"))]);
     let config = RouterConfig::from_lookup(|k| settings.get(k).cloned()).unwrap();
     let router = Router::new(config, Some(&sdk), now()).await.unwrap();
-    let response = router.handle(get("203.0.113.1"), now(), 1).await;
+    let response = router.handle(get("203.0.113.1"), "test-request", now(), 1).await;
     assert_eq!(response.status(), 503);
 }
 
-fn post(path: &str, body: &str, headers: &[(&str, &str)]) -> Request {
-    lambda_http::request::from_str(&apigw_event("POST", path, "203.0.113.5", headers, Some(body))).unwrap()
+fn post(path: &str, body: &str, headers: &[(&str, &str)]) -> Incoming {
+    HttpEvent::from_json(&apigw_event("POST", path, "203.0.113.5", headers, Some(body)))
+        .unwrap()
+        .into_request()
+        .unwrap()
 }
 
 async fn jobs_router(sdk: &aws_config::SdkConfig, queue_url: &str) -> Router {
@@ -110,11 +112,8 @@ async fn jobs_router(sdk: &aws_config::SdkConfig, queue_url: &str) -> Router {
     Router::new(config, Some(sdk), now()).await.unwrap()
 }
 
-fn json(body: &Body) -> serde_json::Value {
-    match body {
-        Body::Text(t) => serde_json::from_str(t).unwrap(),
-        other => panic!("expected a text body, got {other:?}"),
-    }
+fn json(body: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(body).unwrap()
 }
 
 #[tokio::test]
@@ -124,7 +123,7 @@ async fn a_posted_job_is_on_the_queue_before_the_202() {
     let url = sqs.create_queue().queue_name(unique_name("jobs")).send().await.unwrap().queue_url.unwrap();
     let router = jobs_router(&sdk, &url).await;
 
-    let response = router.handle(post("/jobs", r#"{"resize": "cat.png"}"#, &[]), now(), 1).await;
+    let response = router.handle(post("/jobs", r#"{"resize": "cat.png"}"#, &[]), "test-request", now(), 1).await;
     assert_eq!(response.status(), 202);
     let message_id = json(response.body())["message_id"].as_str().unwrap().to_owned();
     let received = sqs.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap();
@@ -139,7 +138,7 @@ async fn a_job_sqs_refuses_is_a_503_with_retry_after() {
     let sdk = localstack().sdk_config().await;
     let missing = format!("{}/000000000000/{}", localstack().endpoint(), unique_name("gone"));
     let router = jobs_router(&sdk, &missing).await;
-    let response = router.handle(post("/jobs", "work", &[]), now(), 1).await;
+    let response = router.handle(post("/jobs", "work", &[]), "test-request", now(), 1).await;
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers().get("retry-after").unwrap(), "5");
     assert_eq!(json(response.body())["error"], "queue_unavailable");
@@ -159,7 +158,8 @@ async fn a_fifo_job_takes_its_group_from_the_header() {
         .queue_url
         .unwrap();
     let router = jobs_router(&sdk, &url).await;
-    let response = router.handle(post("/jobs", "step 1", &[("x-message-group-id", "order-42")]), now(), 1).await;
+    let response =
+        router.handle(post("/jobs", "step 1", &[("x-message-group-id", "order-42")]), "test-request", now(), 1).await;
     assert_eq!(response.status(), 202, "{:?}", response.body());
     let received = sqs
         .receive_message()
@@ -181,7 +181,7 @@ async fn other_routes_are_still_proxied_and_an_empty_job_is_a_400() {
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let url = sqs.create_queue().queue_name(unique_name("jobs")).send().await.unwrap().queue_url.unwrap();
     let router = jobs_router(&sdk, &url).await;
-    assert_eq!(router.handle(post("/jobs", "", &[]), now(), 1).await.status(), 400);
+    assert_eq!(router.handle(post("/jobs", "", &[]), "test-request", now(), 1).await.status(), 400);
     // POST /other goes to the (dead) static target: proxied, not queued.
-    assert_eq!(router.handle(post("/other", "x", &[]), now(), 1).await.status(), 502);
+    assert_eq!(router.handle(post("/other", "x", &[]), "test-request", now(), 1).await.status(), 502);
 }

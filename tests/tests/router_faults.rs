@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use lambda_http::Body;
 use router::{Router, RouterConfig};
 use switchyard_algorithms::Time;
 use switchyard_tests::{apigw_event, localstack, unique_name};
@@ -71,13 +70,11 @@ async fn sqs_cut_off_during_a_burst_of_jobs_every_202_is_stored_and_the_rest_are
         let router = Arc::clone(&router);
         let event = apigw_event("POST", "/jobs", "203.0.113.5", &[], Some(&format!("job {i}")));
         tasks.push(tokio::spawn(async move {
-            let response = router.handle(lambda_http::request::from_str(&event).unwrap(), now(), i).await;
-            let id = match response.body() {
-                Body::Text(t) => {
-                    serde_json::from_str::<serde_json::Value>(t).unwrap()["message_id"].as_str().map(str::to_owned)
-                }
-                _ => None,
-            };
+            let request = router::event::HttpEvent::from_json(&event).unwrap().into_request().unwrap();
+            let response = router.handle(request, &format!("request-{i}"), now(), i).await;
+            let id = serde_json::from_slice::<serde_json::Value>(response.body())
+                .ok()
+                .and_then(|v| v["message_id"].as_str().map(str::to_owned));
             (response.status().as_u16(), response.headers().get("retry-after").is_some(), id)
         }));
         tokio::time::sleep(Duration::from_millis(10)).await;

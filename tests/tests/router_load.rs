@@ -54,7 +54,12 @@ async fn least_connections_steers_by_the_load_targets_report() {
     ]);
     let config = RouterConfig::from_lookup(|k| settings.get(k).cloned()).unwrap();
     let router = Router::new(config, Some(&sdk), now()).await.unwrap();
-    let get = || lambda_http::request::from_str(&apigw_event("GET", "/", "203.0.113.9", &[], None)).unwrap();
+    let get = || {
+        router::event::HttpEvent::from_json(&apigw_event("GET", "/", "203.0.113.9", &[], None))
+            .unwrap()
+            .into_request()
+            .unwrap()
+    };
 
     // Other routers keep a and c busy; b is idle. c never reports: it counts as no report, not 0.
     report(&cloudwatch, &namespace, &a, 40.0).await;
@@ -68,7 +73,7 @@ async fn least_connections_steers_by_the_load_targets_report() {
     assert_eq!((reported(&a), reported(&b), reported(&c)), (Some(40), Some(0), None));
 
     for i in 0..12 {
-        assert_eq!(router.handle(get(), now(), i).await.status(), 200);
+        assert_eq!(router.handle(get(), "test-request", now(), i).await.status(), 200);
     }
     let hits = |h: &std::sync::Arc<std::sync::atomic::AtomicUsize>| h.load(Ordering::SeqCst);
     assert_eq!(hits(&a_hits), 0, "a reports 40 connections: it gets nothing while b and c are idle");
@@ -82,7 +87,7 @@ async fn least_connections_steers_by_the_load_targets_report() {
     router.refresh_loads(now()).await;
     let before = (hits(&b_hits), hits(&c_hits));
     for i in 0..12 {
-        assert_eq!(router.handle(get(), now(), i).await.status(), 200);
+        assert_eq!(router.handle(get(), "test-request", now(), i).await.status(), 200);
     }
     assert_eq!(hits(&a_hits), 12, "all new requests go to the target that reports idle");
     assert_eq!((hits(&b_hits), hits(&c_hits)), before);
@@ -114,8 +119,13 @@ async fn a_metric_nobody_publishes_leaves_least_connections_on_local_counts() {
     let balancer = router.balancer();
     assert_eq!(balancer.state(0).unwrap().reported_load(), None);
     assert_eq!(balancer.state(1).unwrap().reported_load(), None);
-    let get = || lambda_http::request::from_str(&apigw_event("GET", "/", "203.0.113.9", &[], None)).unwrap();
+    let get = || {
+        router::event::HttpEvent::from_json(&apigw_event("GET", "/", "203.0.113.9", &[], None))
+            .unwrap()
+            .into_request()
+            .unwrap()
+    };
     for i in 0..4 {
-        assert_eq!(router.handle(get(), now(), i).await.status(), 200, "no report: local counts alone");
+        assert_eq!(router.handle(get(), "test-request", now(), i).await.status(), 200, "no report: local counts alone");
     }
 }

@@ -56,7 +56,7 @@ pub enum TargetSource {
 /// Requests on this route are queued, not proxied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobsRoute {
-    pub method: lambda_http::http::Method,
+    pub method: http::Method,
     pub path: String,
     pub queue_url: String,
     /// FIFO queues need a message group; it comes from this header, else the client IP.
@@ -190,7 +190,7 @@ impl RouterConfig {
                     .trim()
                     .split_once(' ')
                     .ok_or_else(|| invalid("SWITCHYARD_JOBS_ROUTE", format!("{route:?} is not `METHOD /path`")))?;
-                let method: lambda_http::http::Method = method
+                let method: http::Method = method
                     .parse()
                     .map_err(|_| invalid("SWITCHYARD_JOBS_ROUTE", format!("{method:?} is not an HTTP method")))?;
                 if !path.starts_with('/') {

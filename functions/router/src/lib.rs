@@ -1,12 +1,13 @@
 //! Switchyard's router: picks a target per request with `switchyard_algorithms::Balancer` and
 //! proxies to it, falling through to the next candidate when one fails.
 //!
-//! The Lambda handler (`main.rs`) is a thin shell: it passes the request, the time and a random
-//! number to [`Router::handle`]. Everything here is testable with real loopback backends.
+//! The Lambda handler (`main.rs`) is a thin shell: it passes the event, the time and a random
+//! number to [`Router::handle_event`]. Everything here is testable with real loopback backends.
 
 pub mod config;
 pub mod discovery;
 pub mod emf;
+pub mod event;
 pub mod load;
 mod proxy;
 
@@ -15,13 +16,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
-use lambda_http::http::{HeaderValue, Method, StatusCode, header};
-use lambda_http::request::RequestContext as EventContext;
-use lambda_http::{Body, Request, RequestExt, Response};
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use switchyard_algorithms::{Balancer, BalancerConfig, Outcome, RequestContext, Target, TargetSet, Time};
 
 use crate::discovery::GroupDiscovery;
 use crate::emf::{Attempt, Metrics};
+use crate::event::{HttpEvent, Incoming, Reply};
 use crate::load::{LoadReader, LoadReports};
 
 pub use config::{ConfigError, JobsRoute, LoadMetric, RouterConfig, TargetSource};
@@ -274,38 +274,45 @@ impl Router {
         }
     }
 
+    /// Serve one Lambda HTTP event at `now` and answer in its format. An event that is not a
+    /// request the router can serve is a 400 naming what is wrong.
+    pub async fn handle_event(&self, event: HttpEvent, request_id: &str, now: Time, random: u64) -> Reply {
+        let format = event.format();
+        let response = match event.into_request() {
+            Ok(request) => self.handle(request, request_id, now, random).await,
+            Err(e) => {
+                tracing::warn!(request_id, error = %e, "not a request");
+                self.metrics.request();
+                error(StatusCode::BAD_REQUEST, "bad_event", &e.to_string(), request_id)
+            }
+        };
+        Reply { format, response }
+    }
+
     /// Serve one request at `now`. Never fails: every problem is an HTTP answer carrying the
-    /// request id.
-    pub async fn handle(&self, request: Request, now: Time, random: u64) -> Response<Body> {
+    /// request id (the Lambda invocation's).
+    pub async fn handle(&self, request: Incoming, request_id: &str, now: Time, random: u64) -> Response<Bytes> {
         self.metrics.request();
-        let response = self.serve(request, now, random).await;
+        let response = self.serve(request, request_id, now, random).await;
         self.emit_metrics(now);
         response
     }
 
-    async fn serve(&self, request: Request, now: Time, random: u64) -> Response<Body> {
-        let (parts, body) = request.into_parts();
-        let request_id = parts.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
-        // Owned strings and vectors become `Bytes` without a copy.
-        let body = match body {
-            Body::Text(t) => Bytes::from(t),
-            Body::Binary(b) => Bytes::from(b),
-            _ => Bytes::new(),
-        };
+    async fn serve(&self, request: Incoming, request_id: &str, now: Time, random: u64) -> Response<Bytes> {
+        let Incoming { method, path_and_query, headers, body, client_ip } = request;
         if body.len() > self.config.max_body_bytes {
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "request_too_large",
                 "the request body is larger than allowed",
-                &request_id,
+                request_id,
             );
         }
-        let client_ip = client_ip(&parts.headers, parts.request_context_ref());
         if let (Some(jobs), Some(sqs)) = (&self.config.jobs, &self.sqs)
-            && parts.method == jobs.method
-            && parts.uri.path() == jobs.path
+            && method == jobs.method
+            && path_and_query.path() == jobs.path
         {
-            let response = enqueue(sqs, jobs, &parts.headers, client_ip, body, &request_id, random).await;
+            let response = enqueue(sqs, jobs, &headers, client_ip, body, request_id, random).await;
             self.metrics.job(response.status() == StatusCode::ACCEPTED);
             return response;
         }
@@ -313,9 +320,7 @@ impl Router {
         self.refresh_loads_if_stale(now);
         let balancer = self.balancer();
         let cookie = match self.config.algorithm {
-            switchyard_algorithms::Algorithm::StickyCookie(_) => {
-                sticky_cookie(&parts.headers, &self.config.cookie_name)
-            }
+            switchyard_algorithms::Algorithm::StickyCookie(_) => sticky_cookie(&headers, &self.config.cookie_name),
             _ => None,
         };
         let context = RequestContext { cookie: cookie.as_deref(), client_ip, hash_key: None, random };
@@ -328,16 +333,16 @@ impl Router {
                     StatusCode::SERVICE_UNAVAILABLE,
                     "no_healthy_target",
                     "no target can serve this request",
-                    &request_id,
+                    request_id,
                 );
             }
         };
         let idempotent = matches!(
-            parts.method,
+            method,
             Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
         );
         let deadline = tokio::time::Instant::now() + self.config.timeout;
-        let mut outgoing = proxy::Outgoing::new(parts.method, &parts.uri, parts.headers, body, client_ip);
+        let mut outgoing = proxy::Outgoing::new(method, path_and_query, headers, body, client_ip);
         let mut last_failure = None;
         for attempt in 0..self.config.max_attempts {
             let index = if attempt == 0 {
@@ -392,16 +397,16 @@ impl Router {
         }
         match last_failure {
             Some(Failure::Timeout) => {
-                error(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", "the target did not answer in time", &request_id)
+                error(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", "the target did not answer in time", request_id)
             }
             Some(_) => {
-                error(StatusCode::BAD_GATEWAY, "upstream_failed", "no target could serve this request", &request_id)
+                error(StatusCode::BAD_GATEWAY, "upstream_failed", "no target could serve this request", request_id)
             }
             None => error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "no_healthy_target",
                 "no target can serve this request",
-                &request_id,
+                request_id,
             ),
         }
     }
@@ -410,11 +415,11 @@ impl Router {
     fn finish(
         &self,
         balancer: &Balancer,
-        response: Response<Body>,
+        response: Response<Bytes>,
         pick: &switchyard_algorithms::Pick,
         served: usize,
         now: Time,
-    ) -> Response<Body> {
+    ) -> Response<Bytes> {
         let mut response = response;
         if pick.needs_cookie(served)
             && let Some(value) = balancer.issue_cookie(served, now)
@@ -440,12 +445,12 @@ impl Router {
 async fn enqueue(
     sqs: &aws_sdk_sqs::Client,
     jobs: &JobsRoute,
-    headers: &lambda_http::http::HeaderMap,
+    headers: &HeaderMap,
     client_ip: Option<IpAddr>,
     body: Bytes,
     request_id: &str,
     random: u64,
-) -> Response<Body> {
+) -> Response<Bytes> {
     let Ok(text) = String::from_utf8(Vec::from(body)) else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -474,7 +479,7 @@ async fn enqueue(
     match send.send().await {
         Ok(sent) => {
             let body = serde_json::json!({ "message_id": sent.message_id(), "request_id": request_id });
-            let mut response = Response::new(Body::Text(body.to_string()));
+            let mut response = Response::new(Bytes::from(body.to_string()));
             *response.status_mut() = StatusCode::ACCEPTED;
             response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             response
@@ -501,28 +506,8 @@ fn record(balancer: &Balancer, index: usize, outcome: Outcome, now: Time) {
     }
 }
 
-/// The client's address as the platform saw it. Never a client-supplied header, except the one
-/// the ALB itself appends last to X-Forwarded-For (ALB events carry no source IP otherwise).
-pub fn client_ip(headers: &lambda_http::http::HeaderMap, context: Option<&EventContext>) -> Option<IpAddr> {
-    match context? {
-        EventContext::ApiGatewayV2(c) => c.http.source_ip.as_deref()?.parse().ok(),
-        EventContext::Alb(_) => headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .next_back()?
-            .to_str()
-            .ok()?
-            .rsplit(',')
-            .next()?
-            .trim()
-            .parse()
-            .ok(),
-        _ => None,
-    }
-}
-
 /// The sticky cookie's value, from the Cookie header(s) or API Gateway's `cookies` list.
-fn sticky_cookie(headers: &lambda_http::http::HeaderMap, name: &str) -> Option<String> {
+fn sticky_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -534,9 +519,9 @@ fn sticky_cookie(headers: &lambda_http::http::HeaderMap, name: &str) -> Option<S
 }
 
 /// A small JSON error answer carrying the request id.
-fn error(status: StatusCode, code: &str, message: &str, request_id: &str) -> Response<Body> {
+fn error(status: StatusCode, code: &str, message: &str, request_id: &str) -> Response<Bytes> {
     let body = serde_json::json!({ "error": code, "message": message, "request_id": request_id });
-    let mut response = Response::new(Body::Text(body.to_string()));
+    let mut response = Response::new(Bytes::from(body.to_string()));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response

@@ -1,11 +1,12 @@
-//! The router Lambda: configuration at cold start, then one `Router::handle` per request.
+//! The router Lambda: configuration at cold start, then one `Router::handle_event` per request.
 //! Several invocations run at once in one environment (`run_concurrent`).
 
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use lambda_http::{Error, Request, run_concurrent, service_fn};
+use lambda_runtime::{Error, LambdaEvent, run_concurrent, service_fn};
+use router::event::HttpEvent;
 use router::{Router, RouterConfig};
 use switchyard_algorithms::Time;
 
@@ -22,14 +23,14 @@ async fn main() -> Result<(), Error> {
     };
     let router = Arc::new(Router::new(config, aws.as_ref(), now()).await?);
     let counter = Arc::new(AtomicU64::new(0));
-    run_concurrent(service_fn(move |request: Request| {
+    run_concurrent(service_fn(move |event: LambdaEvent<HttpEvent>| {
         let (router, counter) = (Arc::clone(&router), Arc::clone(&counter));
         async move {
             let now = now();
             // A per-request random number from std's randomly keyed hasher: no RNG crate needed.
             let random =
                 std::collections::hash_map::RandomState::new().hash_one(counter.fetch_add(1, Ordering::Relaxed));
-            Ok::<_, Error>(router.handle(request, now, random).await)
+            Ok::<_, Error>(router.handle_event(event.payload, &event.context.request_id, now, random).await)
         }
     }))
     .await

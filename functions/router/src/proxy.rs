@@ -9,13 +9,12 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use lambda_http::http::uri::{Authority, PathAndQuery, Scheme};
-use lambda_http::http::{self, HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
-use lambda_http::{Body, Response};
 
 /// Largest response body passed back: Lambda's own response payload limit.
 const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
@@ -27,7 +26,7 @@ pub enum Failure {
     Connect(String),
     Timeout,
     /// The target answered with a server error (kept for the final answer's choice).
-    Status(lambda_http::http::StatusCode),
+    Status(StatusCode),
     Other(String),
 }
 
@@ -53,10 +52,15 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
-    /// Takes the client's headers by value and moves them into the upstream map: they are copied
-    /// only for an attempt that may be followed by a retry.
-    pub fn new(method: Method, uri: &Uri, headers: HeaderMap, body: Bytes, client_ip: Option<IpAddr>) -> Self {
-        let path_and_query = uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
+    /// Takes the client's headers by value and edits them in place into the upstream's: they
+    /// are copied only for an attempt that may be followed by a retry.
+    pub fn new(
+        method: Method,
+        path_and_query: PathAndQuery,
+        headers: HeaderMap,
+        body: Bytes,
+        client_ip: Option<IpAddr>,
+    ) -> Self {
         Outgoing { method, path_and_query, headers: forwarded_headers(headers, client_ip), body }
     }
 
@@ -103,7 +107,7 @@ impl Upstream {
         outgoing: &mut Outgoing,
         last: bool,
         deadline: tokio::time::Instant,
-    ) -> Result<Response<Body>, Failure> {
+    ) -> Result<Response<Bytes>, Failure> {
         let upstream = outgoing.for_target(address, last)?;
         let exchange = async {
             let response = self.client.request(upstream).await.map_err(|e| {
@@ -118,29 +122,12 @@ impl Upstream {
             Ok::<_, Failure>((parts, bytes))
         };
         let (mut parts, bytes) = tokio::time::timeout_at(deadline, exchange).await.map_err(|_| Failure::Timeout)??;
-
-        let body = if bytes.is_empty() {
-            Body::Empty
-        } else if is_text(&parts.headers) {
-            match String::from_utf8(Vec::from(bytes)) {
-                Ok(text) => Body::Text(text),
-                Err(e) => Body::Binary(e.into_bytes()),
-            }
-        } else {
-            Body::Binary(Vec::from(bytes))
-        };
         strip_hop_only(&mut parts.headers);
-        let mut response = Response::new(body);
+        let mut response = Response::new(bytes);
         *response.status_mut() = parts.status;
         *response.headers_mut() = parts.headers;
         Ok(response)
     }
-}
-
-fn is_text(headers: &HeaderMap) -> bool {
-    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
-        ct.starts_with("text/") || ct.contains("json") || ct.contains("xml") || ct.contains("javascript")
-    })
 }
 
 /// RFC 9110 §7.6.1 hop-by-hop headers.
@@ -175,8 +162,16 @@ fn is_hop_only(name: &HeaderName, listed: &[HeaderName]) -> bool {
 /// Remove every header [`is_hop_only`] names.
 fn strip_hop_only(headers: &mut HeaderMap) {
     let listed = connection_listed(headers);
-    let hop_only: Vec<HeaderName> = headers.keys().filter(|name| is_hop_only(name, &listed)).cloned().collect();
-    for name in &hop_only {
+    remove_where(headers, |name| is_hop_only(name, &listed));
+}
+
+/// Remove every header whose name `drop` picks. Allocates only when there is one to remove.
+fn remove_where(headers: &mut HeaderMap, drop: impl Fn(&HeaderName) -> bool) {
+    if !headers.keys().any(&drop) {
+        return;
+    }
+    let names: Vec<HeaderName> = headers.keys().filter(|name| drop(name)).cloned().collect();
+    for name in &names {
         headers.remove(name);
     }
 }
@@ -185,30 +180,18 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
-/// The client's headers as the target should see them. Moved, not copied, into a map sized for
-/// what the router adds, so that it never grows; Host holds a placeholder that each attempt
-/// overwrites with its target's address.
-fn forwarded_headers(incoming: HeaderMap, client_ip: Option<IpAddr>) -> HeaderMap {
-    let listed = connection_listed(&incoming);
-    let mut headers = HeaderMap::with_capacity(incoming.len() + 4);
-    let mut client_host = None;
-    let mut name = None;
-    for (next, value) in incoming {
-        // Later values of a repeated header come without their name.
-        if next.is_some() {
-            name = next;
-        }
-        let Some(name) = &name else { continue };
-        if *name == header::HOST {
-            client_host.get_or_insert(value);
-        } else if !(is_hop_only(name, &listed)
+/// The client's headers as the target should see them, edited in place: the map was made with
+/// room for what the router adds (see `event`), so it does not grow. Host holds a placeholder
+/// that each attempt overwrites with its target's address.
+fn forwarded_headers(mut headers: HeaderMap, client_ip: Option<IpAddr>) -> HeaderMap {
+    let listed = connection_listed(&headers);
+    let client_host = headers.remove(header::HOST);
+    remove_where(&mut headers, |name| {
+        is_hop_only(name, &listed)
             // The client's own forwarding claims are not passed on: the router states what it saw.
             || *name == header::FORWARDED
-            || name.as_str().starts_with("x-forwarded-"))
-        {
-            headers.append(name.clone(), value);
-        }
-    }
+            || name.as_str().starts_with("x-forwarded-")
+    });
     headers.insert(header::HOST, HeaderValue::from_static(""));
     if let Some(ip) = client_ip {
         headers.insert(X_FORWARDED_FOR, ip_value(ip));
@@ -289,7 +272,7 @@ mod tests {
         incoming.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
         let mut outgoing = Outgoing::new(
             Method::GET,
-            &Uri::from_static("https://api.example.com/a?b=c"),
+            PathAndQuery::from_static("/a?b=c"),
             incoming,
             Bytes::new(),
             Some("203.0.113.9".parse().unwrap()),

@@ -1,5 +1,5 @@
-//! The router's handler on typed events (parsed from API Gateway HTTP API v2 and ALB JSON by
-//! lambda_http itself) against real HTTP backends on 127.0.0.1.
+//! The router's handler on typed requests (read from API Gateway HTTP API v2 and ALB JSON by the
+//! router's own event reader, as the Lambda function does) against real HTTP backends on 127.0.0.1.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failed test
 
@@ -14,8 +14,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use lambda_http::RequestExt;
-use lambda_http::{Body, Request, Response};
+use router::event::{HttpEvent, Incoming};
 use router::{Router, RouterConfig};
 use switchyard_algorithms::Time;
 use tokio::net::TcpListener;
@@ -90,20 +89,16 @@ async fn router(targets: &[&str], extra: &[(&str, &str)]) -> Router {
     Router::new(config, None, NOW).await.unwrap()
 }
 
-/// An API Gateway HTTP API (payload 2.0) event with the query `a=1`, as lambda_http parses it.
-fn apigw(method: &str, path: &str, source_ip: &str, headers: &[(&str, &str)], body: Option<&str>) -> Request {
+/// An API Gateway HTTP API (payload 2.0) event with the query `a=1`, read as the function reads it.
+fn apigw(method: &str, path: &str, source_ip: &str, headers: &[(&str, &str)], body: Option<&str>) -> Incoming {
     let event = switchyard_tests::apigw_event(method, &format!("{path}?a=1"), source_ip, headers, body);
-    lambda_http::request::from_str(&event).unwrap()
+    HttpEvent::from_json(&event).unwrap().into_request().unwrap()
 }
 
 const NOW: Time = Time::from_secs(1_800_000_000);
 
-fn json(response: &Response<Body>) -> serde_json::Value {
-    match response.body() {
-        Body::Text(t) => serde_json::from_str(t).unwrap(),
-        Body::Binary(b) => serde_json::from_slice(b).unwrap(),
-        _ => panic!("empty body"),
-    }
+fn json(response: &hyper::Response<Bytes>) -> serde_json::Value {
+    serde_json::from_slice(response.body()).unwrap()
 }
 
 #[tokio::test]
@@ -112,7 +107,7 @@ async fn round_robin_spreads_requests_evenly() {
         (backend("a", Behaviour::Ok).await, backend("b", Behaviour::Ok).await, backend("c", Behaviour::Ok).await);
     let r = router(&[&a.address, &b.address, &c.address], &[]).await;
     for i in 0..30 {
-        let response = r.handle(apigw("GET", "/x", "203.0.113.1", &[], None), NOW, i).await;
+        let response = r.handle(apigw("GET", "/x", "203.0.113.1", &[], None), "test-request", NOW, i).await;
         assert_eq!(response.status(), 200);
     }
     let hits = [a.hits.load(Ordering::SeqCst), b.hits.load(Ordering::SeqCst), c.hits.load(Ordering::SeqCst)];
@@ -130,7 +125,7 @@ async fn the_target_sees_the_path_query_body_and_forwarding_headers_not_the_clie
         &[("host", "api.example.com"), ("x-forwarded-for", "6.6.6.6"), ("connection", "close"), ("x-app", "1")],
         Some("{\"n\":1}"),
     );
-    let seen = json(&r.handle(request, NOW, 1).await);
+    let seen = json(&r.handle(request, "test-request", NOW, 1).await);
     assert_eq!(seen["path"], "/orders?a=1");
     assert_eq!(seen["body"], "{\"n\":1}");
     assert_eq!(seen["headers"]["x-forwarded-for"], "198.51.100.7");
@@ -146,7 +141,7 @@ async fn a_dead_target_is_skipped_and_no_idempotent_request_fails() {
     let dead = { TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().to_string() };
     let r = router(&[&a.address, &dead], &[]).await;
     for i in 0..20 {
-        let response = r.handle(apigw("GET", "/", "203.0.113.1", &[], None), NOW, i).await;
+        let response = r.handle(apigw("GET", "/", "203.0.113.1", &[], None), "test-request", NOW, i).await;
         assert_eq!(response.status(), 200, "request {i}");
     }
 }
@@ -156,7 +151,7 @@ async fn a_5xx_is_retried_for_get() {
     let (bad, good) = (backend("bad", Behaviour::Fail).await, backend("good", Behaviour::Ok).await);
     let r = router(&[&bad.address, &good.address], &[]).await;
     for i in 0..6 {
-        let response = r.handle(apigw("GET", "/", "203.0.113.1", &[], None), NOW, i).await;
+        let response = r.handle(apigw("GET", "/", "203.0.113.1", &[], None), "test-request", NOW, i).await;
         assert_eq!(response.status(), 200);
     }
     assert!(bad.hits.load(Ordering::SeqCst) >= 1, "the failing target was tried");
@@ -180,7 +175,9 @@ async fn a_post_that_reached_a_failing_target_is_not_replayed() {
     // Round robin over two targets: one of two POSTs goes to the failing one, and stays failed.
     let mut statuses = Vec::new();
     for i in 0..2 {
-        statuses.push(r.handle(apigw("POST", "/", "203.0.113.1", &[], Some("x")), NOW, i).await.status().as_u16());
+        statuses.push(
+            r.handle(apigw("POST", "/", "203.0.113.1", &[], Some("x")), "test-request", NOW, i).await.status().as_u16(),
+        );
     }
     statuses.sort();
     assert_eq!(statuses, [200, 500]);
@@ -192,9 +189,10 @@ async fn a_post_that_reached_a_failing_target_is_not_replayed() {
 async fn nothing_left_to_try_is_a_502_with_the_request_id() {
     let dead = { TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().to_string() };
     let r = router(&[&dead], &[]).await;
-    let response = r.handle(apigw("GET", "/", "203.0.113.1", &[], None), NOW, 1).await;
+    let response = r.handle(apigw("GET", "/", "203.0.113.1", &[], None), "test-request", NOW, 1).await;
     assert_eq!(response.status(), 502);
     assert_eq!(json(&response)["error"], "upstream_failed");
+    assert_eq!(json(&response)["request_id"], "test-request");
 }
 
 #[tokio::test]
@@ -202,7 +200,7 @@ async fn a_slow_target_past_the_timeout_is_a_504() {
     let slow = backend("slow", Behaviour::Slow(Duration::from_secs(3))).await;
     let r =
         router(&[&slow.address], &[("SWITCHYARD_TIMEOUT_MS", "300"), ("SWITCHYARD_CONNECT_TIMEOUT_MS", "100")]).await;
-    let response = r.handle(apigw("GET", "/", "203.0.113.1", &[], None), NOW, 1).await;
+    let response = r.handle(apigw("GET", "/", "203.0.113.1", &[], None), "test-request", NOW, 1).await;
     assert_eq!(response.status(), 504);
 }
 
@@ -210,7 +208,8 @@ async fn a_slow_target_past_the_timeout_is_a_504() {
 async fn an_oversized_body_is_a_413_and_never_reaches_a_target() {
     let a = backend("a", Behaviour::Ok).await;
     let r = router(&[&a.address], &[("SWITCHYARD_MAX_BODY_BYTES", "10")]).await;
-    let response = r.handle(apigw("POST", "/", "203.0.113.1", &[], Some("0123456789ABC")), NOW, 1).await;
+    let response =
+        r.handle(apigw("POST", "/", "203.0.113.1", &[], Some("0123456789ABC")), "test-request", NOW, 1).await;
     assert_eq!(response.status(), 413);
     assert_eq!(a.hits.load(Ordering::SeqCst), 0);
 }
@@ -221,19 +220,21 @@ async fn sticky_cookie_keeps_a_client_and_a_tampered_cookie_gets_a_new_one() {
         (backend("a", Behaviour::Ok).await, backend("b", Behaviour::Ok).await, backend("c", Behaviour::Ok).await);
     let secret = ("SWITCHYARD_STICKY_SECRET", "0123456789abcdef0123456789abcdef");
     let r = router(&[&a.address, &b.address, &c.address], &[("SWITCHYARD_ALGORITHM", "sticky_cookie"), secret]).await;
-    let first = r.handle(apigw("GET", "/", "203.0.113.1", &[], None), NOW, 7).await;
+    let first = r.handle(apigw("GET", "/", "203.0.113.1", &[], None), "test-request", NOW, 7).await;
     let set_cookie = first.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
     assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("Secure") && set_cookie.contains("SameSite=Lax"));
     assert!(set_cookie.contains("Max-Age=3600"));
     let home = json(&first)["backend"].clone();
     let cookie = set_cookie.split(';').next().unwrap().to_owned();
     for random in 0..10 {
-        let again = r.handle(apigw("GET", "/", "203.0.113.1", &[("cookie", &cookie)], None), NOW, random).await;
+        let again =
+            r.handle(apigw("GET", "/", "203.0.113.1", &[("cookie", &cookie)], None), "test-request", NOW, random).await;
         assert_eq!(json(&again)["backend"], home);
         assert!(again.headers().get("set-cookie").is_none(), "a valid cookie is not re-issued");
     }
     let tampered = cookie.replacen(".", ".A", 1);
-    let answer = r.handle(apigw("GET", "/", "203.0.113.1", &[("cookie", &tampered)], None), NOW, 3).await;
+    let answer =
+        r.handle(apigw("GET", "/", "203.0.113.1", &[("cookie", &tampered)], None), "test-request", NOW, 3).await;
     assert_eq!(answer.status(), 200, "a bad cookie is never an error");
     assert!(answer.headers().get("set-cookie").is_some(), "it gets a fresh cookie");
 }
@@ -243,28 +244,47 @@ async fn sticky_ip_uses_the_event_source_ip_not_headers() {
     let (a, b, c) =
         (backend("a", Behaviour::Ok).await, backend("b", Behaviour::Ok).await, backend("c", Behaviour::Ok).await);
     let r = router(&[&a.address, &b.address, &c.address], &[("SWITCHYARD_ALGORITHM", "sticky_ip")]).await;
-    let home = json(&r.handle(apigw("GET", "/", "198.51.100.20", &[], None), NOW, 1).await)["backend"].clone();
+    let home =
+        json(&r.handle(apigw("GET", "/", "198.51.100.20", &[], None), "test-request", NOW, 1).await)["backend"].clone();
     for i in 0..10 {
         // A client rotating X-Forwarded-For cannot move itself.
         let spoof = format!("10.9.9.{i}");
-        let answer = r.handle(apigw("GET", "/", "198.51.100.20", &[("x-forwarded-for", &spoof)], None), NOW, i).await;
+        let answer = r
+            .handle(apigw("GET", "/", "198.51.100.20", &[("x-forwarded-for", &spoof)], None), "test-request", NOW, i)
+            .await;
         assert_eq!(json(&answer)["backend"], home);
     }
 }
 
 #[tokio::test]
 async fn an_alb_event_takes_the_client_ip_the_alb_appended() {
+    let a = backend("a", Behaviour::Ok).await;
+    let r = router(&[&a.address], &[]).await;
     let event = serde_json::json!({
         "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/t/1"}},
-        "httpMethod": "GET", "path": "/", "queryStringParameters": {},
+        "httpMethod": "GET", "path": "/", "queryStringParameters": {"a": "1"},
         "headers": {"x-forwarded-for": "6.6.6.6, 192.0.2.44", "host": "alb.example.com"},
         "body": "", "isBase64Encoded": false
     });
-    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-    assert_eq!(
-        router::client_ip(request.headers(), request.request_context_ref()),
-        Some("192.0.2.44".parse().unwrap())
-    );
+    let reply = r.handle_event(HttpEvent::from_json(&event.to_string()).unwrap(), "test-request", NOW, 1).await;
+    let answer = serde_json::to_value(&reply).unwrap();
+    assert_eq!(answer["statusCode"], 200);
+    assert_eq!(answer["statusDescription"], "200 OK");
+    let seen: serde_json::Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    assert_eq!(seen["path"], "/?a=1");
+    assert_eq!(seen["headers"]["x-forwarded-for"], "192.0.2.44");
+}
+
+#[tokio::test]
+async fn an_event_that_is_no_request_is_a_400_naming_the_problem() {
+    let r = router(&["127.0.0.1:9"], &[]).await;
+    let event = HttpEvent::from_json(r#"{"rawPath": "/", "requestContext": {}}"#).unwrap();
+    let answer = serde_json::to_value(r.handle_event(event, "test-request", NOW, 1).await).unwrap();
+    assert_eq!(answer["statusCode"], 400);
+    let body: serde_json::Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["error"], "bad_event");
+    assert!(body["message"].as_str().unwrap().contains("no HTTP method"), "{body}");
+    assert_eq!(body["request_id"], "test-request");
 }
 
 #[tokio::test]
@@ -276,7 +296,7 @@ async fn least_connections_prefers_the_idle_backend_while_another_is_slow() {
     for i in 0..20 {
         let r = Arc::clone(&r);
         running.push(tokio::spawn(async move {
-            r.handle(apigw("GET", "/", "203.0.113.1", &[], None), NOW, i).await.status()
+            r.handle(apigw("GET", "/", "203.0.113.1", &[], None), "test-request", NOW, i).await.status()
         }));
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -309,7 +329,7 @@ async fn a_backend_stopping_under_load_fails_no_idempotent_request() {
     for i in 0..40 {
         let r = Arc::clone(&r);
         statuses.push(tokio::spawn(async move {
-            r.handle(apigw("GET", "/", "203.0.113.1", &[], None), NOW, i).await.status()
+            r.handle(apigw("GET", "/", "203.0.113.1", &[], None), "test-request", NOW, i).await.status()
         }));
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
