@@ -230,14 +230,45 @@ impl<'de> Deserialize<'de> for Headers {
                 f.write_str("a map of header names to a value or a list of values")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Headers, A::Error> {
-                let mut headers = HeaderMap::with_capacity(map.size_hint().unwrap_or(16) + ADDED_HEADERS);
+                let mut raw = Raw::with_capacity(map.size_hint().unwrap_or(16));
                 while let Some(Name(name)) = map.next_key()? {
-                    map.next_value_seed(Values { name, headers: &mut headers })?;
+                    map.next_value_seed(Values { name: name.as_ref(), raw: &mut raw })?;
                 }
-                Ok(Headers(headers))
+                Ok(Headers(raw.into_map()))
             }
         }
         deserializer.deserialize_map(HeadersVisitor)
+    }
+}
+
+/// Header values as they are read: all their text in one buffer, each with its name and place.
+/// One allocation for every value instead of one each; and since the values then share that
+/// buffer, copying the headers for a retry counts references instead of allocating.
+struct Raw {
+    text: Vec<u8>,
+    entries: Vec<(HeaderName, usize, usize)>,
+}
+
+impl Raw {
+    fn with_capacity(headers: usize) -> Self {
+        Raw { text: Vec::with_capacity(headers * 32), entries: Vec::with_capacity(headers) }
+    }
+
+    fn push(&mut self, name: &HeaderName, value: &str) {
+        let start = self.text.len();
+        self.text.extend_from_slice(value.as_bytes());
+        self.entries.push((name.clone(), start, self.text.len()));
+    }
+
+    fn into_map(self) -> HeaderMap {
+        let mut headers = HeaderMap::with_capacity(self.entries.len() + ADDED_HEADERS);
+        let text = Bytes::from(self.text);
+        for (name, start, end) in self.entries {
+            if let Ok(value) = HeaderValue::from_maybe_shared(text.slice(start..end)) {
+                headers.append(name, value);
+            }
+        }
+        headers
     }
 }
 
@@ -260,18 +291,10 @@ impl<'de> Deserialize<'de> for Name {
     }
 }
 
-/// One header's value or values, appended under `name` as they are read.
+/// One header's value or list of values, kept under `name` (dropped when it has none).
 struct Values<'a> {
-    name: Option<HeaderName>,
-    headers: &'a mut HeaderMap,
-}
-
-impl Values<'_> {
-    fn add(&mut self, value: &str) {
-        if let (Some(name), Ok(value)) = (&self.name, HeaderValue::from_str(value)) {
-            self.headers.append(name.clone(), value);
-        }
-    }
+    name: Option<&'a HeaderName>,
+    raw: &'a mut Raw,
 }
 
 impl<'de> DeserializeSeed<'de> for Values<'_> {
@@ -286,17 +309,17 @@ impl<'de> Visitor<'de> for Values<'_> {
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a header value or a list of values")
     }
-    fn visit_str<E: de::Error>(mut self, v: &str) -> Result<(), E> {
-        self.add(v);
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        if let Some(name) = self.name {
+            self.raw.push(name, v);
+        }
         Ok(())
     }
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
         Ok(())
     }
-    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(value) = seq.next_element::<Cow<'de, str>>()? {
-            self.add(&value);
-        }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Values { name: self.name, raw: &mut *self.raw })?.is_some() {}
         Ok(())
     }
 }

@@ -159,20 +159,21 @@ fn is_hop_only(name: &HeaderName, listed: &[HeaderName]) -> bool {
     HOP_BY_HOP.contains(name) || listed.contains(name) || *name == header::CONTENT_LENGTH
 }
 
-/// Remove every header [`is_hop_only`] names.
+/// Remove every header [`is_hop_only`] names: a lookup for each, no scan, no allocation.
 fn strip_hop_only(headers: &mut HeaderMap) {
-    let listed = connection_listed(headers);
-    remove_where(headers, |name| is_hop_only(name, &listed));
+    for name in connection_listed(headers) {
+        headers.remove(&name);
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+    headers.remove(header::CONTENT_LENGTH);
 }
 
-/// Remove every header whose name `drop` picks. Allocates only when there is one to remove.
+/// Remove every header whose name `drop` picks.
 fn remove_where(headers: &mut HeaderMap, drop: impl Fn(&HeaderName) -> bool) {
-    if !headers.keys().any(&drop) {
-        return;
-    }
-    let names: Vec<HeaderName> = headers.keys().filter(|name| drop(name)).cloned().collect();
-    for name in &names {
-        headers.remove(name);
+    while let Some(name) = headers.keys().find(|name| drop(name)).cloned() {
+        headers.remove(&name);
     }
 }
 
