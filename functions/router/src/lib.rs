@@ -283,6 +283,7 @@ impl Router {
             Err(e) => {
                 tracing::warn!(request_id, error = %e, "not a request");
                 self.metrics.request();
+                self.emit_metrics(now);
                 error(StatusCode::BAD_REQUEST, "bad_event", &e.to_string(), request_id)
             }
         };
