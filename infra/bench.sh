@@ -30,7 +30,9 @@ for bench in "${which[@]}"; do
         printf 'bootstrap size     %s bytes (%.2f MiB; goal ≤ 3 MiB), release arm64, from %s\n' \
           "$size" "$(echo "$size / 1048576" | bc -l)" "$bootstrap" | tee -a out/bench-router.txt
       else
-        say "no arm64 bootstrap at $bootstrap: build it with 'sam build' or 'cargo lambda build --release --arm64 -p router'"
+        # `--bin router`, as `sam build` runs it: `-p router` resolves features differently and
+        # rebuilds the SDK for arm64 instead of sharing sam's artifacts.
+        say "no arm64 bootstrap at $bootstrap: build it with 'sam build' or 'cargo lambda build --release --arm64 --bin router'"
       fi
       ;;
     worker)

@@ -108,6 +108,10 @@ pub enum EventError {
         "the event names no HTTP method (requestContext.http.method or httpMethod): it is not an API Gateway HTTP API, Function URL or ALB event"
     )]
     NoMethod,
+    #[error(
+        "the event has neither rawPath (API Gateway HTTP API payload 2.0, Function URL) nor requestContext.elb (ALB): API Gateway REST API (payload 1.0) events are not supported"
+    )]
+    NoPath,
     #[error("the event's path and query are not a valid request target: {0}")]
     Target(#[from] http::uri::InvalidUri),
     #[error("the event's body is marked base64 but is not base64: {0}")]
@@ -140,7 +144,8 @@ impl HttpEvent {
             let query = self.multi_value_query_string_parameters.or(self.query_string_parameters);
             (self.path, query.map(|q| q.0))
         } else {
-            (self.raw_path, self.raw_query_string)
+            // A payload 1.0 event has a `path` too, but served as payload 2.0 it would go to "/".
+            (Some(self.raw_path.ok_or(EventError::NoPath)?), self.raw_query_string)
         };
         let mut target = path.filter(|p| !p.is_empty()).unwrap_or_else(|| "/".into());
         if !target.starts_with('/') {
@@ -590,6 +595,10 @@ mod tests {
             let request = HttpEvent::from_json(no_method).unwrap().into_request();
             assert!(matches!(request, Err(EventError::NoMethod)), "{no_method}");
         }
+        let rest_api = json!({"httpMethod": "GET", "path": "/orders", "resource": "/orders",
+            "requestContext": {"identity": {"sourceIp": "203.0.113.7"}}});
+        let request = HttpEvent::from_json(&rest_api.to_string()).unwrap().into_request();
+        assert!(matches!(request, Err(EventError::NoPath)), "a payload 1.0 event is refused, not sent to /");
         let bad_base64 = HttpEvent::from_json(
             &json!({"rawPath": "/", "body": "%%%", "isBase64Encoded": true,
                 "requestContext": {"http": {"method": "POST"}}})
