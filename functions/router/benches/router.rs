@@ -7,8 +7,9 @@
 //!    makes it (the goal's measure), and the whole in-process invocation: the event's JSON read,
 //!    the handler, the answer written as JSON.
 //!
-//!    Every path runs in the same surroundings: before each timed call the bench reads one event
-//!    (as the Lambda runtime does between invocations), and only the call is timed. The same
+//!    The handler and its peer run in the same surroundings: before each timed call the bench
+//!    reads one event (as the Lambda runtime does between invocations; the whole-invocation path
+//!    reads its event inside the clock), and only the call is timed. The same
 //!    direct call made back to back, with nothing in between, is faster still (its code and data
 //!    never leave the caches), so it is printed too. Short rounds alternate between the paths in
 //!    a rotating order so that the machine's drift hits all alike; each ratio is the median of the
