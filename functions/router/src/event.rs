@@ -463,7 +463,7 @@ struct Joined<'a> {
 
 impl Serialize for Joined<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.headers.keys_len()))?;
+        let mut map = serializer.serialize_map(None)?; // Set-Cookie may be left out: no length promised
         for name in self.headers.keys() {
             let mut values = self.headers.get_all(name).iter();
             let Some(first) = values.next() else { continue };
