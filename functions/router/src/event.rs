@@ -136,8 +136,8 @@ impl HttpEvent {
     /// The request this event carries.
     pub fn into_request(self) -> Result<Incoming, EventError> {
         let alb = self.request_context.elb.is_some();
-        let context = self.request_context.http;
-        let context_method = context.as_ref().and_then(|c| c.method.clone());
+        let (context_method, source_ip) =
+            self.request_context.http.map(|c| (c.method, c.source_ip)).unwrap_or_default();
         let method = if alb { self.http_method.or(context_method) } else { context_method.or(self.http_method) }
             .ok_or(EventError::NoMethod)?;
         let (path, query) = if alb {
@@ -173,7 +173,7 @@ impl HttpEvent {
             Some(body) if self.is_base64_encoded == Some(true) => Bytes::from(BASE64.decode(body)?),
             Some(body) => Bytes::from(body),
         };
-        let client_ip = if alb { alb_client(&headers) } else { context.and_then(|c| c.source_ip) };
+        let client_ip = if alb { alb_client(&headers) } else { source_ip };
         Ok(Incoming { method, path_and_query, headers, body, client_ip })
     }
 }

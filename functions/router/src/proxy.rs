@@ -159,18 +159,13 @@ fn is_hop_only(name: &HeaderName, listed: &[HeaderName]) -> bool {
     HOP_BY_HOP.contains(name) || listed.contains(name) || *name == header::CONTENT_LENGTH
 }
 
-/// Remove every header [`is_hop_only`] names: a lookup for each, no scan, no allocation.
+/// Remove every header [`is_hop_only`] names.
 fn strip_hop_only(headers: &mut HeaderMap) {
-    for name in connection_listed(headers) {
-        headers.remove(&name);
-    }
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
-    }
-    headers.remove(header::CONTENT_LENGTH);
+    let listed = connection_listed(headers);
+    remove_where(headers, |name| is_hop_only(name, &listed));
 }
 
-/// Remove every header whose name `drop` picks.
+/// Remove every header whose name `drop` picks, without collecting them first.
 fn remove_where(headers: &mut HeaderMap, drop: impl Fn(&HeaderName) -> bool) {
     while let Some(name) = headers.keys().find(|name| drop(name)).cloned() {
         headers.remove(&name);
