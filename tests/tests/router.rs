@@ -62,7 +62,7 @@ async fn the_routers_targets_are_the_groups_instances_and_follow_a_scale_out() {
     let settings =
         HashMap::from([("SWITCHYARD_TARGET_GROUP", group.clone()), ("SWITCHYARD_DISCOVERY_TTL_SECS", "1".to_owned())]);
     let config = RouterConfig::from_lookup(|k| settings.get(k).cloned()).unwrap();
-    let router = Router::new(config, Some(&sdk), now()).await.unwrap();
+    let router = Router::new(config, Some(localstack().aws_client()), now()).await.unwrap();
     assert_eq!(router.balancer().targets().len(), 2, "both instances discovered");
 
     for i in 0..20 {
@@ -87,10 +87,9 @@ async fn the_routers_targets_are_the_groups_instances_and_follow_a_scale_out() {
 
 #[tokio::test]
 async fn a_missing_group_starts_the_router_with_no_target_and_answers_503() {
-    let sdk = localstack().sdk_config().await;
     let settings = HashMap::from([("SWITCHYARD_TARGET_GROUP", unique_name("no-such-group"))]);
     let config = RouterConfig::from_lookup(|k| settings.get(k).cloned()).unwrap();
-    let router = Router::new(config, Some(&sdk), now()).await.unwrap();
+    let router = Router::new(config, Some(localstack().aws_client()), now()).await.unwrap();
     let response = router.handle(get("203.0.113.1"), "test-request", now(), 1).await;
     assert_eq!(response.status(), 503);
 }
@@ -102,14 +101,14 @@ fn post(path: &str, body: &str, headers: &[(&str, &str)]) -> Incoming {
         .unwrap()
 }
 
-async fn jobs_router(sdk: &aws_config::SdkConfig, queue_url: &str) -> Router {
+async fn jobs_router(queue_url: &str) -> Router {
     let settings = HashMap::from([
         ("SWITCHYARD_TARGETS", "127.0.0.1:9".to_owned()),
         ("SWITCHYARD_JOBS_ROUTE", "POST /jobs".to_owned()),
         ("SWITCHYARD_WORK_QUEUE_URL", queue_url.to_owned()),
     ]);
     let config = RouterConfig::from_lookup(|k| settings.get(k).cloned()).unwrap();
-    Router::new(config, Some(sdk), now()).await.unwrap()
+    Router::new(config, Some(localstack().aws_client()), now()).await.unwrap()
 }
 
 fn json(body: &[u8]) -> serde_json::Value {
@@ -121,7 +120,7 @@ async fn a_posted_job_is_on_the_queue_before_the_202() {
     let sdk = localstack().sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let url = sqs.create_queue().queue_name(unique_name("jobs")).send().await.unwrap().queue_url.unwrap();
-    let router = jobs_router(&sdk, &url).await;
+    let router = jobs_router(&url).await;
 
     let response = router.handle(post("/jobs", r#"{"resize": "cat.png"}"#, &[]), "test-request", now(), 1).await;
     assert_eq!(response.status(), 202);
@@ -135,9 +134,8 @@ async fn a_posted_job_is_on_the_queue_before_the_202() {
 
 #[tokio::test]
 async fn a_job_sqs_refuses_is_a_503_with_retry_after() {
-    let sdk = localstack().sdk_config().await;
     let missing = format!("{}/000000000000/{}", localstack().endpoint(), unique_name("gone"));
-    let router = jobs_router(&sdk, &missing).await;
+    let router = jobs_router(&missing).await;
     let response = router.handle(post("/jobs", "work", &[]), "test-request", now(), 1).await;
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers().get("retry-after").unwrap(), "5");
@@ -157,7 +155,7 @@ async fn a_fifo_job_takes_its_group_from_the_header() {
         .unwrap()
         .queue_url
         .unwrap();
-    let router = jobs_router(&sdk, &url).await;
+    let router = jobs_router(&url).await;
     let response =
         router.handle(post("/jobs", "step 1", &[("x-message-group-id", "order-42")]), "test-request", now(), 1).await;
     assert_eq!(response.status(), 202, "{:?}", response.body());
@@ -180,7 +178,7 @@ async fn other_routes_are_still_proxied_and_an_empty_job_is_a_400() {
     let sdk = localstack().sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let url = sqs.create_queue().queue_name(unique_name("jobs")).send().await.unwrap().queue_url.unwrap();
-    let router = jobs_router(&sdk, &url).await;
+    let router = jobs_router(&url).await;
     assert_eq!(router.handle(post("/jobs", "", &[]), "test-request", now(), 1).await.status(), 400);
     // POST /other goes to the (dead) static target: proxied, not queued.
     assert_eq!(router.handle(post("/other", "x", &[]), "test-request", now(), 1).await.status(), 502);

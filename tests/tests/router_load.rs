@@ -53,7 +53,7 @@ async fn least_connections_steers_by_the_load_targets_report() {
         ("SWITCHYARD_LOAD_PERIOD_SECS", "1".to_owned()),
     ]);
     let config = RouterConfig::from_lookup(|k| settings.get(k).cloned()).unwrap();
-    let router = Router::new(config, Some(&sdk), now()).await.unwrap();
+    let router = Router::new(config, Some(localstack().aws_client()), now()).await.unwrap();
     let get = || {
         router::event::HttpEvent::from_json(&apigw_event("GET", "/", "203.0.113.9", &[], None))
             .unwrap()
@@ -103,7 +103,6 @@ async fn least_connections_steers_by_the_load_targets_report() {
 
 #[tokio::test]
 async fn a_metric_nobody_publishes_leaves_least_connections_on_local_counts() {
-    let sdk = localstack().sdk_config().await;
     let (a, _) = http_backend("a").await;
     let (b, _) = http_backend("b").await;
     let settings = HashMap::from([
@@ -114,7 +113,7 @@ async fn a_metric_nobody_publishes_leaves_least_connections_on_local_counts() {
         ("SWITCHYARD_LOAD_FADE_SECS", "30".to_owned()),
     ]);
     let config = RouterConfig::from_lookup(|k| settings.get(k).cloned()).unwrap();
-    let router = Router::new(config, Some(&sdk), now()).await.unwrap();
+    let router = Router::new(config, Some(localstack().aws_client()), now()).await.unwrap();
     router.refresh_loads(now()).await;
     let balancer = router.balancer();
     assert_eq!(balancer.state(0).unwrap().reported_load(), None);

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use switchyard_algorithms::{Balancer, BalancerConfig, Outcome, RequestContext, Target, TargetSet, Time};
+use switchyard_aws::sqs::SendMessage;
 
 use crate::discovery::GroupDiscovery;
 use crate::emf::{Attempt, Metrics};
@@ -49,7 +50,7 @@ pub struct Router {
     loads: Option<Arc<LoadState>>,
     metrics: Metrics,
     upstream: Upstream,
-    sqs: Option<aws_sdk_sqs::Client>,
+    sqs: Option<switchyard_aws::Client>,
 }
 
 /// The current balancer, shared with the background load refresh.
@@ -120,7 +121,7 @@ impl Router {
     /// A router for `config`. A group source needs `aws`; its first discovery happens here, and if
     /// it fails the router starts with no target (503s) and tries again after the TTL, rather
     /// than refusing to start.
-    pub async fn new(config: RouterConfig, aws: Option<&aws_types::SdkConfig>, now: Time) -> Result<Self, StartError> {
+    pub async fn new(config: RouterConfig, aws: Option<switchyard_aws::Client>, now: Time) -> Result<Self, StartError> {
         let mut balancer_config = BalancerConfig { algorithm: config.algorithm.clone(), ..BalancerConfig::default() };
         if let Some(load) = &config.load_metric {
             balancer_config.report_fade = load.fade;
@@ -128,19 +129,14 @@ impl Router {
         let (targets, discovery) = match &config.targets {
             TargetSource::Static(addresses) => (addresses.iter().map(|a| Target::new(a, a.clone())).collect(), None),
             TargetSource::Group { name, port, endpoint_tag, .. } => {
-                let Some(aws) = aws else {
+                let Some(aws) = aws.clone() else {
                     return Err(StartError::Config(ConfigError {
                         key: "SWITCHYARD_TARGET_GROUP",
                         message: "group discovery needs AWS credentials and region".into(),
                     }));
                 };
-                let discovery = GroupDiscovery {
-                    autoscaling: aws_sdk_autoscaling::Client::new(aws),
-                    ec2: aws_sdk_ec2::Client::new(aws),
-                    group: name.clone(),
-                    port: *port,
-                    endpoint_tag: endpoint_tag.clone(),
-                };
+                let discovery =
+                    GroupDiscovery { aws, group: name.clone(), port: *port, endpoint_tag: endpoint_tag.clone() };
                 let targets = discovery.targets().await.unwrap_or_else(|e| {
                     tracing::error!(error = %e, group = %name, "first discovery failed: starting with no target");
                     Vec::new()
@@ -150,8 +146,8 @@ impl Router {
         };
         let balancer = Balancer::new(TargetSet::new(targets)?, balancer_config)?;
         let upstream = Upstream::new(config.connect_timeout);
-        let sqs = match (&config.jobs, aws) {
-            (Some(_), Some(aws)) => Some(aws_sdk_sqs::Client::new(aws)),
+        let sqs = match (&config.jobs, &aws) {
+            (Some(_), Some(aws)) => Some(aws.clone()),
             (Some(_), None) => {
                 return Err(StartError::Config(ConfigError {
                     key: "SWITCHYARD_JOBS_ROUTE",
@@ -162,7 +158,7 @@ impl Router {
         };
         let loads = match (&config.load_metric, aws) {
             (Some(metric), Some(aws)) => Some(Arc::new(LoadState {
-                reader: LoadReader { cloudwatch: aws_sdk_cloudwatch::Client::new(aws), metric: metric.clone() },
+                reader: LoadReader { aws, metric: metric.clone() },
                 refresh_ms: u64::try_from(metric.refresh.as_millis()).unwrap_or(u64::MAX),
                 refreshed_at_ms: AtomicU64::new(0),
                 refreshing: AtomicBool::new(false),
@@ -451,7 +447,7 @@ impl Router {
 /// Put the request's body on the work queue. 202 with the message id only once SQS has stored
 /// it; any failure is a 503 with Retry-After, so the client knows to send again.
 async fn enqueue(
-    sqs: &aws_sdk_sqs::Client,
+    sqs: &switchyard_aws::Client,
     jobs: &JobsRoute,
     headers: &HeaderMap,
     client_ip: Option<IpAddr>,
@@ -470,9 +466,15 @@ async fn enqueue(
     if text.is_empty() {
         return error(StatusCode::BAD_REQUEST, "empty_job", "a job needs a body", request_id);
     }
-    let mut send = sqs.send_message().queue_url(&jobs.queue_url).message_body(text);
+    let mut message = SendMessage {
+        queue_url: &jobs.queue_url,
+        message_body: &text,
+        message_group_id: None,
+        message_deduplication_id: None,
+    };
+    let (group, dedup);
     if let Some(header) = &jobs.fifo_group_header {
-        let group = headers
+        group = headers
             .get(header.as_str())
             .and_then(|v| v.to_str().ok())
             .filter(|g| !g.is_empty() && g.len() <= 128)
@@ -481,19 +483,20 @@ async fn enqueue(
             .unwrap_or_else(|| "default".into());
         // The Lambda request id deduplicates a retried delivery of the same invocation; outside
         // Lambda (no id) each request is its own.
-        let dedup = if request_id.is_empty() { format!("{random:016x}") } else { request_id.to_owned() };
-        send = send.message_group_id(group).message_deduplication_id(dedup);
+        dedup = if request_id.is_empty() { format!("{random:016x}") } else { request_id.to_owned() };
+        message.message_group_id = Some(&group);
+        message.message_deduplication_id = Some(&dedup);
     }
-    match send.send().await {
-        Ok(sent) => {
-            let body = serde_json::json!({ "message_id": sent.message_id(), "request_id": request_id });
+    match sqs.send_message(&message).await {
+        Ok(message_id) => {
+            let body = serde_json::json!({ "message_id": message_id, "request_id": request_id });
             let mut response = Response::new(Bytes::from(body.to_string()));
             *response.status_mut() = StatusCode::ACCEPTED;
             response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             response
         }
         Err(e) => {
-            tracing::error!(request_id, error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "job not queued");
+            tracing::error!(request_id, error = %e, "job not queued");
             let mut response = error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "queue_unavailable",

@@ -8,9 +8,8 @@
 
 use std::time::Duration;
 
-use aws_sdk_cloudwatch::primitives::DateTime;
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
 use switchyard_algorithms::Time;
+use switchyard_aws::cloudwatch::{MetricQuery, Range};
 
 use crate::config::LoadMetric;
 
@@ -19,8 +18,8 @@ const QUERIES_PER_CALL: usize = 500;
 
 /// Why the load could not be read (the router keeps using the last reports while they fade).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("GetMetricData: {0}")]
-pub struct LoadError(String);
+#[error(transparent)]
+pub struct LoadError(#[from] switchyard_aws::Error);
 
 /// Reports for the targets that have one, and when they were measured.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,7 +32,7 @@ pub struct LoadReports {
 /// Reads the configured metric for a set of target ids.
 #[derive(Debug, Clone)]
 pub struct LoadReader {
-    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub aws: switchyard_aws::Client,
     pub metric: LoadMetric,
 }
 
@@ -46,53 +45,33 @@ impl LoadReader {
         let window = (period * 3).max(Duration::from_secs(60));
         let start = Time::from_millis(now.as_millis().saturating_sub(window.as_millis() as u64));
         let mut latest: Vec<(String, Time, f64)> = Vec::new();
+        // The period still running counts too: its partial average is the freshest number
+        // (LocalStack, like AWS, leaves out points at or after EndTime).
+        let range = Range {
+            start_ms: start.as_millis(),
+            end_ms: now.as_millis() + period.as_millis() as u64,
+            newest_first: true,
+        };
         for (chunk_index, chunk) in target_ids.chunks(QUERIES_PER_CALL).enumerate() {
-            let queries = chunk
+            let queries: Vec<MetricQuery> = chunk
                 .iter()
                 .enumerate()
-                .map(|(i, id)| {
-                    let metric = Metric::builder()
-                        .namespace(&self.metric.namespace)
-                        .metric_name(&self.metric.metric)
-                        .dimensions(Dimension::builder().name(&self.metric.dimension).value(id).build())
-                        .build();
-                    MetricDataQuery::builder()
-                        .id(format!("t{}", chunk_index * QUERIES_PER_CALL + i))
-                        .metric_stat(
-                            MetricStat::builder()
-                                .metric(metric)
-                                .period(i32::try_from(self.metric.period_secs).unwrap_or(60))
-                                .stat("Average")
-                                .build(),
-                        )
-                        .return_data(true)
-                        .build()
+                .map(|(i, id)| MetricQuery {
+                    id: format!("t{}", chunk_index * QUERIES_PER_CALL + i),
+                    namespace: self.metric.namespace.clone(),
+                    metric_name: self.metric.metric.clone(),
+                    dimensions: vec![(self.metric.dimension.clone(), id.clone())],
+                    period_secs: self.metric.period_secs,
+                    stat: "Average".into(),
                 })
                 .collect();
-            let mut pages = self
-                .cloudwatch
-                .get_metric_data()
-                .set_metric_data_queries(Some(queries))
-                .start_time(to_datetime(start))
-                // The period still running counts too: its partial average is the freshest number
-                // (LocalStack, like AWS, leaves out points at or after EndTime).
-                .end_time(to_datetime(Time::from_millis(now.as_millis() + period.as_millis() as u64)))
-                .scan_by(ScanBy::TimestampDescending)
-                .into_paginator()
-                .send();
-            while let Some(page) = pages.next().await {
-                let page =
-                    page.map_err(|e| LoadError(aws_sdk_cloudwatch::error::DisplayErrorContext(e).to_string()))?;
-                for result in page.metric_data_results() {
-                    let Some(id) = result.id().and_then(|q| q.strip_prefix('t')).and_then(|n| n.parse::<usize>().ok())
-                    else {
-                        continue;
-                    };
-                    let Some(target) = target_ids.get(id) else { continue };
-                    for (at, value) in result.timestamps().iter().zip(result.values()) {
-                        let at = Time::from_millis(u64::try_from(at.to_millis().unwrap_or(0)).unwrap_or(0));
-                        latest.push((target.clone(), at, *value));
-                    }
+            for result in self.aws.get_metric_data(&queries, range).await? {
+                let Some(id) = result.id.strip_prefix('t').and_then(|n| n.parse::<usize>().ok()) else {
+                    continue;
+                };
+                let Some(target) = target_ids.get(id) else { continue };
+                for (at, value) in result.timestamps_ms.iter().zip(&result.values) {
+                    latest.push((target.clone(), Time::from_millis(*at), *value));
                 }
             }
         }
@@ -121,10 +100,6 @@ pub fn newest_per_target(points: Vec<(String, Time, f64)>, period: Duration, now
     let loads =
         newest.into_iter().map(|(id, (_, value))| (id, value.round().min(f64::from(u32::MAX)) as u32)).collect();
     Some(LoadReports { loads, taken_at })
-}
-
-fn to_datetime(t: Time) -> DateTime {
-    DateTime::from_millis(i64::try_from(t.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

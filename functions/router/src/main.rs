@@ -17,11 +17,11 @@ async fn main() -> Result<(), Error> {
     // A bad configuration stops the cold start with a message naming the key.
     let config = RouterConfig::from_env()?;
     let aws = if config.needs_aws() {
-        Some(switchyard_env::lambda_sdk_config(|name| std::env::var(name).ok())?)
+        Some(switchyard_aws::Client::new(switchyard_aws::Config::from_env(|name| std::env::var(name).ok())?))
     } else {
         None
     };
-    let router = Arc::new(Router::new(config, aws.as_ref(), now()).await?);
+    let router = Arc::new(Router::new(config, aws, now()).await?);
     let counter = Arc::new(AtomicU64::new(0));
     run_concurrent(service_fn(move |event: LambdaEvent<HttpEvent>| {
         let (router, counter) = (Arc::clone(&router), Arc::clone(&counter));
