@@ -5,6 +5,7 @@
 //! number to [`Router::handle_event`]. Everything here is testable with real loopback backends.
 
 pub mod config;
+pub mod deadline;
 pub mod discovery;
 pub mod emf;
 pub mod event;
@@ -20,6 +21,7 @@ use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use switchyard_algorithms::{Balancer, BalancerConfig, Outcome, RequestContext, Target, TargetSet, Time};
 use switchyard_aws::sqs::SendMessage;
 
+use crate::deadline::Deadlines;
 use crate::discovery::GroupDiscovery;
 use crate::emf::{Attempt, Metrics};
 use crate::event::{HttpEvent, Incoming, Reply};
@@ -50,6 +52,8 @@ pub struct Router {
     loads: Option<Arc<LoadState>>,
     metrics: Metrics,
     upstream: Upstream,
+    /// Every request's deadline, in one queue swept by one task (see `deadline`).
+    deadlines: Deadlines,
     sqs: Option<switchyard_aws::Client>,
 }
 
@@ -182,6 +186,7 @@ impl Router {
             loads,
             metrics,
             upstream,
+            deadlines: Deadlines::default(),
             sqs,
         })
     }
@@ -345,7 +350,7 @@ impl Router {
             method,
             Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
         );
-        let deadline = tokio::time::Instant::now() + self.config.timeout;
+        let deadline = self.deadlines.start(tokio::time::Instant::now() + self.config.timeout);
         let mut outgoing = proxy::Outgoing::new(method, path_and_query, headers, body, client_ip);
         let mut last_failure = None;
         for attempt in 0..self.config.max_attempts {
@@ -360,7 +365,7 @@ impl Router {
             let started = std::time::Instant::now();
             // The last allowed attempt takes the prepared headers instead of copying them.
             let last = attempt + 1 == self.config.max_attempts;
-            let result = self.upstream.send(&target.address, &mut outgoing, last, deadline).await;
+            let result = self.upstream.send(&target.address, &mut outgoing, last, &deadline).await;
             let (outcome, latency) = match &result {
                 Ok(response) if response.status().is_server_error() => (Attempt::Failed, Some(started.elapsed())),
                 Ok(_) => (Attempt::Answered, Some(started.elapsed())),

@@ -16,6 +16,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use crate::deadline::Deadline;
+
 /// Largest response body passed back: Lambda's own response payload limit.
 const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
 
@@ -99,14 +101,15 @@ impl Upstream {
         Upstream { client: Client::builder(TokioExecutor::new()).build(connector) }
     }
 
-    /// One attempt: send `outgoing` to `address`, read the whole answer before `deadline`.
+    /// One attempt: send `outgoing` to `address`, read the whole answer before `deadline`
+    /// (the request's, shared by its attempts).
     /// `last` says no attempt follows this one.
     pub async fn send(
         &self,
         address: &str,
         outgoing: &mut Outgoing,
         last: bool,
-        deadline: tokio::time::Instant,
+        deadline: &Deadline,
     ) -> Result<Response<Bytes>, Failure> {
         let upstream = outgoing.for_target(address, last)?;
         let exchange = async {
@@ -121,7 +124,11 @@ impl Upstream {
                 .to_bytes();
             Ok::<_, Failure>((parts, bytes))
         };
-        let (mut parts, bytes) = tokio::time::timeout_at(deadline, exchange).await.map_err(|_| Failure::Timeout)??;
+        let (mut parts, bytes) = tokio::select! {
+            biased;
+            answer = exchange => answer?,
+            () = deadline.expired() => return Err(Failure::Timeout),
+        };
         strip_hop_only(&mut parts.headers);
         let mut response = Response::new(bytes);
         *response.status_mut() = parts.status;
