@@ -57,22 +57,43 @@ pub struct Router {
     sqs: Option<switchyard_aws::Client>,
 }
 
-/// The current balancer, shared with the background load refresh.
+/// The current balancer, shared with the background load refresh, with its targets' addresses
+/// parsed once for the proxy.
 #[derive(Debug)]
-struct BalancerSlot(RwLock<Arc<Balancer>>);
+struct BalancerSlot(RwLock<Arc<Routing>>);
+
+/// A balancer and, per target index, the target's address as requests to it need it (`None`
+/// for an address that does not parse: attempts at it fail).
+#[derive(Debug)]
+struct Routing {
+    balancer: Arc<Balancer>,
+    addresses: Vec<Option<proxy::Address>>,
+}
+
+impl Routing {
+    fn new(balancer: Balancer) -> Self {
+        let addresses = balancer.targets().iter().map(|t| proxy::Address::parse(&t.address).ok()).collect();
+        Routing { balancer: Arc::new(balancer), addresses }
+    }
+}
 
 impl BalancerSlot {
-    fn get(&self) -> Arc<Balancer> {
+    fn routing(&self) -> Arc<Routing> {
         match self.0.read() {
             Ok(guard) => Arc::clone(&guard),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
     }
 
+    fn get(&self) -> Arc<Balancer> {
+        Arc::clone(&self.routing().balancer)
+    }
+
     fn set(&self, balancer: Balancer) {
+        let routing = Arc::new(Routing::new(balancer));
         match self.0.write() {
-            Ok(mut slot) => *slot = Arc::new(balancer),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(balancer),
+            Ok(mut slot) => *slot = routing,
+            Err(poisoned) => *poisoned.into_inner() = routing,
         }
     }
 }
@@ -179,7 +200,7 @@ impl Router {
         let metrics = Metrics::new(config.metrics_namespace.clone(), config.metrics_interval, now);
         Ok(Router {
             config,
-            balancer: Arc::new(BalancerSlot(RwLock::new(Arc::new(balancer)))),
+            balancer: Arc::new(BalancerSlot(RwLock::new(Arc::new(Routing::new(balancer))))),
             discovery,
             refreshed_at_ms: AtomicU64::new(now.as_millis()),
             refreshing: tokio::sync::Mutex::new(()),
@@ -327,7 +348,8 @@ impl Router {
         }
         self.refresh_if_stale(now).await;
         self.refresh_loads_if_stale(now);
-        let balancer = self.balancer();
+        let routing = self.balancer.routing();
+        let balancer = &*routing.balancer;
         let cookie = match self.config.algorithm {
             switchyard_algorithms::Algorithm::StickyCookie(_) => sticky_cookie(&headers, &self.config.cookie_name),
             _ => None,
@@ -360,12 +382,17 @@ impl Router {
                 balancer.next_candidate(&context, now, &mut pick).ok()
             };
             let Some(index) = index else { break };
-            let Some(target) = balancer.targets().get(index) else { break };
+            let (Some(target), Some(address)) = (balancer.targets().get(index), routing.addresses.get(index)) else {
+                break;
+            };
             let _in_flight = balancer.begin(index);
             let started = std::time::Instant::now();
             // The last allowed attempt takes the prepared headers instead of copying them.
             let last = attempt + 1 == self.config.max_attempts;
-            let result = self.upstream.send(&target.address, &mut outgoing, last, &deadline).await;
+            let result = match address {
+                Some(address) => self.upstream.send(address, &mut outgoing, last, &deadline).await,
+                None => Err(Failure::Other(format!("bad target address {}", target.address))),
+            };
             let (outcome, latency) = match &result {
                 Ok(response) if response.status().is_server_error() => (Attempt::Failed, Some(started.elapsed())),
                 Ok(_) => (Attempt::Answered, Some(started.elapsed())),
@@ -380,19 +407,19 @@ impl Router {
             );
             match result {
                 Ok(response) if response.status().is_server_error() => {
-                    record(&balancer, index, Outcome::Failure, now);
+                    record(balancer, index, Outcome::Failure, now);
                     tracing::info!(request_id, target = %target.id, status = response.status().as_u16(), attempt, "upstream 5xx");
                     if !idempotent || attempt + 1 == self.config.max_attempts {
-                        return self.finish(&balancer, response, &pick, index, now);
+                        return self.finish(balancer, response, &pick, index, now);
                     }
                     last_failure = Some(Failure::Status(response.status()));
                 }
                 Ok(response) => {
-                    record(&balancer, index, Outcome::Success, now);
-                    return self.finish(&balancer, response, &pick, index, now);
+                    record(balancer, index, Outcome::Success, now);
+                    return self.finish(balancer, response, &pick, index, now);
                 }
                 Err(failure) => {
-                    record(&balancer, index, Outcome::Failure, now);
+                    record(balancer, index, Outcome::Failure, now);
                     tracing::info!(request_id, target = %target.id, error = %failure, attempt, "upstream failed");
                     // A refused connection never reached the target: safe to retry any method.
                     let retry = idempotent || matches!(failure, Failure::Connect(_));

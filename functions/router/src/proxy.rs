@@ -43,6 +43,23 @@ impl fmt::Display for Failure {
     }
 }
 
+/// A target's address as a request to it needs it: the URI's authority and the Host header,
+/// parsed once per target set instead of once per request.
+#[derive(Debug, Clone)]
+pub struct Address {
+    authority: Authority,
+    host: HeaderValue,
+}
+
+impl Address {
+    pub fn parse(address: &str) -> Result<Self, String> {
+        let authority = Authority::try_from(address).map_err(|e| format!("bad target address {address:?}: {e}"))?;
+        let host =
+            HeaderValue::from_str(authority.as_str()).map_err(|e| format!("bad target address {address:?}: {e}"))?;
+        Ok(Address { authority, host })
+    }
+}
+
 /// The client's request as every attempt sends it, prepared once: hop-by-hop headers dropped,
 /// X-Forwarded-* set. Only the Host header and the URI's authority change per target.
 #[derive(Debug)]
@@ -68,17 +85,15 @@ impl Outgoing {
 
     /// The request for one attempt at `address`. `last` hands over the headers instead of
     /// copying them, for the attempt after which none follows.
-    fn for_target(&mut self, address: &str, last: bool) -> Result<http::Request<Full<Bytes>>, Failure> {
-        let authority = Authority::try_from(address).map_err(|e| Failure::Other(format!("bad target address: {e}")))?;
-        let host = HeaderValue::from_str(authority.as_str()).map_err(|e| Failure::Other(e.to_string()))?;
+    fn for_target(&mut self, address: &Address, last: bool) -> Result<http::Request<Full<Bytes>>, Failure> {
         let uri = Uri::builder()
             .scheme(Scheme::HTTP)
-            .authority(authority)
+            .authority(address.authority.clone())
             .path_and_query(self.path_and_query.clone())
             .build()
             .map_err(|e| Failure::Other(format!("bad URI: {e}")))?;
         let mut headers = if last { std::mem::take(&mut self.headers) } else { self.headers.clone() };
-        headers.insert(header::HOST, host);
+        headers.insert(header::HOST, address.host.clone());
         let mut request = http::Request::new(Full::new(self.body.clone()));
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = uri;
@@ -106,7 +121,7 @@ impl Upstream {
     /// `last` says no attempt follows this one.
     pub async fn send(
         &self,
-        address: &str,
+        address: &Address,
         outgoing: &mut Outgoing,
         last: bool,
         deadline: &Deadline,
@@ -283,7 +298,7 @@ mod tests {
             Bytes::new(),
             Some("203.0.113.9".parse().unwrap()),
         );
-        let request = outgoing.for_target("10.0.0.5:8080", false).unwrap();
+        let request = outgoing.for_target(&Address::parse("10.0.0.5:8080").unwrap(), false).unwrap();
         assert_eq!(request.uri(), "http://10.0.0.5:8080/a?b=c");
         let out = request.headers();
         assert_eq!(out.get("accept").unwrap(), "text/plain");
