@@ -68,9 +68,10 @@ impl Default for Deadlines {
 }
 
 impl Deadlines {
-    /// A deadline at `at`, which must not be earlier than any deadline set before it (a constant
-    /// timeout from "now" guarantees that). Needs a tokio runtime: the first call starts the sweeper.
-    pub fn start(&self, at: Instant) -> Deadline {
+    /// A deadline `timeout` from now. Every caller passes the same timeout, and the clock is read
+    /// under the queue's lock, so the queue stays in deadline order. Needs a tokio runtime: the
+    /// first call starts the sweeper.
+    pub fn start(&self, timeout: Duration) -> Deadline {
         if !self.started.load(Ordering::Relaxed) && !self.started.swap(true, Ordering::AcqRel) {
             tokio::spawn(sweep(Arc::downgrade(&self.queue), Arc::clone(&self.wake)));
         }
@@ -78,7 +79,7 @@ impl Deadlines {
         let was_empty = {
             let mut queue = lock(&self.queue);
             let was_empty = queue.entries.is_empty();
-            queue.entries.push_back((at, Arc::downgrade(&fired)));
+            queue.entries.push_back((Instant::now() + timeout, Arc::downgrade(&fired)));
             if queue.entries.len() > queue.compact_at {
                 queue.entries.retain(|(_, slot)| slot.strong_count() > 0);
                 queue.compact_at = (queue.entries.len() * 2).max(MIN_COMPACT);
@@ -152,8 +153,8 @@ mod tests {
     async fn a_deadline_fires_once_it_has_passed_and_never_before() {
         let deadlines = Deadlines::default();
         let at = Instant::now() + Duration::from_millis(40);
-        let deadline = deadlines.start(at);
-        let later = deadlines.start(at + Duration::from_millis(40));
+        let deadline = deadlines.start(Duration::from_millis(40));
+        let later = deadlines.start(Duration::from_millis(80));
         tokio::time::timeout(Duration::from_secs(5), deadline.expired()).await.expect("fired");
         assert!(Instant::now() >= at, "not before its time");
         tokio::time::timeout(Duration::from_secs(5), later.expired()).await.expect("the next one fires too");
@@ -163,7 +164,7 @@ mod tests {
     #[tokio::test]
     async fn a_deadline_that_passed_between_attempts_is_seen_by_the_next_one() {
         let deadlines = Deadlines::default();
-        let deadline = deadlines.start(Instant::now());
+        let deadline = deadlines.start(Duration::ZERO);
         tokio::time::sleep(TICK * 3).await; // nobody waits while it fires
         tokio::time::timeout(Duration::from_secs(5), deadline.expired()).await.expect("the firing was kept");
     }
@@ -171,7 +172,7 @@ mod tests {
     #[tokio::test]
     async fn finished_requests_leave_the_queue() {
         let deadlines = Deadlines::default();
-        let far = Instant::now() + Duration::from_secs(3_600);
+        let far = Duration::from_secs(3_600);
         // A long request at the front holds the sweep back; compaction still bounds the queue.
         let long = deadlines.start(far);
         for _ in 0..10_000 {
@@ -183,7 +184,7 @@ mod tests {
         // Without a long one at the front, the sweep drops finished entries.
         let deadlines = Deadlines::default();
         for _ in 0..1_000 {
-            drop(deadlines.start(Instant::now() + Duration::from_millis(20)));
+            drop(deadlines.start(Duration::from_millis(20)));
         }
         tokio::time::sleep(TICK * 5).await;
         assert!(deadlines.is_empty(), "{} entries left", deadlines.len());
@@ -192,7 +193,7 @@ mod tests {
     #[tokio::test]
     async fn the_sweeper_ends_with_its_router() {
         let deadlines = Deadlines::default();
-        let deadline = deadlines.start(Instant::now() + Duration::from_secs(3_600));
+        let deadline = deadlines.start(Duration::from_secs(3_600));
         let wake = Arc::clone(&deadlines.wake);
         tokio::time::sleep(TICK).await;
         assert_eq!(Arc::strong_count(&wake), 3, "the router, the sweeper and this test hold it");

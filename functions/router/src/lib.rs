@@ -372,7 +372,7 @@ impl Router {
             method,
             Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
         );
-        let deadline = self.deadlines.start(tokio::time::Instant::now() + self.config.timeout);
+        let deadline = self.deadlines.start(self.config.timeout);
         let mut outgoing = proxy::Outgoing::new(method, path_and_query, headers, body, client_ip);
         let mut last_failure = None;
         for attempt in 0..self.config.max_attempts {
