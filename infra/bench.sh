@@ -16,7 +16,7 @@ mkdir -p out
 which=("$@")
 [[ ${#which[@]} -gt 0 ]] || which=(router worker)
 # Both benchmarks always build with the same package selection: cargo unifies features over the
-# selected packages, and a different selection rebuilds aws-sdk-ec2 (~13 minutes on 2 cores).
+# selected packages, and a different selection rebuilds the SDK crates (minutes on 2 cores).
 packages=(-p router -p switchyard-worker)
 
 for bench in "${which[@]}"; do
