@@ -291,8 +291,10 @@ mod tests {
         headers.append(header::SET_COOKIE, HeaderValue::from_static("a=1"));
         headers.append(header::SET_COOKIE, HeaderValue::from_static("b=2"));
         strip_hop_only(&mut headers);
-        assert_eq!(headers.keys().collect::<Vec<_>>(), [header::CONTENT_TYPE, header::SET_COOKIE]);
-        assert_eq!(headers.get_all(header::SET_COOKIE).iter().count(), 2);
+        let mut left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-type", "set-cookie"]);
+        assert_eq!(headers.get_all(header::SET_COOKIE).iter().count(), 2, "every value of a kept header stays");
     }
 
     #[test]
