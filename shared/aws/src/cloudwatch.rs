@@ -1,6 +1,8 @@
 //! GetMetricData with metric-stat queries, every page (AWS JSON 1.0, which CloudWatch serves beside
 //! the query protocol and CBOR: serde reads it, and its times are plain epoch seconds).
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::client::{Call, Error, ErrorKind};
@@ -158,17 +160,22 @@ impl Client {
     /// points from several pages are joined under its id.
     pub async fn get_metric_data(&self, queries: &[MetricQuery], range: Range) -> Result<Vec<MetricResult>, Error> {
         let mut results: Vec<MetricResult> = Vec::with_capacity(queries.len());
+        // Where each id's result is in `results`: a page holds up to 500 of them.
+        let mut index: HashMap<String, usize> = HashMap::with_capacity(queries.len());
         let mut token: Option<String> = None;
         loop {
             let body = self.send(&request(queries, range, token.as_deref())).await?;
             let (page, next) = read_page(&body).map_err(|kind| Error { operation: OPERATION, kind })?;
             for result in page {
-                match results.iter_mut().find(|r| r.id == result.id) {
+                match index.get(&result.id).and_then(|&i| results.get_mut(i)) {
                     Some(seen) => {
                         seen.timestamps_ms.extend(result.timestamps_ms);
                         seen.values.extend(result.values);
                     }
-                    None => results.push(result),
+                    None => {
+                        index.insert(result.id.clone(), results.len());
+                        results.push(result);
+                    }
                 }
             }
             match next {

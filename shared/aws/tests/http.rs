@@ -174,3 +174,38 @@ async fn nothing_listening_is_a_transport_error_naming_the_cause() {
     let error = client.send_message(&message()).await.unwrap_err();
     assert!(matches!(&error.kind, ErrorKind::Transport(m) if m.to_lowercase().contains("refused")), "{error}");
 }
+
+#[tokio::test]
+async fn metric_pages_are_followed_and_joined_per_query() {
+    use switchyard_aws::cloudwatch::{MetricQuery, Range};
+    let first = r#"{"MetricDataResults":[{"Id":"t0","Timestamps":[20.0],"Values":[2.0]},{"Id":"t1","Timestamps":[20.0],"Values":[5.0]}],"NextToken":"page-2"}"#;
+    let second = r#"{"MetricDataResults":[{"Id":"t0","Timestamps":[10.0],"Values":[1.0]}]}"#;
+    let (port, seen) = server(false, vec![(StatusCode::OK, first), (StatusCode::OK, second)]).await;
+    let client = Client::new(config(&format!("http://127.0.0.1:{port}")));
+    let query = |id: &str, target: &str| MetricQuery {
+        id: id.into(),
+        namespace: "Test".into(),
+        metric_name: "InFlight".into(),
+        dimensions: vec![("InstanceId".into(), target.into())],
+        period_secs: 10,
+        stat: "Average".into(),
+    };
+    let results = client
+        .get_metric_data(
+            &[query("t0", "i-1"), query("t1", "i-2")],
+            Range { start_ms: 0, end_ms: 30_000, newest_first: true },
+        )
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 2);
+    assert_eq!(
+        (results[0].id.as_str(), results[0].timestamps_ms.as_slice(), results[0].values.as_slice()),
+        ("t0", &[20_000, 10_000][..], &[2.0, 1.0][..])
+    );
+    assert_eq!(results[1].values, [5.0]);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    let second_request: serde_json::Value = serde_json::from_slice(&seen[1].body).unwrap();
+    assert_eq!(second_request["NextToken"], "page-2");
+    assert_eq!(seen[0].headers.get("x-amz-target").unwrap(), "GraniteServiceVersion20100801.GetMetricData");
+}
