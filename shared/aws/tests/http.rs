@@ -209,3 +209,33 @@ async fn metric_pages_are_followed_and_joined_per_query() {
     assert_eq!(second_request["NextToken"], "page-2");
     assert_eq!(seen[0].headers.get("x-amz-target").unwrap(), "GraniteServiceVersion20100801.GetMetricData");
 }
+
+#[tokio::test]
+async fn instance_pages_are_followed_and_a_repeated_token_ends_the_walk() {
+    let page = |id: &str, next: &str| -> &'static str {
+        Box::leak(
+            format!(
+                "<DescribeInstancesResponse><reservationSet><item><instancesSet><item><instanceId>{id}</instanceId>\
+                 <privateIpAddress>10.0.0.9</privateIpAddress></item></instancesSet></item></reservationSet>\
+                 <nextToken>{next}</nextToken></DescribeInstancesResponse>"
+            )
+            .into_boxed_str(),
+        )
+    };
+    let (port, seen) = server(
+        false,
+        vec![
+            (StatusCode::OK, page("i-1", "a")),
+            (StatusCode::OK, page("i-2", "b")),
+            (StatusCode::OK, page("i-3", "b")),
+        ],
+    )
+    .await;
+    let client = Client::new(config(&format!("http://127.0.0.1:{port}")));
+    let instances = client.describe_running_instances(&["i-1".into(), "i-2".into(), "i-3".into()]).await.unwrap();
+    let ids: Vec<&str> = instances.iter().map(|i| i.instance_id.as_str()).collect();
+    assert_eq!(ids, ["i-1", "i-2", "i-3"]);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 3, "the third page handed back the token it was given: the walk stops");
+    assert!(String::from_utf8_lossy(&seen[2].body).ends_with("&NextToken=b"));
+}
