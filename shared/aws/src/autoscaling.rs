@@ -36,7 +36,7 @@ fn request(group: &str) -> Call {
 
 /// The first group's instances; `None` when the answer lists no group (no group by that name).
 pub fn read_instances(xml: &str) -> Result<Option<Vec<GroupInstance>>, ErrorKind> {
-    let root = crate::xml::parse(xml).map_err(|e| ErrorKind::Answer(e.to_string()))?;
+    let root = crate::xml::parse(xml)?;
     let groups = root
         .at(&["DescribeAutoScalingGroupsResult", "AutoScalingGroups"])
         .ok_or_else(|| ErrorKind::Answer("no AutoScalingGroups element".into()))?;
@@ -58,8 +58,7 @@ pub fn read_instances(xml: &str) -> Result<Option<Vec<GroupInstance>>, ErrorKind
 impl Client {
     /// The instances of the Auto Scaling group `group`; `None` if there is no such group.
     pub async fn describe_group_instances(&self, group: &str) -> Result<Option<Vec<GroupInstance>>, Error> {
-        let body = self.send(&request(group)).await?;
-        read_instances(&String::from_utf8_lossy(&body)).map_err(|kind| Error { operation: OPERATION, kind })
+        self.call(&request(group), |body| read_instances(&String::from_utf8_lossy(body))).await
     }
 }
 

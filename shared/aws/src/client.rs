@@ -70,6 +70,18 @@ impl ErrorKind {
     }
 }
 
+impl From<crate::xml::XmlError> for ErrorKind {
+    fn from(e: crate::xml::XmlError) -> Self {
+        ErrorKind::Answer(e.to_string())
+    }
+}
+
+/// The token to ask for the next page with: `None` when the answer gave none, or handed back the
+/// token it was asked with (a service doing that would otherwise keep a paginator going forever).
+pub(crate) fn next_token(asked: Option<&str>, next: Option<String>) -> Option<String> {
+    next.filter(|next| Some(next.as_str()) != asked)
+}
+
 /// Throttling and transient error codes the SDKs retry whatever the status.
 const RETRYABLE_CODES: &[&str] = &[
     "Throttling",
@@ -162,8 +174,19 @@ impl Client {
         &self.inner.config
     }
 
+    /// Send `call` and read its answer with `read`; an answer `read` cannot use is an error of the
+    /// call's operation, as a failed call is.
+    pub(crate) async fn call<T>(
+        &self,
+        call: &Call,
+        read: impl FnOnce(&[u8]) -> Result<T, ErrorKind>,
+    ) -> Result<T, Error> {
+        let body = self.send(call).await?;
+        read(&body).map_err(|kind| Error { operation: call.operation, kind })
+    }
+
     /// Send `call`, retrying as the SDKs' standard mode does; the answer's body on a 2xx.
-    pub(crate) async fn send(&self, call: &Call) -> Result<Bytes, Error> {
+    async fn send(&self, call: &Call) -> Result<Bytes, Error> {
         let inner = &*self.inner;
         let error = |kind| Error { operation: call.operation, kind };
         let http = inner

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::client::{Call, Error, ErrorKind};
+use crate::client::{Call, Error, ErrorKind, next_token};
 use crate::{Client, Service};
 
 /// One statistic of one metric over fixed periods.
@@ -164,8 +164,7 @@ impl Client {
         let mut index: HashMap<String, usize> = HashMap::with_capacity(queries.len());
         let mut token: Option<String> = None;
         loop {
-            let body = self.send(&request(queries, range, token.as_deref())).await?;
-            let (page, next) = read_page(&body).map_err(|kind| Error { operation: OPERATION, kind })?;
+            let (page, next) = self.call(&request(queries, range, token.as_deref()), read_page).await?;
             for result in page {
                 match index.get(&result.id).and_then(|&i| results.get_mut(i)) {
                     Some(seen) => {
@@ -178,9 +177,9 @@ impl Client {
                     }
                 }
             }
-            match next {
-                Some(next) if token.as_deref() != Some(next.as_str()) => token = Some(next),
-                _ => return Ok(results),
+            match next_token(token.as_deref(), next) {
+                Some(next) => token = Some(next),
+                None => return Ok(results),
             }
         }
     }

@@ -1,9 +1,7 @@
 //! DescribeInstances, for running instances' addresses, launch times and tags (EC2's query
 //! protocol, version 2016-11-15), every page.
 
-use bytes::Bytes;
-
-use crate::client::{Call, Error, ErrorKind};
+use crate::client::{Call, Error, ErrorKind, next_token};
 use crate::{Client, Form, Service};
 
 /// What the router reads of an instance.
@@ -45,7 +43,7 @@ fn request(ids: &[String], next_token: Option<&str>) -> Call {
 
 /// One page: its instances and the token for the next page.
 pub fn read_page(xml: &str) -> Result<(Vec<Instance>, Option<String>), ErrorKind> {
-    let root = crate::xml::parse(xml).map_err(|e| ErrorKind::Answer(e.to_string()))?;
+    let root = crate::xml::parse(xml)?;
     let reservations =
         root.child("reservationSet").ok_or_else(|| ErrorKind::Answer("no reservationSet element".into()))?;
     let instances = reservations
@@ -78,14 +76,12 @@ impl Client {
         let mut instances = Vec::with_capacity(ids.len());
         let mut token: Option<String> = None;
         loop {
-            let body: Bytes = self.send(&request(ids, token.as_deref())).await?;
             let (page, next) =
-                read_page(&String::from_utf8_lossy(&body)).map_err(|kind| Error { operation: OPERATION, kind })?;
+                self.call(&request(ids, token.as_deref()), |body| read_page(&String::from_utf8_lossy(body))).await?;
             instances.extend(page);
-            // A service that hands back the token it was given would otherwise loop forever.
-            match next {
-                Some(next) if token.as_deref() != Some(next.as_str()) => token = Some(next),
-                _ => return Ok(instances),
+            match next_token(token.as_deref(), next) {
+                Some(next) => token = Some(next),
+                None => return Ok(instances),
             }
         }
     }

@@ -43,8 +43,7 @@ pub fn read_answer(json: &[u8]) -> Result<String, ErrorKind> {
 impl Client {
     /// Send `message`; its id once SQS has stored it.
     pub async fn send_message(&self, message: &SendMessage<'_>) -> Result<String, Error> {
-        let body = self.send(&request(message)).await?;
-        read_answer(&body).map_err(|kind| Error { operation: OPERATION, kind })
+        self.call(&request(message), read_answer).await
     }
 }
 
