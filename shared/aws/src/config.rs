@@ -94,6 +94,46 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// What Lambda's variables say about access before any endpoint: region, credentials, FIPS. Read
+/// once here for both ways Switchyard calls AWS: [`Config::from_env`] and the scaler's SDK
+/// configuration (`switchyard_env::lambda_sdk_config`).
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub region: String,
+    pub credentials: Credentials,
+    pub fips: bool,
+}
+
+impl Access {
+    /// `AWS_REGION` (else `AWS_DEFAULT_REGION`), `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_SESSION_TOKEN`, `AWS_USE_FIPS_ENDPOINT`, through `get`; an empty value is unset.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, EnvError> {
+        let get = |name: &str| get(name).filter(|v| !v.is_empty());
+        let region = get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")).ok_or_else(|| {
+            EnvError::new("AWS_REGION", "is not set (Lambda always sets it; set it when running locally)")
+        })?;
+        let key = get("AWS_ACCESS_KEY_ID").ok_or_else(|| {
+            EnvError::new(
+                "AWS_ACCESS_KEY_ID",
+                "is not set: Lambda sets it from the execution role; locally, export credentials",
+            )
+        })?;
+        let secret = get("AWS_SECRET_ACCESS_KEY")
+            .ok_or_else(|| EnvError::new("AWS_SECRET_ACCESS_KEY", "is not set while AWS_ACCESS_KEY_ID is"))?;
+        let credentials = Credentials::new(key, secret, get("AWS_SESSION_TOKEN"));
+        Ok(Access { region, credentials, fips: flag(get, "AWS_USE_FIPS_ENDPOINT")? })
+    }
+}
+
+/// A `true`/`false` variable (any case); unset is `false`.
+fn flag(get: impl Fn(&str) -> Option<String>, name: &str) -> Result<bool, EnvError> {
+    match get(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(EnvError::new(name, "must be true or false")),
+    }
+}
+
 /// Where one service's requests go: `scheme://authority` and a path (`/` on AWS).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
@@ -184,25 +224,9 @@ impl Config {
     /// | `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` | `true`: the two above are ignored |
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, EnvError> {
         let get = |name: &str| get(name).filter(|v| !v.is_empty());
-        let flag = |name: &str| match get(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
-            None | Some("false") => Ok(false),
-            Some("true") => Ok(true),
-            Some(_) => Err(EnvError::new(name, "must be true or false")),
-        };
-        let region = get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")).ok_or_else(|| {
-            EnvError::new("AWS_REGION", "is not set (Lambda always sets it; set it when running locally)")
-        })?;
-        let key = get("AWS_ACCESS_KEY_ID").ok_or_else(|| {
-            EnvError::new(
-                "AWS_ACCESS_KEY_ID",
-                "is not set: Lambda sets it from the execution role; locally, export credentials",
-            )
-        })?;
-        let secret = get("AWS_SECRET_ACCESS_KEY")
-            .ok_or_else(|| EnvError::new("AWS_SECRET_ACCESS_KEY", "is not set while AWS_ACCESS_KEY_ID is"))?;
-        let credentials = Credentials::new(key, secret, get("AWS_SESSION_TOKEN"));
-        let mut config = Config::new(&region, credentials, flag("AWS_USE_FIPS_ENDPOINT")?)?;
-        if !flag("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")? {
+        let access = Access::from_env(get)?;
+        let mut config = Config::new(&access.region, access.credentials, access.fips)?;
+        if !flag(get, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")? {
             if let Some(url) = get("AWS_ENDPOINT_URL") {
                 config = config.with_endpoint_url(&url)?;
             }

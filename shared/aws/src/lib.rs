@@ -24,7 +24,7 @@ pub mod time;
 pub mod xml;
 
 pub use client::{Client, Error, ErrorKind};
-pub use config::{Config, Credentials, EnvError, Service};
+pub use config::{Access, Config, Credentials, EnvError, Service};
 
 /// A query-protocol request body: `Action=…&Version=…&Name=value…`, form-encoded.
 #[derive(Debug)]

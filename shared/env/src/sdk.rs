@@ -9,14 +9,10 @@ use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
 use aws_types::SdkConfig;
 use aws_types::region::Region;
 use aws_types::sdk_config::{RetryConfig, SharedHttpClient, TimeoutConfig};
+use switchyard_aws::Access;
 
 /// A variable the function cannot start without, or one with a value it cannot use.
-#[derive(Debug, thiserror::Error)]
-#[error("{name}: {problem}")]
-pub struct EnvError {
-    pub name: &'static str,
-    pub problem: &'static str,
-}
+pub use switchyard_aws::EnvError;
 
 /// HTTPS (and plain HTTP, for local endpoints) for the AWS SDK: rustls with *ring*, the system's
 /// trusted roots, HTTP/1.1 and HTTP/2 as the SDK negotiates them.
@@ -39,22 +35,15 @@ pub fn https_client() -> SharedHttpClient {
 /// Retries and the connect timeout are `aws-config`'s defaults: standard retry (3 attempts), 3.1 s.
 pub fn lambda_sdk_config(get: impl Fn(&str) -> Option<String>) -> Result<SdkConfig, EnvError> {
     let get = |name: &str| get(name).filter(|v| !v.is_empty());
-    let region = get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")).ok_or(EnvError {
-        name: "AWS_REGION",
-        problem: "is not set (Lambda always sets it; set it when running locally)",
-    })?;
-    let key = get("AWS_ACCESS_KEY_ID").ok_or(EnvError {
-        name: "AWS_ACCESS_KEY_ID",
-        problem: "is not set: Lambda sets it from the execution role; locally, export credentials",
-    })?;
-    let secret = get("AWS_SECRET_ACCESS_KEY")
-        .ok_or(EnvError { name: "AWS_SECRET_ACCESS_KEY", problem: "is not set while AWS_ACCESS_KEY_ID is" })?;
-    let credentials = Credentials::new(key, secret, get("AWS_SESSION_TOKEN"), None, "Lambda environment");
-    let fips = match get("AWS_USE_FIPS_ENDPOINT").as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(_) => return Err(EnvError { name: "AWS_USE_FIPS_ENDPOINT", problem: "must be true or false" }),
-    };
+    // The same reading as the router's (`switchyard_aws::Access`), so both name a bad variable alike.
+    let Access { region, credentials, fips } = Access::from_env(get)?;
+    let credentials = Credentials::new(
+        credentials.access_key_id(),
+        credentials.secret_access_key(),
+        credentials.session_token().map(str::to_owned),
+        None,
+        "Lambda environment",
+    );
     let mut config = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region))
