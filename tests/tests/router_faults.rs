@@ -62,16 +62,29 @@ async fn sqs_cut_off_during_a_burst_of_jobs_every_202_is_stored_and_the_rest_are
             .unwrap(),
     );
 
+    // The cut comes after the 20th job is sent and once some job has been stored: by the clock
+    // alone (200 ms in) a slow LocalStack had answered none yet, and the burst was all 503s.
+    let stored_once = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for i in 0..40u64 {
         if i == 20 {
+            tokio::time::timeout(Duration::from_secs(60), async {
+                while !stored_once.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+            .await
+            .expect("no job of the first 20 was stored within a minute, before any cut");
             cut.store(true, Ordering::SeqCst);
         }
-        let router = Arc::clone(&router);
+        let (router, stored_once) = (Arc::clone(&router), Arc::clone(&stored_once));
         let event = apigw_event("POST", "/jobs", "203.0.113.5", &[], Some(&format!("job {i}")));
         tasks.push(tokio::spawn(async move {
             let request = router::event::HttpEvent::from_json(&event).unwrap().into_request().unwrap();
             let response = router.handle(request, &format!("request-{i}"), now(), i).await;
+            if response.status() == 202 {
+                stored_once.store(true, Ordering::SeqCst);
+            }
             let id = serde_json::from_slice::<serde_json::Value>(response.body())
                 .ok()
                 .and_then(|v| v["message_id"].as_str().map(str::to_owned));
