@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -39,7 +40,6 @@ struct TargetCounts {
 
 #[derive(Debug, Default)]
 struct RouterCounts {
-    requests: u64,
     no_target: u64,
     jobs_queued: u64,
     jobs_refused: u64,
@@ -58,6 +58,10 @@ pub struct Metrics {
     namespace: String,
     interval: Duration,
     window: Mutex<Window>,
+    /// When the current window ends (ms), readable without the lock: every request asks.
+    due_at_ms: AtomicU64,
+    /// Requests in the current window, counted without the lock.
+    requests: AtomicU64,
 }
 
 impl Metrics {
@@ -66,6 +70,8 @@ impl Metrics {
             namespace,
             interval,
             window: Mutex::new(Window { started: now, targets: BTreeMap::new(), router: RouterCounts::default() }),
+            due_at_ms: AtomicU64::new(due_at(now, interval)),
+            requests: AtomicU64::new(0),
         }
     }
 
@@ -101,7 +107,7 @@ impl Metrics {
     }
 
     pub fn request(&self) {
-        self.with(|w| w.router.requests += 1);
+        self.requests.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn no_target(&self) {
@@ -115,6 +121,9 @@ impl Metrics {
     /// The EMF lines for the interval that has ended by `now`, if one has (or every count so far
     /// with `force`), and a fresh window.
     pub fn flush(&self, now: Time, force: bool) -> Vec<Value> {
+        if !force && now.as_millis() < self.due_at_ms.load(Ordering::Relaxed) {
+            return Vec::new();
+        }
         let due = |w: &Window| {
             force
                 || (!self.interval.is_zero()
@@ -125,14 +134,16 @@ impl Metrics {
                 return (BTreeMap::new(), None);
             }
             w.started = now;
-            (std::mem::take(&mut w.targets), Some(std::mem::take(&mut w.router)))
+            self.due_at_ms.store(due_at(now, self.interval), Ordering::Relaxed);
+            let requests = self.requests.swap(0, Ordering::Relaxed);
+            (std::mem::take(&mut w.targets), Some((requests, std::mem::take(&mut w.router))))
         });
-        let Some(router) = router else { return Vec::new() };
+        let Some((requests, router)) = router else { return Vec::new() };
         let at = now.as_millis();
         let mut lines = Vec::with_capacity(targets.len() + 1);
-        if router.requests > 0 {
+        if requests > 0 {
             lines.push(json!({
-                "Requests": router.requests,
+                "Requests": requests,
                 "NoTarget": router.no_target,
                 "JobsQueued": router.jobs_queued,
                 "JobsRefused": router.jobs_refused,
@@ -175,6 +186,15 @@ impl Metrics {
         }
         lines
     }
+}
+
+/// When a window started at `started` ends; never, for an interval of zero (flushed only when
+/// forced).
+fn due_at(started: Time, interval: Duration) -> u64 {
+    if interval.is_zero() {
+        return u64::MAX;
+    }
+    started.as_millis().saturating_add(u64::try_from(interval.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
