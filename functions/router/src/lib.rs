@@ -354,16 +354,7 @@ impl Router {
         let context = RequestContext { cookie: cookie.as_deref(), client_ip, hash_key: None, random };
         let mut pick = match balancer.pick(&context, now) {
             Ok(pick) => pick,
-            Err(e) => {
-                tracing::warn!(request_id, error = %e, "no target");
-                self.metrics.no_target();
-                return error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "no_healthy_target",
-                    "no target can serve this request",
-                    request_id,
-                );
-            }
+            Err(e) => return self.no_target(&e, request_id),
         };
         let idempotent = matches!(
             method,
@@ -403,21 +394,21 @@ impl Router {
                 random.rotate_left(attempt as u32 * 8),
             );
             match result {
-                Ok(response) if response.status().is_server_error() => {
-                    record(balancer, index, Outcome::Failure, now);
-                    tracing::info!(request_id, target = %target.id, status = response.status().as_u16(), attempt, "upstream 5xx");
+                Ok(response) if !response.status().is_server_error() => {
+                    // A success never ejects: nothing to log.
+                    let _ = balancer.record(index, Outcome::Success, now);
+                    return self.finish(balancer, response, &pick, index, now);
+                }
+                Ok(response) => {
+                    let status = response.status();
+                    failed(balancer, index, now, request_id, &target.id, attempt, &Failure::Status(status));
                     if !idempotent || attempt + 1 == self.config.max_attempts {
                         return self.finish(balancer, response, &pick, index, now);
                     }
-                    last_failure = Some(Failure::Status(response.status()));
-                }
-                Ok(response) => {
-                    record(balancer, index, Outcome::Success, now);
-                    return self.finish(balancer, response, &pick, index, now);
+                    last_failure = Some(Failure::Status(status));
                 }
                 Err(failure) => {
-                    record(balancer, index, Outcome::Failure, now);
-                    tracing::info!(request_id, target = %target.id, error = %failure, attempt, "upstream failed");
+                    failed(balancer, index, now, request_id, &target.id, attempt, &failure);
                     // A refused connection never reached the target: safe to retry any method.
                     let retry = idempotent || matches!(failure, Failure::Connect(_));
                     let timed_out = matches!(failure, Failure::Timeout);
@@ -428,20 +419,18 @@ impl Router {
                 }
             }
         }
-        match last_failure {
-            Some(Failure::Timeout) => {
-                error(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", "the target did not answer in time", request_id)
-            }
-            Some(_) => {
-                error(StatusCode::BAD_GATEWAY, "upstream_failed", "no target could serve this request", request_id)
-            }
-            None => error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "no_healthy_target",
-                "no target can serve this request",
-                request_id,
-            ),
-        }
+        unserved(last_failure.as_ref(), request_id)
+    }
+
+    /// No target to pick: 503. Out of line, as are the other failure paths, so that `serve` reads
+    /// as the answered request's path. (Measured with cachegrind: no change in instruction-cache
+    /// misses per request either way; this is for the reader.)
+    #[cold]
+    #[inline(never)]
+    fn no_target(&self, e: &switchyard_algorithms::Error, request_id: &str) -> Response<Bytes> {
+        tracing::warn!(request_id, error = %e, "no target");
+        self.metrics.no_target();
+        error(StatusCode::SERVICE_UNAVAILABLE, "no_healthy_target", "no target can serve this request", request_id)
     }
 
     /// The upstream response, with a new sticky cookie when the pick needs one.
@@ -538,6 +527,42 @@ async fn enqueue(
     }
 }
 
+/// The answer when every attempt failed (`last`, the last failure) or none could be made.
+#[cold]
+#[inline(never)]
+fn unserved(last: Option<&Failure>, request_id: &str) -> Response<Bytes> {
+    match last {
+        Some(Failure::Timeout) => {
+            error(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", "the target did not answer in time", request_id)
+        }
+        Some(_) => error(StatusCode::BAD_GATEWAY, "upstream_failed", "no target could serve this request", request_id),
+        None => {
+            error(StatusCode::SERVICE_UNAVAILABLE, "no_healthy_target", "no target can serve this request", request_id)
+        }
+    }
+}
+
+/// A failed attempt (a 5xx answer, or none): logged, and fed to passive health.
+#[cold]
+#[inline(never)]
+fn failed(
+    balancer: &Balancer,
+    index: usize,
+    now: Time,
+    request_id: &str,
+    target: &switchyard_algorithms::TargetId,
+    attempt: usize,
+    failure: &Failure,
+) {
+    match failure {
+        Failure::Status(status) => {
+            tracing::info!(request_id, target = %target, status = status.as_u16(), attempt, "upstream 5xx");
+        }
+        _ => tracing::info!(request_id, target = %target, error = %failure, attempt, "upstream failed"),
+    }
+    record(balancer, index, Outcome::Failure, now);
+}
+
 /// Feed passive health; an ejection is logged.
 fn record(balancer: &Balancer, index: usize, outcome: Outcome, now: Time) {
     if let Some(ejection) = balancer.record(index, outcome, now) {
@@ -559,6 +584,8 @@ fn sticky_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// A small JSON error answer carrying the request id.
+#[cold]
+#[inline(never)]
 fn error(status: StatusCode, code: &str, message: &str, request_id: &str) -> Response<Bytes> {
     let body = serde_json::json!({ "error": code, "message": message, "request_id": request_id });
     let mut response = Response::new(Bytes::from(body.to_string()));
