@@ -263,7 +263,7 @@ async fn profile_loop(path: &str) {
             _ => paths.full().await,
         };
     }
-    println!("{path}: {:.1} µs/request", total / 5.0 / 1e3);
+    println!("{path}: {} requests, {:.1} µs/request", 5 * PER_ROUND, total / 5.0 / 1e3);
 }
 
 /// Spawn the router binary against a minimal Runtime API; the time until it asks for its first
