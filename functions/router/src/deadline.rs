@@ -15,8 +15,10 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::Poll;
 use std::time::Duration;
 
+use futures_util::task::AtomicWaker;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -37,7 +39,7 @@ pub struct Deadlines {
 
 #[derive(Debug)]
 struct Queue {
-    entries: VecDeque<(Instant, Weak<Notify>)>,
+    entries: VecDeque<(Instant, Weak<Slot>)>,
     /// Compact when `entries` grows past this.
     compact_at: usize,
 }
@@ -46,14 +48,38 @@ struct Queue {
 /// request finished) retires its entry.
 #[derive(Debug)]
 pub struct Deadline {
-    fired: Arc<Notify>,
+    slot: Arc<Slot>,
+}
+
+/// Where the sweeper marks a deadline as passed and wakes its request. An atomic flag and one
+/// waker, not a `Notify`: a request's attempts wait one after another, never together, and
+/// `Notify` links each waiter into a list under a lock (and unlinks it again when the answer wins).
+#[derive(Debug, Default)]
+struct Slot {
+    fired: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Slot {
+    fn fire(&self) {
+        self.fired.store(true, Ordering::Release);
+        self.waker.wake();
+    }
 }
 
 impl Deadline {
-    /// Completes once the deadline has passed (within [`TICK`]). One waiter at a time: the
-    /// attempts of a request run one after another.
-    pub async fn expired(&self) {
-        self.fired.notified().await;
+    /// Completes once the deadline has passed (within [`TICK`]), also when it passed before the
+    /// call (between two attempts). One waiter at a time: the attempts of a request run one after
+    /// another.
+    pub fn expired(&self) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(|cx| {
+            if self.slot.fired.load(Ordering::Acquire) {
+                return Poll::Ready(());
+            }
+            self.slot.waker.register(cx.waker());
+            // Fired between the check and the registration: its wake found no waker.
+            if self.slot.fired.load(Ordering::Acquire) { Poll::Ready(()) } else { Poll::Pending }
+        })
     }
 }
 
@@ -75,11 +101,11 @@ impl Deadlines {
         if !self.started.load(Ordering::Relaxed) && !self.started.swap(true, Ordering::AcqRel) {
             tokio::spawn(sweep(Arc::downgrade(&self.queue), Arc::clone(&self.wake)));
         }
-        let fired = Arc::new(Notify::new());
+        let slot = Arc::new(Slot::default());
         let was_empty = {
             let mut queue = lock(&self.queue);
             let was_empty = queue.entries.is_empty();
-            queue.entries.push_back((Instant::now() + timeout, Arc::downgrade(&fired)));
+            queue.entries.push_back((Instant::now() + timeout, Arc::downgrade(&slot)));
             if queue.entries.len() > queue.compact_at {
                 queue.entries.retain(|(_, slot)| slot.strong_count() > 0);
                 queue.compact_at = (queue.entries.len() * 2).max(MIN_COMPACT);
@@ -89,7 +115,7 @@ impl Deadlines {
         if was_empty {
             self.wake.notify_one();
         }
-        Deadline { fired }
+        Deadline { slot }
     }
 
     /// Entries held, live or finished (tests).
@@ -119,7 +145,7 @@ async fn sweep(queue: Weak<Mutex<Queue>>, wake: Arc<Notify>) {
             let mut queue = lock(&queue);
             while let Some((at, slot)) = queue.entries.front() {
                 match slot.upgrade() {
-                    Some(fired) if *at <= now => fired.notify_one(),
+                    Some(slot) if *at <= now => slot.fire(),
                     Some(_) => break,
                     None => {}
                 }
