@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
-use scaler::cloud::SdkCloud;
+use scaler::cloud::AwsCloud;
 use scaler::config::Config;
 use scaler::tick::{TickReport, tick};
 use switchyard_algorithms::Time;
@@ -21,7 +21,7 @@ struct World {
     env: LocalEnvironment,
     queue_url: String,
     clients: Clients,
-    cloud: SdkCloud,
+    cloud: AwsCloud,
     config: Config,
 }
 
@@ -56,7 +56,7 @@ async fn world(extra_fleets: &str) -> World {
         ("SWITCHYARD_NAMESPACE", format!("Switchyard/{}", env.work_queue)),
     ]);
     let config = Config::from_lookup(|k| settings.get(k).cloned()).expect("valid config");
-    World { env, queue_url, clients, cloud: SdkCloud::new(&sdk), config }
+    World { env, queue_url, clients, cloud: AwsCloud { aws: localstack().aws_client() }, config }
 }
 
 fn test_namespace(env: &LocalEnvironment) -> String {

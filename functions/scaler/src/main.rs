@@ -1,7 +1,7 @@
 //! The scaler Lambda: configuration and clients at cold start, then one tick per invocation.
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use scaler::cloud::SdkCloud;
+use scaler::cloud::AwsCloud;
 use scaler::config::Config;
 use scaler::tick::{TickReport, tick};
 use scaler::{Invocation, emf};
@@ -12,12 +12,12 @@ async fn main() -> Result<(), Error> {
     switchyard_env::init_lambda_logs();
     // A bad configuration stops the cold start with a message naming the key.
     let config = Config::from_env()?;
-    let aws = switchyard_env::lambda_sdk_config(|name| std::env::var(name).ok())?;
-    let cloud = SdkCloud::new(&aws);
+    let aws = switchyard_aws::Config::from_env(|name| std::env::var(name).ok())?;
+    let cloud = AwsCloud { aws: switchyard_aws::Client::new(aws) };
     run(service_fn(|event: LambdaEvent<serde_json::Value>| handle(&cloud, &config, event.payload))).await
 }
 
-async fn handle(cloud: &SdkCloud, config: &Config, event: serde_json::Value) -> Result<TickReport, Error> {
+async fn handle(cloud: &AwsCloud, config: &Config, event: serde_json::Value) -> Result<TickReport, Error> {
     let invocation = Invocation::from_event(event)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -1,6 +1,7 @@
-//! DescribeAutoScalingGroups, for one group's instances (query protocol, version 2011-01-01).
+//! DescribeAutoScalingGroups (one group's instances, or several groups' sizes and instances) and
+//! SetDesiredCapacity (query protocol, version 2011-01-01).
 
-use crate::client::{Call, Error, ErrorKind};
+use crate::client::{Call, Error, ErrorKind, next_token};
 use crate::{Client, Form, Service};
 
 /// An instance of the group as Auto Scaling sees it.
@@ -20,28 +21,65 @@ impl GroupInstance {
     }
 }
 
-const OPERATION: &str = "DescribeAutoScalingGroups";
-
-fn request(group: &str) -> Call {
-    let mut form = Form::new(OPERATION, "2011-01-01");
-    form.param("AutoScalingGroupNames.member.1", group);
-    Call {
-        service: Service::AutoScaling,
-        operation: OPERATION,
-        content_type: crate::FORM,
-        target: None,
-        body: form.into_body(),
-    }
+/// An Auto Scaling group: its size limits, its desired capacity and its instances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub name: String,
+    pub min_size: u32,
+    pub max_size: u32,
+    pub desired_capacity: u32,
+    pub instances: Vec<GroupInstance>,
 }
 
-/// The first group's instances; `None` when the answer lists no group (no group by that name).
-pub fn read_instances(xml: &str) -> Result<Option<Vec<GroupInstance>>, ErrorKind> {
+const DESCRIBE: &str = "DescribeAutoScalingGroups";
+const SET_DESIRED: &str = "SetDesiredCapacity";
+const VERSION: &str = "2011-01-01";
+
+fn call(operation: &'static str, form: Form) -> Call {
+    Call { service: Service::AutoScaling, operation, content_type: crate::FORM, target: None, body: form.into_body() }
+}
+
+fn request(groups: &[&str], next_token: Option<&str>) -> Call {
+    let mut form = Form::new(DESCRIBE, VERSION);
+    for (i, group) in groups.iter().enumerate() {
+        form.param(&format!("AutoScalingGroupNames.member.{}", i + 1), group);
+    }
+    if let Some(token) = next_token {
+        form.param("NextToken", token);
+    }
+    call(DESCRIBE, form)
+}
+
+/// One page of groups and the token for the next page.
+pub fn read_groups(xml: &str) -> Result<(Vec<Group>, Option<String>), ErrorKind> {
     let root = crate::xml::parse(xml)?;
-    let groups = root
-        .at(&["DescribeAutoScalingGroupsResult", "AutoScalingGroups"])
-        .ok_or_else(|| ErrorKind::Answer("no AutoScalingGroups element".into()))?;
-    let Some(group) = groups.child("member") else { return Ok(None) };
-    let instances = group.child("Instances").map_or_else(Vec::new, |list| {
+    let result = root
+        .child("DescribeAutoScalingGroupsResult")
+        .ok_or_else(|| ErrorKind::Answer("no DescribeAutoScalingGroupsResult element".into()))?;
+    let groups =
+        result.child("AutoScalingGroups").ok_or_else(|| ErrorKind::Answer("no AutoScalingGroups element".into()))?;
+    let size = |group: &crate::xml::Element, name: &str| -> Result<u32, ErrorKind> {
+        let text = group.text_of(name).ok_or_else(|| ErrorKind::Answer(format!("a group without {name}")))?;
+        text.parse().map_err(|_| ErrorKind::Answer(format!("{name} is not a count: {text:?}")))
+    };
+    let groups = groups
+        .children_named("member")
+        .map(|group| {
+            Ok(Group {
+                name: group.text_of("AutoScalingGroupName").unwrap_or_default().to_owned(),
+                min_size: size(group, "MinSize")?,
+                max_size: size(group, "MaxSize")?,
+                desired_capacity: size(group, "DesiredCapacity")?,
+                instances: instances(group),
+            })
+        })
+        .collect::<Result<_, ErrorKind>>()?;
+    let next = result.text_of("NextToken").filter(|t| !t.is_empty()).map(str::to_owned);
+    Ok((groups, next))
+}
+
+fn instances(group: &crate::xml::Element) -> Vec<GroupInstance> {
+    group.child("Instances").map_or_else(Vec::new, |list| {
         list.children_named("member")
             .filter_map(|m| {
                 Some(GroupInstance {
@@ -51,15 +89,56 @@ pub fn read_instances(xml: &str) -> Result<Option<Vec<GroupInstance>>, ErrorKind
                 })
             })
             .collect()
-    });
-    Ok(Some(instances))
+    })
+}
+
+/// The first group's instances; `None` when the answer lists no group (no group by that name).
+pub fn read_instances(xml: &str) -> Result<Option<Vec<GroupInstance>>, ErrorKind> {
+    let root = crate::xml::parse(xml)?;
+    let groups = root
+        .at(&["DescribeAutoScalingGroupsResult", "AutoScalingGroups"])
+        .ok_or_else(|| ErrorKind::Answer("no AutoScalingGroups element".into()))?;
+    Ok(groups.child("member").map(instances))
 }
 
 impl Client {
     /// The instances of the Auto Scaling group `group`; `None` if there is no such group.
     pub async fn describe_group_instances(&self, group: &str) -> Result<Option<Vec<GroupInstance>>, Error> {
-        self.call(&request(group), |body| read_instances(&String::from_utf8_lossy(body))).await
+        self.call(&request(&[group], None), |body| read_instances(&String::from_utf8_lossy(body))).await
     }
+
+    /// Every group of `names` that exists (a missing one is simply absent), through every page.
+    /// No names, no groups: the API would answer with every group in the account.
+    pub async fn describe_groups(&self, names: &[&str]) -> Result<Vec<Group>, Error> {
+        let mut groups = Vec::with_capacity(names.len());
+        if names.is_empty() {
+            return Ok(groups);
+        }
+        let mut token: Option<String> = None;
+        loop {
+            let (page, next) = self
+                .call(&request(names, token.as_deref()), |body| read_groups(&String::from_utf8_lossy(body)))
+                .await?;
+            groups.extend(page);
+            match next_token(token.as_deref(), next) {
+                Some(next) => token = Some(next),
+                None => return Ok(groups),
+            }
+        }
+    }
+
+    /// Set `group`'s desired capacity now, cooldowns aside (the caller has its own stabilization).
+    pub async fn set_desired_capacity(&self, group: &str, desired: u32) -> Result<(), Error> {
+        self.call(&set_desired_request(group, desired), |_| Ok(())).await
+    }
+}
+
+fn set_desired_request(group: &str, desired: u32) -> Call {
+    let mut form = Form::new(SET_DESIRED, VERSION);
+    form.param("AutoScalingGroupName", group)
+        .param("DesiredCapacity", &desired.to_string())
+        .param("HonorCooldown", "false");
+    call(SET_DESIRED, form)
 }
 
 #[cfg(test)]
@@ -67,12 +146,61 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_request_names_the_group() {
-        let call = request("web fleet");
+    fn the_request_names_the_groups() {
+        let call = request(&["web fleet"], None);
         assert_eq!(
             call.body,
             "Action=DescribeAutoScalingGroups&Version=2011-01-01&AutoScalingGroupNames.member.1=web%20fleet"
         );
+        let call = request(&["a", "b"], Some("t/1"));
+        assert_eq!(
+            call.body,
+            "Action=DescribeAutoScalingGroups&Version=2011-01-01&AutoScalingGroupNames.member.1=a&AutoScalingGroupNames.member.2=b&NextToken=t%2F1"
+        );
+        assert_eq!(
+            set_desired_request("web", 7).body,
+            "Action=SetDesiredCapacity&Version=2011-01-01&AutoScalingGroupName=web&DesiredCapacity=7&HonorCooldown=false"
+        );
+    }
+
+    #[test]
+    fn groups_are_read_with_their_sizes_and_the_next_token() {
+        let xml = r#"<DescribeAutoScalingGroupsResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">
+  <DescribeAutoScalingGroupsResult>
+    <AutoScalingGroups>
+      <member>
+        <AutoScalingGroupName>web</AutoScalingGroupName>
+        <MinSize>1</MinSize><MaxSize>10</MaxSize><DesiredCapacity>3</DesiredCapacity>
+        <Instances>
+          <member><InstanceId>i-1</InstanceId><LifecycleState>InService</LifecycleState><HealthStatus>Healthy</HealthStatus></member>
+          <member><InstanceId>i-2</InstanceId><LifecycleState>Pending</LifecycleState><HealthStatus>Healthy</HealthStatus></member>
+        </Instances>
+        <Tags><member><Key>k</Key><Value>v</Value></member></Tags>
+      </member>
+      <member>
+        <AutoScalingGroupName>jobs</AutoScalingGroupName>
+        <MinSize>0</MinSize><MaxSize>4</MaxSize><DesiredCapacity>0</DesiredCapacity>
+        <Instances/>
+      </member>
+    </AutoScalingGroups>
+    <NextToken>more</NextToken>
+  </DescribeAutoScalingGroupsResult>
+</DescribeAutoScalingGroupsResponse>"#;
+        let (groups, next) = read_groups(xml).unwrap();
+        assert_eq!(next.as_deref(), Some("more"));
+        assert_eq!(
+            groups.iter().map(|g| (g.name.as_str(), g.min_size, g.max_size, g.desired_capacity)).collect::<Vec<_>>(),
+            [("web", 1, 10, 3), ("jobs", 0, 4, 0)]
+        );
+        assert_eq!(groups[0].instances.len(), 2, "the tags' member is not an instance");
+        assert_eq!(groups[0].instances[1].lifecycle_state, "Pending");
+        assert!(groups[1].instances.is_empty());
+
+        let bad = xml.replace("<DesiredCapacity>3</DesiredCapacity>", "<DesiredCapacity>-3</DesiredCapacity>");
+        assert!(read_groups(&bad).unwrap_err().to_string().contains("DesiredCapacity"), "a size that is not a count");
+        let none = r#"<R><DescribeAutoScalingGroupsResult><AutoScalingGroups/></DescribeAutoScalingGroupsResult></R>"#;
+        assert_eq!(read_groups(none).unwrap(), (Vec::new(), None));
+        assert!(read_groups("<R/>").is_err());
     }
 
     /// An answer in the shape of AWS's documentation example, with the lists Auto Scaling puts

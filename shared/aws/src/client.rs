@@ -52,6 +52,9 @@ pub enum ErrorKind {
     /// An answer this crate cannot read.
     #[error("unreadable answer: {0}")]
     Answer(String),
+    /// A request the service would refuse, so it was not sent.
+    #[error("not sent: {0}")]
+    Request(String),
     /// No trusted root certificates could be loaded.
     #[error("TLS set-up: {0}")]
     Tls(String),
@@ -65,7 +68,7 @@ impl ErrorKind {
             ErrorKind::Service { status, code, .. } => {
                 matches!(status, 500 | 502 | 503 | 504 | 429) || RETRYABLE_CODES.contains(&code.as_str())
             }
-            ErrorKind::Answer(_) | ErrorKind::Tls(_) => false,
+            ErrorKind::Answer(_) | ErrorKind::Request(_) | ErrorKind::Tls(_) => false,
         }
     }
 }

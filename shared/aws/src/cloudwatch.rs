@@ -1,5 +1,6 @@
-//! GetMetricData with metric-stat queries, every page (AWS JSON 1.0, which CloudWatch serves beside
-//! the query protocol and CBOR: serde reads it, and its times are plain epoch seconds).
+//! GetMetricData with metric-stat queries, every page, and PutMetricData (AWS JSON 1.0, which
+//! CloudWatch serves beside the query protocol and CBOR: serde reads it, and its times are plain
+//! epoch seconds).
 
 use std::collections::HashMap;
 
@@ -155,7 +156,83 @@ pub fn read_page(json: &[u8]) -> Result<(Vec<MetricResult>, Option<String>), Err
     Ok((results, answer.next_token.filter(|t| !t.is_empty())))
 }
 
+/// One value to store with PutMetricData.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Datum {
+    pub metric_name: String,
+    pub dimensions: Vec<(String, String)>,
+    pub timestamp_ms: u64,
+    pub value: f64,
+    /// `Count`, `Seconds`, `None`, …
+    pub unit: &'static str,
+    /// 1 for a high-resolution metric, 60 for a standard one.
+    pub storage_resolution: u32,
+}
+
+/// PutMetricData's limit on values per call.
+pub const MAX_DATA_PER_PUT: usize = 1_000;
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Put<'a> {
+    namespace: &'a str,
+    metric_data: Vec<DatumJson<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DatumJson<'a> {
+    metric_name: &'a str,
+    dimensions: Vec<DimensionJson<'a>>,
+    timestamp: f64,
+    value: f64,
+    unit: &'a str,
+    storage_resolution: u32,
+}
+
+fn put_request(namespace: &str, data: &[Datum]) -> Call {
+    let body = Put {
+        namespace,
+        metric_data: data
+            .iter()
+            .map(|d| DatumJson {
+                metric_name: &d.metric_name,
+                dimensions: d.dimensions.iter().map(|(name, value)| DimensionJson { name, value }).collect(),
+                timestamp: d.timestamp_ms as f64 / 1_000.0,
+                value: d.value,
+                unit: d.unit,
+                storage_resolution: d.storage_resolution,
+            })
+            .collect(),
+    };
+    Call {
+        service: Service::CloudWatch,
+        operation: "PutMetricData",
+        content_type: crate::JSON,
+        target: Some("GraniteServiceVersion20100801.PutMetricData"),
+        body: serde_json::to_vec(&body).unwrap_or_default().into(),
+    }
+}
+
 impl Client {
+    /// Store `data` in `namespace`, [`MAX_DATA_PER_PUT`] values per call. Values that are not
+    /// finite are refused before anything is sent: CloudWatch refuses the whole call for one.
+    pub async fn put_metric_data(&self, namespace: &str, data: &[Datum]) -> Result<(), Error> {
+        if let Some(bad) = data.iter().find(|d| !d.value.is_finite()) {
+            return Err(Error {
+                operation: "PutMetricData",
+                kind: ErrorKind::Request(format!(
+                    "{} = {} is not a number CloudWatch stores",
+                    bad.metric_name, bad.value
+                )),
+            });
+        }
+        for chunk in data.chunks(MAX_DATA_PER_PUT) {
+            self.call(&put_request(namespace, chunk), |_| Ok(())).await?;
+        }
+        Ok(())
+    }
+
     /// The datapoints of `queries` (at most 500) in `range`, through every page; a query's
     /// points from several pages are joined under its id.
     pub async fn get_metric_data(&self, queries: &[MetricQuery], range: Range) -> Result<Vec<MetricResult>, Error> {
@@ -219,6 +296,35 @@ mod tests {
                 "EndTime": 2000.0,
                 "ScanBy": "TimestampDescending",
                 "NextToken": "n"
+            })
+        );
+    }
+
+    #[test]
+    fn data_are_put_as_cloudwatch_documents_them() {
+        let datum = Datum {
+            metric_name: "DesiredCapacity".into(),
+            dimensions: vec![("Fleet".into(), "web".into())],
+            timestamp_ms: 1_795_938_490_250,
+            value: 3.0,
+            unit: "Count",
+            storage_resolution: 60,
+        };
+        let call = put_request("Switchyard", &[datum]);
+        assert_eq!(call.target, Some("GraniteServiceVersion20100801.PutMetricData"));
+        let json: serde_json::Value = serde_json::from_slice(&call.body).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "Namespace": "Switchyard",
+                "MetricData": [{
+                    "MetricName": "DesiredCapacity",
+                    "Dimensions": [{ "Name": "Fleet", "Value": "web" }],
+                    "Timestamp": 1795938490.25,
+                    "Value": 3.0,
+                    "Unit": "Count",
+                    "StorageResolution": 60
+                }]
             })
         );
     }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use scaler::cloud::SdkCloud;
+use scaler::cloud::AwsCloud;
 use scaler::config::Config;
 use switchyard_algorithms::Time;
 use switchyard_local::{Clients, LocalEnvironment, bootstrap};
@@ -61,7 +61,7 @@ async fn a_message_every_few_seconds_keeps_one_worker_instead_of_flapping_to_zer
         ("SWITCHYARD_NAMESPACE", namespace.clone()),
     ]);
     let scaler_config = Config::from_lookup(|k| settings.get(k).cloned()).unwrap();
-    let cloud = SdkCloud::new(&sdk);
+    let cloud = AwsCloud { aws: localstack().aws_client() };
 
     // The worker reports its activity every second under the scaler's fleet name.
     let mut config = WorkerConfig::new(&queue_url);
@@ -122,7 +122,7 @@ async fn a_message_every_few_seconds_keeps_one_worker_instead_of_flapping_to_zer
     assert_eq!(report.fleets[0].desired, 0, "idle once the work stops: {:?}", report.fleets[0].steps);
 }
 
-async fn tick_once(cloud: &SdkCloud, config: &Config) -> scaler::tick::TickReport {
+async fn tick_once(cloud: &AwsCloud, config: &Config) -> scaler::tick::TickReport {
     let report = scaler::tick::tick(cloud, config, false, now()).await;
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     report
