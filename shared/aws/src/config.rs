@@ -94,9 +94,7 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// What Lambda's variables say about access before any endpoint: region, credentials, FIPS. Read
-/// once here for both ways Switchyard calls AWS: [`Config::from_env`] and the scaler's SDK
-/// configuration (`switchyard_env::lambda_sdk_config`).
+/// What Lambda's variables say about access before any endpoint: region, credentials, FIPS.
 #[derive(Debug, Clone)]
 pub struct Access {
     pub region: String,
