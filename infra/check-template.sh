@@ -16,7 +16,7 @@ say "template.yaml passes cfn-lint and sam validate --lint"
 # cargo lambda (and the zig it cross-compiles with) come from the tools venv.
 export PATH="$TOOLS_VENV/bin:$PATH"
 rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
-say "sam build (release arm64; the first build on a fresh machine takes about 20 minutes on 2 cores)"
+say "sam build (release arm64; the first build on a fresh machine takes a few minutes on 2 cores)"
 started=$SECONDS
 "$TOOLS_VENV/bin/sam" build --template-file template.yaml
 for f in RouterFunction ScalerFunction; do

@@ -1,10 +1,12 @@
-//! The four AWS calls the Switchyard router makes, without the AWS SDK.
+//! The AWS calls Switchyard's Lambdas make, without the AWS SDK.
 //!
 //! The SDK's runtime and four clients made up more than half of the router's `bootstrap` (≈2.7 of
-//! 5.1 MB), for four requests: a group's instances, their addresses, a metric, and a queued message.
-//! Each is one signed POST. This crate makes them with SigV4 signing ([`sigv4`]), the query
-//! protocol's XML ([`xml`]) or AWS JSON 1.0, and a pooled hyper client with rustls on *ring*
-//! (HTTP/1.1), keeping what a function relies on from the SDK:
+//! 5.1 MB), and half of the scaler's (4.8 → 2.3 MB without it), for a handful of requests: the
+//! router's (a group's instances, their addresses, a metric, a queued message) and the scaler's
+//! (groups' sizes, a queue's depth, metrics read and written, a desired capacity set). Each is one
+//! signed POST. This crate makes them with SigV4 signing ([`sigv4`]), the query protocol's XML
+//! ([`xml`]) or AWS JSON 1.0, and a pooled hyper client with rustls on *ring* (HTTP/1.1), keeping
+//! what a function relies on from the SDK:
 //! - credentials, region, FIPS and endpoint overrides read from Lambda's variables ([`Config`]);
 //! - the standard retry mode: 3 attempts, jittered exponential backoff, a retry quota; throttling,
 //!   5xx and transport errors retried, nothing else ([`client`]);
