@@ -239,3 +239,62 @@ async fn instance_pages_are_followed_and_a_repeated_token_ends_the_walk() {
     assert_eq!(seen.len(), 3, "the third page handed back the token it was given: the walk stops");
     assert!(String::from_utf8_lossy(&seen[2].body).ends_with("&NextToken=b"));
 }
+
+#[tokio::test]
+async fn group_pages_are_followed_with_every_name_asked_each_time() {
+    let page = |name: &str, next: &str| -> &'static str {
+        Box::leak(
+            format!(
+                "<DescribeAutoScalingGroupsResponse><DescribeAutoScalingGroupsResult><AutoScalingGroups><member>\
+                 <AutoScalingGroupName>{name}</AutoScalingGroupName><MinSize>0</MinSize><MaxSize>5</MaxSize>\
+                 <DesiredCapacity>2</DesiredCapacity><Instances/></member></AutoScalingGroups>{next}\
+                 </DescribeAutoScalingGroupsResult></DescribeAutoScalingGroupsResponse>"
+            )
+            .into_boxed_str(),
+        )
+    };
+    let (port, seen) = server(
+        false,
+        vec![(StatusCode::OK, page("web", "<NextToken>n1</NextToken>")), (StatusCode::OK, page("jobs", ""))],
+    )
+    .await;
+    let client = Client::new(config(&format!("http://127.0.0.1:{port}")));
+    let groups = client.describe_groups(&["web", "jobs"]).await.unwrap();
+    let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(names, ["web", "jobs"]);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    let second = String::from_utf8_lossy(&seen[1].body).into_owned();
+    assert!(second.contains("AutoScalingGroupNames.member.2=jobs") && second.ends_with("&NextToken=n1"), "{second}");
+    drop(seen);
+    assert!(client.describe_groups(&[]).await.unwrap().is_empty(), "no names: no call, no groups");
+}
+
+#[tokio::test]
+async fn metric_data_go_out_a_thousand_per_call_and_a_bad_value_sends_nothing() {
+    use switchyard_aws::cloudwatch::{Datum, MAX_DATA_PER_PUT};
+    let (port, seen) = server(false, vec![(StatusCode::OK, "{}"), (StatusCode::OK, "{}")]).await;
+    let client = Client::new(config(&format!("http://127.0.0.1:{port}")));
+    let datum = |value: f64| Datum {
+        metric_name: "DesiredCapacity".into(),
+        dimensions: vec![("Fleet".into(), "web".into())],
+        timestamp_ms: 1_795_938_490_000,
+        value,
+        unit: "Count",
+        storage_resolution: 60,
+    };
+    let mut data = vec![datum(1.0); MAX_DATA_PER_PUT + 1];
+    data.push(datum(f64::NAN));
+    let refused = client.put_metric_data("Switchyard", &data).await.unwrap_err();
+    assert!(matches!(refused.kind, ErrorKind::Request(_)), "{refused}");
+    assert!(seen.lock().unwrap().is_empty(), "nothing sent for a batch CloudWatch would refuse");
+    data.pop();
+    client.put_metric_data("Switchyard", &data).await.unwrap();
+    let seen = seen.lock().unwrap();
+    let sizes: Vec<usize> = seen
+        .iter()
+        .map(|s| serde_json::from_slice::<serde_json::Value>(&s.body).unwrap()["MetricData"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes, [MAX_DATA_PER_PUT, 1]);
+    assert_eq!(seen[0].headers.get("x-amz-target").unwrap(), "GraniteServiceVersion20100801.PutMetricData");
+}
