@@ -31,6 +31,9 @@ pub struct Group {
     pub instances: Vec<GroupInstance>,
 }
 
+/// DescribeAutoScalingGroups takes at most 50 names unless MaxRecords is raised.
+pub const MAX_NAMES_PER_CALL: usize = 50;
+
 const DESCRIBE: &str = "DescribeAutoScalingGroups";
 const SET_DESIRED: &str = "SetDesiredCapacity";
 const VERSION: &str = "2011-01-01";
@@ -107,24 +110,25 @@ impl Client {
         self.call(&request(&[group], None), |body| read_instances(&String::from_utf8_lossy(body))).await
     }
 
-    /// Every group of `names` that exists (a missing one is simply absent), through every page.
-    /// No names, no groups: the API would answer with every group in the account.
+    /// Every group of `names` that exists (a missing one is simply absent), through every page,
+    /// [`MAX_NAMES_PER_CALL`] names per call. No names, no groups: the API would answer with every
+    /// group in the account.
     pub async fn describe_groups(&self, names: &[&str]) -> Result<Vec<Group>, Error> {
         let mut groups = Vec::with_capacity(names.len());
-        if names.is_empty() {
-            return Ok(groups);
-        }
-        let mut token: Option<String> = None;
-        loop {
-            let (page, next) = self
-                .call(&request(names, token.as_deref()), |body| read_groups(&String::from_utf8_lossy(body)))
-                .await?;
-            groups.extend(page);
-            match next_token(token.as_deref(), next) {
-                Some(next) => token = Some(next),
-                None => return Ok(groups),
+        for names in names.chunks(MAX_NAMES_PER_CALL) {
+            let mut token: Option<String> = None;
+            loop {
+                let (page, next) = self
+                    .call(&request(names, token.as_deref()), |body| read_groups(&String::from_utf8_lossy(body)))
+                    .await?;
+                groups.extend(page);
+                match next_token(token.as_deref(), next) {
+                    Some(next) => token = Some(next),
+                    None => break,
+                }
             }
         }
+        Ok(groups)
     }
 
     /// Set `group`'s desired capacity now, cooldowns aside (the caller has its own stabilization).

@@ -262,12 +262,28 @@ async fn group_pages_are_followed_with_every_name_asked_each_time() {
     let groups = client.describe_groups(&["web", "jobs"]).await.unwrap();
     let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
     assert_eq!(names, ["web", "jobs"]);
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.len(), 2);
-    let second = String::from_utf8_lossy(&seen[1].body).into_owned();
+    let second = {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        String::from_utf8_lossy(&seen[1].body).into_owned()
+    };
     assert!(second.contains("AutoScalingGroupNames.member.2=jobs") && second.ends_with("&NextToken=n1"), "{second}");
-    drop(seen);
     assert!(client.describe_groups(&[]).await.unwrap().is_empty(), "no names: no call, no groups");
+
+    // More names than one call takes: two calls, each within the limit.
+    use switchyard_aws::autoscaling::MAX_NAMES_PER_CALL;
+    let empty = "<R><DescribeAutoScalingGroupsResult><AutoScalingGroups/></DescribeAutoScalingGroupsResult></R>";
+    let (port, seen) = server(false, vec![(StatusCode::OK, empty), (StatusCode::OK, empty)]).await;
+    let client = Client::new(config(&format!("http://127.0.0.1:{port}")));
+    let names: Vec<String> = (0..=MAX_NAMES_PER_CALL).map(|i| format!("g{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    assert!(client.describe_groups(&names).await.unwrap().is_empty());
+    let seen = seen.lock().unwrap();
+    let asked: Vec<usize> = seen
+        .iter()
+        .map(|s| String::from_utf8_lossy(&s.body).matches("AutoScalingGroupNames.member.").count())
+        .collect();
+    assert_eq!(asked, [MAX_NAMES_PER_CALL, 1]);
 }
 
 #[tokio::test]
