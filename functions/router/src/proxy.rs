@@ -211,26 +211,22 @@ fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
 /// Connection header lists, and Content-Length. Usually Content-Length is the only one, and one
 /// scan of the names finds that out.
 fn strip_hop_only(headers: &mut HeaderMap) {
-    let (mut connection, mut others) = (false, false);
+    let mut drop = Vec::new();
+    let mut connection = false;
     for name in headers.keys() {
         match kind(name) {
             Kind::Connection => connection = true,
-            Kind::HopOnly if name != header::CONTENT_LENGTH => others = true,
+            Kind::HopOnly if name != header::CONTENT_LENGTH => drop.push(name.clone()),
             _ => {}
         }
     }
-    if connection || others {
-        let listed = if connection { connection_listed(headers) } else { Vec::new() };
-        remove_where(headers, |name| matches!(kind(name), Kind::Connection | Kind::HopOnly) || listed.contains(name));
-    } else {
-        headers.remove(header::CONTENT_LENGTH);
+    if connection {
+        drop.push(header::CONNECTION);
+        drop.extend(connection_listed(headers));
     }
-}
-
-/// Remove every header whose name `drop` picks, without collecting them first.
-fn remove_where(headers: &mut HeaderMap, drop: impl Fn(&HeaderName) -> bool) {
-    while let Some(name) = headers.keys().find(|name| drop(name)).cloned() {
-        headers.remove(&name);
+    headers.remove(header::CONTENT_LENGTH);
+    for name in &drop {
+        headers.remove(name);
     }
 }
 
@@ -239,29 +235,36 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// The X-Forwarded-* headers the router writes itself (or removes): a client's values for them
-/// are overwritten, so they need no removal first.
+/// are overwritten, so they need no removal first. By text: comparing with the `HeaderName`
+/// constants makes and drops a temporary name per comparison.
 fn restated(name: &HeaderName) -> bool {
-    name == X_FORWARDED_FOR || name == X_FORWARDED_PROTO || name == X_FORWARDED_HOST
+    matches!(name.as_str(), "x-forwarded-for" | "x-forwarded-proto" | "x-forwarded-host")
 }
 
 /// The client's headers as the target should see them, edited in place: the map was made with
 /// room for what the router adds (see `event`), so it does not grow. Host holds a placeholder
 /// that each attempt overwrites with its target's address.
 fn forwarded_headers(mut headers: HeaderMap, client_ip: Option<IpAddr>) -> HeaderMap {
-    // One scan: is there anything to remove beyond what the inserts below overwrite?
-    let (mut remove, mut claimed) = (false, false);
+    // One scan finds what must go beyond what the inserts below overwrite (API Gateway's
+    // X-Forwarded-Port, a Content-Length, hop-by-hop headers); each is then removed by name.
+    let mut drop = Vec::new();
+    let (mut connection, mut claimed) = (false, false);
     for name in headers.keys() {
         match kind(name) {
             Kind::Kept => {}
             Kind::Claim if restated(name) => claimed = true,
-            _ => remove = true,
+            Kind::Connection => connection = true,
+            Kind::HopOnly | Kind::Claim => drop.push(name.clone()),
         }
     }
-    if remove {
-        let listed = connection_listed(&headers);
-        remove_where(&mut headers, |name| {
-            !restated(name) && (kind(name) != Kind::Kept || listed.contains(name)) && name != header::HOST
-        });
+    if connection {
+        drop.push(header::CONNECTION);
+        // What Connection lists goes too, except Host, which becomes X-Forwarded-Host, and the
+        // restated claims, which are overwritten anyway.
+        drop.extend(connection_listed(&headers).into_iter().filter(|n| n != header::HOST && !restated(n)));
+    }
+    for name in &drop {
+        headers.remove(name);
     }
     let client_host = headers.insert(header::HOST, HeaderValue::from_static(""));
     match client_ip {
