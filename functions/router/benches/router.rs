@@ -2,10 +2,12 @@
 //!
 //! 1. **Handler overhead.** One GET through the router in process against a direct HTTP/1.1 call
 //!    to the same loopback backend with the same client library (hyper-util's pooled client,
-//!    keep-alive). The backend runs on its own thread, as a real server is its own process. Two
+//!    keep-alive). The backend runs on its own thread, as a real server is its own process. Three
 //!    router paths are timed: the handler alone, given the request as the function's event reader
-//!    makes it (the goal's measure), and the whole in-process invocation: the event's JSON read,
-//!    the handler, the answer written as JSON.
+//!    makes it (the goal's measure); the same with the headers API Gateway adds in a real event
+//!    (which the router forwards, restates or drops, so the target gets more headers than from
+//!    the direct call); and the whole in-process invocation: the event's JSON read, the handler,
+//!    the answer written as JSON.
 //!
 //!    The handler and its peer run in the same surroundings: before each timed call the bench
 //!    reads one event (as the Lambda runtime does between invocations; the whole-invocation path
@@ -84,6 +86,16 @@ const HEADERS: [(&str, &str); 4] = [
     ("cookie", "theme=dark; session=abc123"),
 ];
 
+/// What API Gateway adds to a client's headers in a real event: the router forwards the trace id,
+/// restates X-Forwarded-For and -Proto, turns Host into X-Forwarded-Host and drops the port.
+const GATEWAY_HEADERS: [(&str, &str); 5] = [
+    ("host", "abc123.execute-api.eu-west-1.amazonaws.com"),
+    ("x-amzn-trace-id", "Root=1-67891233-abcdef012345678912345678"),
+    ("x-forwarded-for", "203.0.113.7"),
+    ("x-forwarded-port", "443"),
+    ("x-forwarded-proto", "https"),
+];
+
 /// The whole in-process invocation: the event read, the handler, the answer written as JSON.
 async fn full(router: &Router, event: &str, i: u64) -> usize {
     let event = HttpEvent::from_json(event).unwrap();
@@ -115,6 +127,8 @@ fn per_request(started: Instant) -> f64 {
 struct Paths {
     router: Router,
     event: String,
+    /// The same request with API Gateway's own headers in the event.
+    gateway_event: String,
     client: Client<HttpConnector, Full<Bytes>>,
     uri: String,
 }
@@ -142,16 +156,23 @@ impl Paths {
             RouterConfig::from_lookup(|k| settings.iter().find(|(key, _)| *key == k).map(|(_, v)| v.clone())).unwrap();
         let router = Router::new(config, None, Time::from_millis(1_000)).await.unwrap();
         let event = switchyard_tests::apigw_event("GET", "/products/42?color=red", "203.0.113.7", &HEADERS, None);
+        let gateway: Vec<(&str, &str)> = HEADERS.iter().chain(&GATEWAY_HEADERS).copied().collect();
+        let gateway_event =
+            switchyard_tests::apigw_event("GET", "/products/42?color=red", "203.0.113.7", &gateway, None);
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new()).build(connector);
         let uri = format!("http://{address}/products/42?color=red");
-        Paths { router, event, client, uri }
+        Paths { router, event, gateway_event, client, uri }
     }
 
     /// What the Lambda runtime does between two invocations: read the next event.
     fn incoming(&self) -> Incoming {
         HttpEvent::from_json(&self.event).unwrap().into_request().unwrap()
+    }
+
+    fn incoming_from_gateway(&self) -> Incoming {
+        HttpEvent::from_json(&self.gateway_event).unwrap().into_request().unwrap()
     }
 
     /// The peer: a direct call, in the same surroundings as the handler's (an event read before
@@ -177,6 +198,15 @@ impl Paths {
         })
     }
 
+    /// The handler, given the event with API Gateway's own headers.
+    async fn handler_from_gateway(&self) -> f64 {
+        timed!(self.incoming_from_gateway(), |request, i| async move {
+            let response = self.router.handle(request, "bench-request", Time::from_millis(1_000), i).await;
+            assert_eq!(response.status(), 200);
+            response
+        })
+    }
+
     /// The whole invocation, from the event's JSON to the answer's (nothing to prepare).
     async fn full(&self) -> f64 {
         timed!((), |(), i| full(&self.router, &self.event, i))
@@ -190,21 +220,22 @@ async fn overhead() {
         full(&paths.router, &paths.event, i).await;
         direct(&paths.client, &paths.uri).await;
     }
-    let mut times: [Vec<f64>; 4] = Default::default();
+    let mut times: [Vec<f64>; 5] = Default::default();
     for round in 0..ROUNDS {
-        for path in 0..4 {
-            let which = (round + path) % 4;
+        for path in 0..5 {
+            let which = (round + path) % 5;
             times[which].push(match which {
                 0 => paths.direct().await,
                 1 => paths.handler().await,
                 2 => paths.full().await,
+                3 => paths.handler_from_gateway().await,
                 _ => paths.back_to_back().await,
             });
         }
         eprint!("\roverhead: round {}/{ROUNDS}", round + 1);
     }
     eprintln!();
-    let [plain, handler, whole, back_to_back] = times;
+    let [plain, handler, whole, from_gateway, back_to_back] = times;
     // The event reader and the answer writer alone.
     let started = Instant::now();
     for _ in 0..PER_ROUND {
@@ -237,6 +268,13 @@ async fn overhead() {
         read / 1e3,
         written / 1e3
     );
+    let gateway = ratios(&from_gateway, &plain);
+    println!(
+        "  with API Gateway's own headers in the event (Host, X-Amzn-Trace-Id, X-Forwarded-For/-Port/-Proto): {:>6.1} µs/request, ratio {:.3}× (IQR {})",
+        median(from_gateway) / 1e3,
+        median(gateway.clone()),
+        iqr(gateway)
+    );
     let tight = ratios(&handler, &back_to_back);
     println!(
         "  direct calls back to back, nothing between them: {:>6.1} µs/request; the handler is {:.3}× that (IQR {})",
@@ -259,6 +297,7 @@ async fn profile_loop(path: &str) {
         total += match path {
             "direct" => paths.direct().await,
             "handler" => paths.handler().await,
+            "gateway" => paths.handler_from_gateway().await,
             "back_to_back" => paths.back_to_back().await,
             _ => paths.full().await,
         };
