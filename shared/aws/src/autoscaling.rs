@@ -1,7 +1,7 @@
 //! DescribeAutoScalingGroups (one group's instances, or several groups' sizes and instances) and
 //! SetDesiredCapacity (query protocol, version 2011-01-01).
 
-use crate::client::{Call, Error, ErrorKind, next_token};
+use crate::client::{Call, Error, ErrorKind};
 use crate::{Client, Form, Service};
 
 /// An instance of the group as Auto Scaling sees it.
@@ -116,17 +116,12 @@ impl Client {
     pub async fn describe_groups(&self, names: &[&str]) -> Result<Vec<Group>, Error> {
         let mut groups = Vec::with_capacity(names.len());
         for names in names.chunks(MAX_NAMES_PER_CALL) {
-            let mut token: Option<String> = None;
-            loop {
-                let (page, next) = self
-                    .call(&request(names, token.as_deref()), |body| read_groups(&String::from_utf8_lossy(body)))
-                    .await?;
-                groups.extend(page);
-                match next_token(token.as_deref(), next) {
-                    Some(next) => token = Some(next),
-                    None => break,
-                }
-            }
+            self.for_each_page(
+                |token| request(names, token),
+                |body| read_groups(&String::from_utf8_lossy(body)),
+                |page| groups.extend(page),
+            )
+            .await?;
         }
         Ok(groups)
     }

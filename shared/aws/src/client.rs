@@ -81,7 +81,7 @@ impl From<crate::xml::XmlError> for ErrorKind {
 
 /// The token to ask for the next page with: `None` when the answer gave none, or handed back the
 /// token it was asked with (a service doing that would otherwise keep a paginator going forever).
-pub(crate) fn next_token(asked: Option<&str>, next: Option<String>) -> Option<String> {
+fn next_token(asked: Option<&str>, next: Option<String>) -> Option<String> {
     next.filter(|next| Some(next.as_str()) != asked)
 }
 
@@ -179,6 +179,26 @@ impl Client {
 
     /// Send `call` and read its answer with `read`; an answer `read` cannot use is an error of the
     /// call's operation, as a failed call is.
+    /// Every page of a paginated call: `request` makes the call for a page's token (none for the
+    /// first), `read` reads a page's items and the next token, `page` takes each page's items. Stops
+    /// when there is no next token, or the service hands back the token it was asked with.
+    pub(crate) async fn for_each_page<T>(
+        &self,
+        request: impl Fn(Option<&str>) -> Call,
+        read: impl Fn(&[u8]) -> Result<(Vec<T>, Option<String>), ErrorKind>,
+        mut page: impl FnMut(Vec<T>),
+    ) -> Result<(), Error> {
+        let mut token: Option<String> = None;
+        loop {
+            let (items, next) = self.call(&request(token.as_deref()), &read).await?;
+            page(items);
+            match next_token(token.as_deref(), next) {
+                Some(next) => token = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+
     pub(crate) async fn call<T>(
         &self,
         call: &Call,

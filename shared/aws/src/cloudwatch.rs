@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::client::{Call, Error, ErrorKind, next_token};
+use crate::client::{Call, Error, ErrorKind};
 use crate::{Client, Service};
 
 /// One statistic of one metric over fixed periods.
@@ -239,26 +239,26 @@ impl Client {
         let mut results: Vec<MetricResult> = Vec::with_capacity(queries.len());
         // Where each id's result is in `results`: a page holds up to 500 of them.
         let mut index: HashMap<String, usize> = HashMap::with_capacity(queries.len());
-        let mut token: Option<String> = None;
-        loop {
-            let (page, next) = self.call(&request(queries, range, token.as_deref()), read_page).await?;
-            for result in page {
-                match index.get(&result.id).and_then(|&i| results.get_mut(i)) {
-                    Some(seen) => {
-                        seen.timestamps_ms.extend(result.timestamps_ms);
-                        seen.values.extend(result.values);
-                    }
-                    None => {
-                        index.insert(result.id.clone(), results.len());
-                        results.push(result);
+        self.for_each_page(
+            |token| request(queries, range, token),
+            read_page,
+            |page| {
+                for result in page {
+                    match index.get(&result.id).and_then(|&i| results.get_mut(i)) {
+                        Some(seen) => {
+                            seen.timestamps_ms.extend(result.timestamps_ms);
+                            seen.values.extend(result.values);
+                        }
+                        None => {
+                            index.insert(result.id.clone(), results.len());
+                            results.push(result);
+                        }
                     }
                 }
-            }
-            match next_token(token.as_deref(), next) {
-                Some(next) => token = Some(next),
-                None => return Ok(results),
-            }
-        }
+            },
+        )
+        .await?;
+        Ok(results)
     }
 }
 

@@ -1,7 +1,7 @@
 //! DescribeInstances, for running instances' addresses, launch times and tags (EC2's query
 //! protocol, version 2016-11-15), every page.
 
-use crate::client::{Call, Error, ErrorKind, next_token};
+use crate::client::{Call, Error, ErrorKind};
 use crate::{Client, Form, Service};
 
 /// What the router reads of an instance.
@@ -74,16 +74,13 @@ impl Client {
     /// The running instances among `ids`, through every page.
     pub async fn describe_running_instances(&self, ids: &[String]) -> Result<Vec<Instance>, Error> {
         let mut instances = Vec::with_capacity(ids.len());
-        let mut token: Option<String> = None;
-        loop {
-            let (page, next) =
-                self.call(&request(ids, token.as_deref()), |body| read_page(&String::from_utf8_lossy(body))).await?;
-            instances.extend(page);
-            match next_token(token.as_deref(), next) {
-                Some(next) => token = Some(next),
-                None => return Ok(instances),
-            }
-        }
+        self.for_each_page(
+            |token| request(ids, token),
+            |body| read_page(&String::from_utf8_lossy(body)),
+            |page| instances.extend(page),
+        )
+        .await?;
+        Ok(instances)
     }
 }
 
