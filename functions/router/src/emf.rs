@@ -47,7 +47,6 @@ struct RouterCounts {
 
 #[derive(Debug)]
 struct Window {
-    started: Time,
     targets: BTreeMap<String, TargetCounts>,
     router: RouterCounts,
 }
@@ -58,7 +57,8 @@ pub struct Metrics {
     namespace: String,
     interval: Duration,
     window: Mutex<Window>,
-    /// When the current window ends (ms), readable without the lock: every request asks.
+    /// When the current window ends (ms): read without the lock by every request, written only
+    /// under it.
     due_at_ms: AtomicU64,
     /// Requests in the current window, counted without the lock.
     requests: AtomicU64,
@@ -69,7 +69,7 @@ impl Metrics {
         Metrics {
             namespace,
             interval,
-            window: Mutex::new(Window { started: now, targets: BTreeMap::new(), router: RouterCounts::default() }),
+            window: Mutex::new(Window { targets: BTreeMap::new(), router: RouterCounts::default() }),
             due_at_ms: AtomicU64::new(due_at(now, interval)),
             requests: AtomicU64::new(0),
         }
@@ -121,19 +121,15 @@ impl Metrics {
     /// The EMF lines for the interval that has ended by `now`, if one has (or every count so far
     /// with `force`), and a fresh window.
     pub fn flush(&self, now: Time, force: bool) -> Vec<Value> {
-        if !force && now.as_millis() < self.due_at_ms.load(Ordering::Relaxed) {
+        let due = || force || now.as_millis() >= self.due_at_ms.load(Ordering::Relaxed);
+        if !due() {
             return Vec::new();
         }
-        let due = |w: &Window| {
-            force
-                || (!self.interval.is_zero()
-                    && now.as_millis().saturating_sub(w.started.as_millis()) >= self.interval.as_millis() as u64)
-        };
         let (targets, router) = self.with(|w| {
-            if !due(w) {
+            // Asked again under the lock: another request may have flushed this window meanwhile.
+            if !due() {
                 return (BTreeMap::new(), None);
             }
-            w.started = now;
             self.due_at_ms.store(due_at(now, self.interval), Ordering::Relaxed);
             let requests = self.requests.swap(0, Ordering::Relaxed);
             (std::mem::take(&mut w.targets), Some((requests, std::mem::take(&mut w.router))))
