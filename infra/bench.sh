@@ -2,16 +2,19 @@
 # Switchyard's service benchmarks, numbers only (no assertions), each against a peer measured in
 # the same run:
 #   router  — per-request overhead of the router handler against a direct HTTP call to the same
-#             loopback backend; time from process start to the first Runtime API `next`;
-#             and the size of the release arm64 `bootstrap`, built as `sam build` builds it.
+#             loopback backend; time from process start to the first Runtime API `next` of the
+#             release router against the floor's (infra/floor); and the release arm64 `bootstrap`
+#             sizes of the router, the scaler and the floor, built as `sam build` builds them.
 #   instructions — instructions and simulated cache misses per request of the router handler
 #             against the direct call, counted by cachegrind (valgrind): deterministic where the
 #             timed ratio moves by ±0.03 with the machine, so it shows what a change does to the
 #             handler's own work. Not run by default.
 #   worker  — messages per second of one switchyard-worker against a plain receive/delete loop on
 #             the same LocalStack queue; Auto Scaling protection calls per 1 000 messages.
-# Usage: bash infra/bench.sh [router|instructions|worker]...   (default: router and worker). Results: out/bench-*.txt.
-# The first run builds the bench profile of the SDK crates: about 18 minutes on 2 cores.
+# Usage: bash infra/bench.sh [router|instructions|worker]...   (default: router and worker).
+# Results: out/bench-*.txt, and docs/benchmarks.md, rewritten from every out/bench-*.txt present.
+# The first run builds the SDK crates three ways (bench, release x86_64, release arm64): most of
+# an hour on 2 cores.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$SWITCHYARD_ROOT"
@@ -26,17 +29,29 @@ packages=(-p router -p switchyard-worker)
 for bench in "${which[@]}"; do
   case "$bench" in
     router)
-      say "router: handler overhead and cold start (cargo bench -p router)"
-      cargo bench --locked "${packages[@]}" --bench router | tee out/bench-router.txt
-      # Built as `sam build` builds it (CodeUri functions/router): from the router's folder, so cargo
-      # resolves the router's own dependency tree. About a minute; no SDK crate is in it.
       bash infra/install.sh
-      say "router: release arm64 bootstrap (cargo lambda build in functions/router)"
-      (cd functions/router && PATH="$TOOLS_VENV/bin:$PATH" cargo lambda build --release --arm64 --bin router)
-      bootstrap="$CARGO_TARGET_DIR/lambda/router/bootstrap"
-      size=$(stat -c %s "$bootstrap")
-      printf 'bootstrap size     %s bytes (%.2f MiB; goal ≤ 3 MiB), release arm64, from %s\n' \
-        "$size" "$(echo "$size / 1048576" | bc -l)" "$bootstrap" | tee -a out/bench-router.txt
+      export PATH="$TOOLS_VENV/bin:$PATH"
+      # Release x86_64 binaries of the router and of the floor (lambda_runtime, aws-config and the
+      # same four SDK clients, nothing else), built together so that features unify alike.
+      say "router: release builds of the router and the floor (x86_64, for the cold start)"
+      cargo build --locked --release -p router -p switchyard-floor --bin router --bin floor
+      say "router: handler overhead and cold start against the floor (cargo bench -p router)"
+      SWITCHYARD_ROUTER_BINARY="$CARGO_TARGET_DIR/release/router" SWITCHYARD_FLOOR_BINARY="$CARGO_TARGET_DIR/release/floor" \
+        cargo bench --locked "${packages[@]}" --bench router | tee out/bench-router.txt
+      # Built as `sam build` builds them: cargo lambda in each function's folder, release arm64.
+      say "router: release arm64 bootstraps (cargo lambda build: router, scaler, floor)"
+      declare -A sizes
+      for dir in functions/router:router functions/scaler:scaler infra/floor:floor; do
+        (cd "${dir%%:*}" && cargo lambda build --release --arm64 --bin "${dir##*:}")
+        sizes[${dir##*:}]=$(stat -c %s "$CARGO_TARGET_DIR/lambda/${dir##*:}/bootstrap")
+      done
+      for f in router scaler; do
+        awk -v f="$f" -v s="${sizes[$f]}" -v floor="${sizes[floor]}" 'BEGIN {
+          printf "bootstrap %-7s %9d bytes (%.2f MB), %.3f× the floor (goals: ≤ 1.1×, ≤ 5.5 MB)\n", f, s, s / 1e6, s / floor }' |
+          tee -a out/bench-router.txt
+      done
+      printf 'bootstrap floor   %9d bytes (%.2f MB)\n' "${sizes[floor]}" "$(echo "${sizes[floor]} / 1000000" | bc -l)" |
+        tee -a out/bench-router.txt
       ;;
     instructions)
       command -v valgrind >/dev/null || die "'instructions' needs valgrind (apt-get install valgrind)"
@@ -75,3 +90,23 @@ for bench in "${which[@]}"; do
     *) die "unknown benchmark '$bench' (router or worker)" ;;
   esac
 done
+
+# docs/benchmarks.md: the numbers of the latest run of each benchmark, and how to get them again.
+{
+  echo "# Benchmarks"
+  echo
+  echo "Written by \`bash infra/bench.sh\` from its latest results (\`out/bench-*.txt\`); every number is"
+  echo "measured against a peer in the same run. Machine: $(nproc) cores, $(uname -m), $(date -u +%Y-%m-%d)."
+  for part in router instructions worker; do
+    [[ -f "out/bench-$part.txt" ]] || continue
+    echo
+    echo "## $part"
+    echo
+    echo "\`bash infra/bench.sh $part\`"
+    echo
+    echo '```'
+    cat "out/bench-$part.txt"
+    echo '```'
+  done
+} > docs/benchmarks.md
+say "docs/benchmarks.md written"

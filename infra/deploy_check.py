@@ -87,7 +87,9 @@ def main():
           "scaler: PutMetricData only in the Switchyard namespace")
     router_rules = statements(iam, router["Role"])
     send = [s for s in router_rules if "sqs:SendMessage" in s["actions"]]
-    check(len(send) == 1 and send[0]["resources"] == [queue_arn], "router: SendMessage only to the work queue")
+    check(len(send) == 1 and send[0]["resources"] == [queue_arn]
+          and set(send[0]["actions"]) == {"sqs:SendMessage", "sqs:GetQueueAttributes"},
+          "router: SendMessage (and GetQueueAttributes, to warm its client) only on the work queue")
     check(not any(a.endswith(":*") or a == "*" for s in scaler_rules + router_rules for a in s["actions"]),
           "no wildcard actions in either role")
 

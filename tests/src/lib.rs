@@ -55,11 +55,6 @@ impl LocalStack {
         sdk_config_for(&self.endpoint).await
     }
 
-    /// A client of the SDK-free `switchyard-aws` crate (the router's) for this instance.
-    pub fn aws_client(&self) -> switchyard_aws::Client {
-        aws_client_for(&self.endpoint)
-    }
-
     /// Environment for a child process (a function under test, a tool) so that the default AWS
     /// configuration chain reaches this instance.
     pub fn child_env(&self) -> Vec<(&'static str, String)> {
@@ -82,15 +77,6 @@ pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
         .credentials_provider(Credentials::new("test", "test", None, None, "switchyard-tests"))
         .load()
         .await
-}
-
-/// A `switchyard-aws` client for any endpoint, with the region and credentials LocalStack accepts.
-pub fn aws_client_for(endpoint: &str) -> switchyard_aws::Client {
-    let credentials = switchyard_aws::Credentials::new("test", "test", None);
-    let config = switchyard_aws::Config::new(REGION, credentials, false)
-        .and_then(|c| c.with_endpoint_url(endpoint))
-        .unwrap_or_else(|e| panic!("{endpoint}: {e}"));
-    switchyard_aws::Client::new(config)
 }
 
 /// The LocalStack for this test binary: the one named by [`ENDPOINT_VAR`], or one started on first

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_ec2::types::Tag;
 use router::event::{HttpEvent, Incoming};
@@ -62,7 +62,7 @@ async fn the_routers_targets_are_the_groups_instances_and_follow_a_scale_out() {
     let settings =
         HashMap::from([("SWITCHYARD_TARGET_GROUP", group.clone()), ("SWITCHYARD_DISCOVERY_TTL_SECS", "1".to_owned())]);
     let config = RouterConfig::from_lookup(|k| settings.get(k).cloned()).unwrap();
-    let router = Router::new(config, Some(localstack().aws_client()), now()).await.unwrap();
+    let router = Router::from_sdk(config, Some(&localstack().sdk_config().await), now()).await.unwrap();
     assert_eq!(router.balancer().targets().len(), 2, "both instances discovered");
 
     for i in 0..20 {
@@ -74,7 +74,11 @@ async fn the_routers_targets_are_the_groups_instances_and_follow_a_scale_out() {
     clients.autoscaling.set_desired_capacity().auto_scaling_group_name(group).desired_capacity(3).send().await.unwrap();
     let new = instances(&clients, group).await.into_iter().find(|id| !ids.contains(id)).expect("a third instance");
     tag(&clients, &new, &c).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Discovery runs in the background every TTL (1 s), never on a request's path: wait for it.
+    let waited = Instant::now();
+    while router.balancer().targets().len() < 3 && waited.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for i in 0..30 {
         let response = router.handle(get("203.0.113.1"), "test-request", now(), i).await;
         assert_eq!(response.status(), 200);
@@ -89,7 +93,7 @@ async fn the_routers_targets_are_the_groups_instances_and_follow_a_scale_out() {
 async fn a_missing_group_starts_the_router_with_no_target_and_answers_503() {
     let settings = HashMap::from([("SWITCHYARD_TARGET_GROUP", unique_name("no-such-group"))]);
     let config = RouterConfig::from_lookup(|k| settings.get(k).cloned()).unwrap();
-    let router = Router::new(config, Some(localstack().aws_client()), now()).await.unwrap();
+    let router = Router::from_sdk(config, Some(&localstack().sdk_config().await), now()).await.unwrap();
     let response = router.handle(get("203.0.113.1"), "test-request", now(), 1).await;
     assert_eq!(response.status(), 503);
 }
@@ -108,7 +112,7 @@ async fn jobs_router(queue_url: &str) -> Router {
         ("SWITCHYARD_WORK_QUEUE_URL", queue_url.to_owned()),
     ]);
     let config = RouterConfig::from_lookup(|k| settings.get(k).cloned()).unwrap();
-    Router::new(config, Some(localstack().aws_client()), now()).await.unwrap()
+    Router::from_sdk(config, Some(&localstack().sdk_config().await), now()).await.unwrap()
 }
 
 fn json(body: &[u8]) -> serde_json::Value {
@@ -182,4 +186,42 @@ async fn other_routes_are_still_proxied_and_an_empty_job_is_a_400() {
     assert_eq!(router.handle(post("/jobs", "", &[]), "test-request", now(), 1).await.status(), 400);
     // POST /other goes to the (dead) static target: proxied, not queued.
     assert_eq!(router.handle(post("/other", "x", &[]), "test-request", now(), 1).await.status(), 502);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_travels_with_the_job_as_a_message_attribute() {
+    let sdk = localstack().sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let url = sqs.create_queue().queue_name(unique_name("keyed")).send().await.unwrap().queue_url.unwrap();
+    let router = jobs_router(&url).await;
+    let response =
+        router.handle(post("/jobs", "charge 7", &[("idempotency-key", "order-7")]), "test-request", now(), 1).await;
+    assert_eq!(response.status(), 202);
+    let received =
+        sqs.receive_message().queue_url(&url).message_attribute_names("IdempotencyKey").send().await.unwrap();
+    let attribute = received.messages()[0].message_attributes().unwrap().get("IdempotencyKey").unwrap();
+    assert_eq!(attribute.string_value(), Some("order-7"));
+}
+
+#[tokio::test]
+async fn a_clients_resend_with_the_same_key_is_stored_once_on_a_fifo_queue() {
+    let sdk = localstack().sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("{}.fifo", unique_name("once")))
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let router = jobs_router(&url).await;
+    for request_id in ["first-invocation", "the-clients-resend"] {
+        let response =
+            router.handle(post("/jobs", "charge 7", &[("idempotency-key", "order-7")]), request_id, now(), 1).await;
+        assert_eq!(response.status(), 202);
+    }
+    let received = sqs.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap();
+    assert_eq!(received.messages().len(), 1, "the key is the deduplication id");
 }

@@ -50,14 +50,14 @@ async fn sqs_cut_off_during_a_burst_of_jobs_every_202_is_stored_and_the_rest_are
     let cut = Arc::new(AtomicBool::new(false));
     let upstream = localstack().endpoint().trim_start_matches("http://").to_owned();
     let proxy = cuttable_proxy(upstream, Arc::clone(&cut)).await;
-    let via_proxy = switchyard_tests::aws_client_for(&format!("http://{proxy}"));
+    let via_proxy = switchyard_tests::sdk_config_for(&format!("http://{proxy}")).await;
     let settings = HashMap::from([
         ("SWITCHYARD_TARGETS", "127.0.0.1:9".to_owned()),
         ("SWITCHYARD_JOBS_ROUTE", "POST /jobs".to_owned()),
         ("SWITCHYARD_WORK_QUEUE_URL", url.clone()),
     ]);
     let router = Arc::new(
-        Router::new(RouterConfig::from_lookup(|k| settings.get(k).cloned()).unwrap(), Some(via_proxy), now())
+        Router::from_sdk(RouterConfig::from_lookup(|k| settings.get(k).cloned()).unwrap(), Some(&via_proxy), now())
             .await
             .unwrap(),
     );

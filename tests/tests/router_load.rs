@@ -53,7 +53,7 @@ async fn least_connections_steers_by_the_load_targets_report() {
         ("SWITCHYARD_LOAD_PERIOD_SECS", "1".to_owned()),
     ]);
     let config = RouterConfig::from_lookup(|k| settings.get(k).cloned()).unwrap();
-    let router = Router::new(config, Some(localstack().aws_client()), now()).await.unwrap();
+    let router = Router::from_sdk(config, Some(&localstack().sdk_config().await), now()).await.unwrap();
     let get = || {
         router::event::HttpEvent::from_json(&apigw_event("GET", "/", "203.0.113.9", &[], None))
             .unwrap()
@@ -113,7 +113,7 @@ async fn a_metric_nobody_publishes_leaves_least_connections_on_local_counts() {
         ("SWITCHYARD_LOAD_FADE_SECS", "30".to_owned()),
     ]);
     let config = RouterConfig::from_lookup(|k| settings.get(k).cloned()).unwrap();
-    let router = Router::new(config, Some(localstack().aws_client()), now()).await.unwrap();
+    let router = Router::from_sdk(config, Some(&localstack().sdk_config().await), now()).await.unwrap();
     router.refresh_loads(now()).await;
     let balancer = router.balancer();
     assert_eq!(balancer.state(0).unwrap().reported_load(), None);

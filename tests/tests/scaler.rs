@@ -56,7 +56,7 @@ async fn world(extra_fleets: &str) -> World {
         ("SWITCHYARD_NAMESPACE", format!("Switchyard/{}", env.work_queue)),
     ]);
     let config = Config::from_lookup(|k| settings.get(k).cloned()).expect("valid config");
-    World { env, queue_url, clients, cloud: AwsCloud { aws: localstack().aws_client() }, config }
+    World { env, queue_url, clients, cloud: AwsCloud::new(&localstack().sdk_config().await), config }
 }
 
 fn test_namespace(env: &LocalEnvironment) -> String {

@@ -74,7 +74,7 @@ async fn localstack_stopped_mid_tick_changes_nothing_and_the_next_tick_after_res
     let env = LocalEnvironment::with_prefix(&unique_name("fault"));
     let config = environment(&clients, &env, 30).await;
 
-    let cloud = StopsAfterReads { inner: AwsCloud { aws: localstack.aws_client() }, stop: AtomicBool::new(true) };
+    let cloud = StopsAfterReads { inner: AwsCloud::new(&localstack.sdk_config().await), stop: AtomicBool::new(true) };
     let report = tick(&cloud, &config, false, now()).await;
     assert!(report.fleets.is_empty(), "nothing was resized: {report:#?}");
     assert_eq!(report.failed.len(), 1);
@@ -100,11 +100,11 @@ async fn localstack_stopped_mid_tick_changes_nothing_and_the_next_tick_after_res
 async fn with_localstack_down_from_the_start_the_tick_reports_every_fleet() {
     // Reads fail first: DescribeAutoScalingGroups. Uses an endpoint nothing listens on, so it
     // does not race the test above for the private instance.
-    let aws = switchyard_tests::aws_client_for("http://127.0.0.1:9");
+    let aws = switchyard_tests::sdk_config_for("http://127.0.0.1:9").await;
     let fleets = r#"[{"name": "a", "group": "ga", "role": "consumer", "queue_url": "q/a", "backlog_per_instance": 1},
                      {"name": "b", "group": "gb", "role": "consumer", "queue_url": "q/b", "backlog_per_instance": 1}]"#;
     let config = Config::from_lookup(|k| (k == "SWITCHYARD_FLEETS").then(|| fleets.to_owned())).unwrap();
-    let report = tick(&AwsCloud { aws }, &config, false, now()).await;
+    let report = tick(&AwsCloud::new(&aws), &config, false, now()).await;
     assert!(report.fleets.is_empty());
     assert_eq!(report.failed.len(), 2);
     assert!(report.failed.iter().all(|f| f.error.starts_with("DescribeAutoScalingGroups")), "{:?}", report.failed);

@@ -16,10 +16,12 @@
 //!    never leave the caches), so it is printed too. Short rounds alternate between the paths in
 //!    a rotating order so that the machine's drift hits all alike; each ratio is the median of the
 //!    per-round ratios, with its interquartile range.
-//! 2. **Cold start.** Time from spawning the release `router` binary to its first Runtime API
-//!    `next` call, against a minimal Runtime API on a loopback port.
+//! 2. **Cold start.** Time from spawning the `router` binary to its first Runtime API `next` call,
+//!    against a minimal Runtime API on a loopback port; and the same for the floor
+//!    (`infra/floor`: `lambda_runtime`, `aws-config` and the four SDK clients, nothing else) when
+//!    `SWITCHYARD_FLOOR_BINARY` names it (`infra/bench.sh` builds both in release).
 //!
-//! Numbers only, no assertions: the README records them.
+//! Numbers only, no assertions: `infra/bench.sh` writes them to docs/benchmarks.md.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark's setup failing is a failed run
 
@@ -98,7 +100,8 @@ const GATEWAY_HEADERS: [(&str, &str); 5] = [
 
 /// The whole in-process invocation: the event read, the handler, the answer written as JSON.
 async fn full(router: &Router, event: &str, i: u64) -> usize {
-    let event = HttpEvent::from_json(event).unwrap();
+    // As the runtime reads it: the payload into a JSON value, which the handler then reads.
+    let event: serde_json::Value = serde_json::from_str(event).unwrap();
     let reply = router.handle_event(event, "bench-request", Time::from_millis(1_000), i).await;
     assert_eq!(reply.response.status(), 200);
     serde_json::to_vec(&reply).unwrap().len()
@@ -154,7 +157,7 @@ impl Paths {
         let settings = [("SWITCHYARD_TARGETS", address.clone())];
         let config =
             RouterConfig::from_lookup(|k| settings.iter().find(|(key, _)| *key == k).map(|(_, v)| v.clone())).unwrap();
-        let router = Router::new(config, None, Time::from_millis(1_000)).await.unwrap();
+        let router = Router::from_sdk(config, None, Time::from_millis(1_000)).await.unwrap();
         let event = switchyard_tests::apigw_event("GET", "/products/42?color=red", "203.0.113.7", &HEADERS, None);
         let gateway: Vec<(&str, &str)> = HEADERS.iter().chain(&GATEWAY_HEADERS).copied().collect();
         let gateway_event =
@@ -243,7 +246,7 @@ async fn overhead() {
     }
     let read = per_request(started);
     let reply = {
-        let event = HttpEvent::from_json(&paths.event).unwrap();
+        let event: serde_json::Value = serde_json::from_str(&paths.event).unwrap();
         paths.router.handle_event(event, "bench-request", Time::from_millis(1_000), 0).await
     };
     let started = Instant::now();
@@ -305,8 +308,10 @@ async fn profile_loop(path: &str) {
     println!("{path}: {} requests, {:.1} µs/request", 5 * PER_ROUND, total / 5.0 / 1e3);
 }
 
-/// Spawn the router binary against a minimal Runtime API; the time until it asks for its first
-/// invocation.
+/// Spawn a function binary against a minimal Runtime API, configured as the router is with a
+/// jobs route and a load metric (so it loads the SDK configuration and builds its SQS and
+/// CloudWatch clients; AWS itself is an address nothing answers on); the time until it asks for
+/// its first invocation. The floor gets the same environment.
 async fn cold_start(binary: &str) -> Duration {
     let api = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = api.local_addr().unwrap().port();
@@ -317,7 +322,16 @@ async fn cold_start(binary: &str) -> Duration {
         .env("AWS_LAMBDA_FUNCTION_NAME", "router")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .env("AWS_SESSION_TOKEN", "token")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
         .env("SWITCHYARD_TARGETS", "10.0.0.1:80,10.0.0.2:80")
+        .env("SWITCHYARD_JOBS_ROUTE", "POST /jobs")
+        .env("SWITCHYARD_WORK_QUEUE_URL", "http://127.0.0.1:9/000000000000/work")
+        .env("SWITCHYARD_LOAD_NAMESPACE", "Fleet")
+        .env("SWITCHYARD_LOAD_METRIC", "ActiveConnections")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -337,6 +351,17 @@ async fn cold_start(binary: &str) -> Duration {
     elapsed
 }
 
+/// Median and slowest of 21 cold starts of `binary`, in ms, alternating with nothing else.
+async fn cold_starts(binary: &str, label: &str) -> (f64, f64) {
+    let mut samples = Vec::new();
+    for i in 0..21 {
+        samples.push(cold_start(binary).await.as_secs_f64() * 1e3);
+        eprint!("\rcold start of {label}: {}/21", i + 1);
+    }
+    eprintln!();
+    (median(samples.clone()), samples.iter().copied().fold(0.0, f64::max))
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     // `cargo bench` passes `--bench`; anything else selects a part.
@@ -350,16 +375,16 @@ async fn main() {
     }
     if only.is_empty() || only.iter().any(|a| a == "cold_start") {
         let binary = std::env::var("SWITCHYARD_ROUTER_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_router").into());
-        let mut samples = Vec::new();
-        for i in 0..21 {
-            samples.push(cold_start(&binary).await.as_secs_f64() * 1e3);
-            eprint!("\rcold start: {}/21", i + 1);
-        }
-        eprintln!();
+        let (median, max) = cold_starts(&binary, "router").await;
         println!(
-            "cold start         process spawn → first Runtime API `next`: median {:.2} ms, max {:.2} ms over 21 starts of {binary} (goal ≤ 10 ms)",
-            median(samples.clone()),
-            samples.iter().copied().fold(0.0, f64::max)
+            "cold start         process spawn → first Runtime API `next`: median {median:.2} ms, max {max:.2} ms over 21 starts of {binary} (goal ≤ 10 ms)"
         );
+        if let Ok(floor) = std::env::var("SWITCHYARD_FLOOR_BINARY") {
+            let (floor_median, floor_max) = cold_starts(&floor, "floor").await;
+            println!(
+                "cold start floor   median {floor_median:.2} ms, max {floor_max:.2} ms over 21 starts of {floor}; router/floor {:.2}× (goal ≤ 1.2×)",
+                median / floor_median
+            );
+        }
     }
 }

@@ -18,6 +18,7 @@
 //! | `SWITCHYARD_MAX_ATTEMPTS` | attempts per request, first included (1..=8) | 3 |
 //! | `SWITCHYARD_JOBS_ROUTE` | `METHOD /path` whose requests are queued instead of proxied | |
 //! | `SWITCHYARD_WORK_QUEUE_URL` | the queue they go to (required with a jobs route) | |
+//! | `SWITCHYARD_JOB_TIMEOUT_MS` | time to store one job, every attempt included (≤ 25000, below the function's timeout) | 5000 |
 //! | `SWITCHYARD_FIFO_GROUP_HEADER` | for a `.fifo` queue: header naming the message group (else the client IP) | `x-message-group-id` |
 //! | `SWITCHYARD_LOAD_NAMESPACE` | CloudWatch namespace of the load metric that targets publish (turns it on) | |
 //! | `SWITCHYARD_LOAD_METRIC` | its metric name (required with the namespace), e.g. `ActiveConnections` | |
@@ -31,6 +32,10 @@
 use std::time::Duration;
 
 use switchyard_algorithms::{Algorithm, CookieKey, StickyCookie};
+
+/// The longest a job may take to store: API Gateway gives up at 30 s; some time is left for the
+/// answer.
+const MAX_JOB_BUDGET: Duration = Duration::from_millis(25_000);
 
 /// Why the configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +66,9 @@ pub struct JobsRoute {
     pub queue_url: String,
     /// FIFO queues need a message group; it comes from this header, else the client IP.
     pub fifo_group_header: Option<String>,
+    /// The time one job may take to store, every attempt included: below the function's timeout
+    /// (and API Gateway's 30 s), so that the client gets the router's answer, not the gateway's.
+    pub budget: Duration,
 }
 
 /// A per-target load metric that the targets publish to CloudWatch (e.g. open connections). It
@@ -203,7 +211,14 @@ impl RouterConfig {
                 let fifo_group_header = queue_url
                     .ends_with(".fifo")
                     .then(|| get("SWITCHYARD_FIFO_GROUP_HEADER").unwrap_or_else(|| "x-message-group-id".into()));
-                Some(JobsRoute { method, path: path.trim().to_owned(), queue_url, fifo_group_header })
+                let budget = Duration::from_millis(number("SWITCHYARD_JOB_TIMEOUT_MS", 5_000)?);
+                if budget.is_zero() || budget > MAX_JOB_BUDGET {
+                    return Err(invalid(
+                        "SWITCHYARD_JOB_TIMEOUT_MS",
+                        format!("must be within 1..={} (below API Gateway's 30 s)", MAX_JOB_BUDGET.as_millis()),
+                    ));
+                }
+                Some(JobsRoute { method, path: path.trim().to_owned(), queue_url, fifo_group_header, budget })
             }
         };
         let load_metric = match (get("SWITCHYARD_LOAD_NAMESPACE"), get("SWITCHYARD_LOAD_METRIC")) {

@@ -1,14 +1,18 @@
-//! The router Lambda: configuration at cold start, then one `Router::handle_event` per request.
-//! Several invocations run at once in one environment (`run_concurrent`).
+//! The router Lambda: configuration and AWS clients at cold start, then one
+//! `Router::handle_event` per request. Several invocations run at once in one environment
+//! (`run_concurrent`).
 
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent, run_concurrent, service_fn};
-use router::event::HttpEvent;
 use router::{Router, RouterConfig};
 use switchyard_algorithms::Time;
+
+/// How long the head-start calls at cold start may take before they are given up.
+const WARM_LIMIT: Duration = Duration::from_secs(2);
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -16,14 +20,13 @@ async fn main() -> Result<(), Error> {
     switchyard_env::init_lambda_logs();
     // A bad configuration stops the cold start with a message naming the key.
     let config = RouterConfig::from_env()?;
-    let aws = if config.needs_aws() {
-        Some(switchyard_aws::Client::new(switchyard_aws::Config::from_env(|name| std::env::var(name).ok())?))
-    } else {
-        None
-    };
-    let router = Arc::new(Router::new(config, aws, now()).await?);
+    let sdk = if config.needs_aws() { Some(switchyard_env::sdk_config().await) } else { None };
+    let router = Arc::new(Router::from_sdk(config, sdk.as_ref(), now()).await?);
+    // In the background: the first Runtime API `next` does not wait for it.
+    let warming = Arc::clone(&router);
+    tokio::spawn(async move { warming.warm(WARM_LIMIT).await });
     let counter = Arc::new(AtomicU64::new(0));
-    run_concurrent(service_fn(move |event: LambdaEvent<HttpEvent>| {
+    run_concurrent(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let (router, counter) = (Arc::clone(&router), Arc::clone(&counter));
         async move {
             let now = now();

@@ -49,7 +49,7 @@ async fn backend(name: &'static str, behaviour: Behaviour) -> Backend {
                         let headers: HashMap<String, String> = req
                             .headers()
                             .iter()
-                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
                             .collect();
                         let path = req.uri().to_string();
                         let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
@@ -86,7 +86,7 @@ async fn router(targets: &[&str], extra: &[(&str, &str)]) -> Router {
     env.insert("SWITCHYARD_TARGETS".into(), targets.join(","));
     env.entry("SWITCHYARD_TIMEOUT_MS".into()).or_insert_with(|| "2000".into());
     let config = RouterConfig::from_lookup(|k| env.get(k).cloned()).unwrap();
-    Router::new(config, None, NOW).await.unwrap()
+    Router::from_sdk(config, None, NOW).await.unwrap()
 }
 
 /// An API Gateway HTTP API (payload 2.0) event with the query `a=1`, read as the function reads it.
@@ -266,7 +266,7 @@ async fn an_alb_event_takes_the_client_ip_the_alb_appended() {
         "headers": {"x-forwarded-for": "6.6.6.6, 192.0.2.44", "host": "alb.example.com"},
         "body": "", "isBase64Encoded": false
     });
-    let reply = r.handle_event(HttpEvent::from_json(&event.to_string()).unwrap(), "test-request", NOW, 1).await;
+    let reply = r.handle_event(event, "test-request", NOW, 1).await;
     let answer = serde_json::to_value(&reply).unwrap();
     assert_eq!(answer["statusCode"], 200);
     assert_eq!(answer["statusDescription"], "200 OK");
@@ -278,7 +278,7 @@ async fn an_alb_event_takes_the_client_ip_the_alb_appended() {
 #[tokio::test]
 async fn an_event_that_is_no_request_is_a_400_naming_the_problem() {
     let r = router(&["127.0.0.1:9"], &[]).await;
-    let event = HttpEvent::from_json(r#"{"rawPath": "/", "requestContext": {}}"#).unwrap();
+    let event = serde_json::json!({"rawPath": "/", "requestContext": {}});
     let answer = serde_json::to_value(r.handle_event(event, "test-request", NOW, 1).await).unwrap();
     assert_eq!(answer["statusCode"], 400);
     let body: serde_json::Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
@@ -337,4 +337,49 @@ async fn a_backend_stopping_under_load_fails_no_idempotent_request() {
         assert_eq!(task.await.unwrap(), 200);
     }
     server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_sticky_cookie_beside_an_unreadable_cookie_keeps_its_target_and_the_other_cookies() {
+    let (a, b, c) =
+        (backend("a", Behaviour::Ok).await, backend("b", Behaviour::Ok).await, backend("c", Behaviour::Ok).await);
+    let secret = ("SWITCHYARD_STICKY_SECRET", "0123456789abcdef0123456789abcdef");
+    let r = router(&[&a.address, &b.address, &c.address], &[("SWITCHYARD_ALGORITHM", "sticky_cookie"), secret]).await;
+    let first = r.handle(apigw("GET", "/", "203.0.113.1", &[], None), "test-request", NOW, 7).await;
+    let home = json(&first)["backend"].clone();
+    let sticky = first.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    for random in 0..5 {
+        // As a browser sends it through an HTTP API: one cookie with a byte a header cannot carry.
+        let event = serde_json::json!({
+            "version": "2.0", "rawPath": "/", "rawQueryString": "",
+            "cookies": ["theme=dark", "name=Jos\u{e9}", sticky, "lang=\u{7f}fr"],
+            "requestContext": {"http": {"method": "GET", "sourceIp": "203.0.113.1"}}, "isBase64Encoded": false
+        });
+        let reply = serde_json::to_value(r.handle_event(event, "test-request", NOW, random).await).unwrap();
+        assert_eq!(reply["statusCode"], 200);
+        let seen: serde_json::Value = serde_json::from_str(reply["body"].as_str().unwrap()).unwrap();
+        assert_eq!(seen["backend"], home, "the session keeps its target");
+        assert_eq!(
+            seen["headers"]["cookie"],
+            format!("theme=dark; name=Jos\u{e9}; {sticky}"),
+            "only the pair with a control byte is dropped"
+        );
+        assert_eq!(reply["cookies"], serde_json::json!([]), "a valid cookie is not re-issued");
+    }
+}
+
+#[tokio::test]
+async fn alb_cookie_headers_sent_apart_reach_a_default_hyper_backend_as_one() {
+    let a = backend("a", Behaviour::Ok).await;
+    let r = router(&[&a.address], &[]).await;
+    let event = serde_json::json!({
+        "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/t/1"}},
+        "httpMethod": "GET", "path": "/",
+        "multiValueHeaders": {"cookie": ["a=1", "b=2"], "x-forwarded-for": ["192.0.2.9"]},
+        "isBase64Encoded": false, "body": ""
+    });
+    let reply = serde_json::to_value(r.handle_event(event, "test-request", NOW, 1).await).unwrap();
+    assert_eq!(reply["statusCode"], 200, "not 431: one Cookie header on the HTTP/1.1 hop");
+    let seen: serde_json::Value = serde_json::from_str(reply["body"].as_str().unwrap()).unwrap();
+    assert_eq!(seen["headers"]["cookie"], "a=1; b=2");
 }

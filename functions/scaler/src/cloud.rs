@@ -1,10 +1,13 @@
-//! What the scaler needs from AWS, behind one small trait: implemented once over AWS, and by
+//! What the scaler needs from AWS, behind one small trait: implemented once with the SDK, and by
 //! in-memory fakes in the tick's tests (and by a fault-injecting wrapper in the fault tests).
 
 use std::collections::HashMap;
 
+use aws_sdk_autoscaling::types::LifecycleState;
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricDatum, MetricStat, StandardUnit};
+use aws_sdk_sqs::types::QueueAttributeName;
 use switchyard_algorithms::Time;
-use switchyard_aws::cloudwatch;
 
 /// An Auto Scaling group as the scaler needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,8 +65,7 @@ pub const LAST_ACTIVE: &str = "LastActiveEpochSeconds";
 /// Busy seconds that `switchyard-worker` processes publish per fleet (same namespace and dimension).
 pub const WORKER_BUSY: &str = "WorkerBusySeconds";
 
-/// An AWS call that failed: the operation, and the service's error code and message (or why no
-/// answer came).
+/// An AWS call that failed, with the SDK's full context.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{operation}: {message}")]
 pub struct CloudError {
@@ -71,9 +73,9 @@ pub struct CloudError {
     pub message: String,
 }
 
-impl From<switchyard_aws::Error> for CloudError {
-    fn from(e: switchyard_aws::Error) -> Self {
-        CloudError { operation: e.operation, message: e.kind.to_string() }
+impl CloudError {
+    fn from_sdk<E: std::error::Error + 'static>(operation: &'static str) -> impl FnOnce(E) -> CloudError {
+        move |e| CloudError { operation, message: aws_sdk_sqs::error::DisplayErrorContext(e).to_string() }
     }
 }
 
@@ -99,51 +101,108 @@ pub trait Cloud {
     async fn set_desired_capacity(&self, group: &str, desired: u32) -> Result<(), CloudError>;
 }
 
-/// The implementation over AWS (`switchyard-aws`: signed HTTPS calls, the SDKs' standard retries).
+/// The implementation over the AWS SDK (its standard retries, one HTTPS client).
 #[derive(Debug, Clone)]
 pub struct AwsCloud {
-    pub aws: switchyard_aws::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
-/// Auto Scaling's lifecycle states of an instance that is launching.
-const PENDING: [&str; 3] = ["Pending", "Pending:Wait", "Pending:Proceed"];
+impl AwsCloud {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        AwsCloud {
+            autoscaling: aws_sdk_autoscaling::Client::new(config),
+            sqs: aws_sdk_sqs::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+        }
+    }
+}
 
-const DEPTH_ATTRIBUTES: [&str; 3] =
-    ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"];
+/// DescribeAutoScalingGroups' limit on names per call (without MaxRecords).
+const NAMES_PER_CALL: usize = 50;
+
+/// A group's sizes and how many of its instances serve or are launching.
+fn group(g: &aws_sdk_autoscaling::types::AutoScalingGroup) -> Group {
+    let instances = g.instances();
+    let in_service = instances
+        .iter()
+        .filter(|i| i.lifecycle_state() == Some(&LifecycleState::InService) && i.health_status() == Some("Healthy"))
+        .count();
+    let pending = instances
+        .iter()
+        .filter(|i| {
+            matches!(
+                i.lifecycle_state(),
+                Some(LifecycleState::Pending | LifecycleState::PendingProceed | LifecycleState::PendingWait)
+            )
+        })
+        .count();
+    Group {
+        name: g.auto_scaling_group_name().unwrap_or_default().to_owned(),
+        min: count(g.min_size().unwrap_or_default()),
+        max: count(g.max_size().unwrap_or_default()),
+        desired: count(g.desired_capacity().unwrap_or_default()),
+        in_service: in_service as u32,
+        pending: pending as u32,
+    }
+}
+
+fn count(n: i32) -> u32 {
+    u32::try_from(n).unwrap_or(0)
+}
+
+fn to_datetime(t: Time) -> DateTime {
+    DateTime::from_millis(i64::try_from(t.as_millis()).unwrap_or(i64::MAX))
+}
 
 impl Cloud for AwsCloud {
     async fn describe_groups(&self, names: &[String]) -> Result<Vec<Group>, CloudError> {
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        let groups = self.aws.describe_groups(&names).await?;
-        Ok(groups
-            .into_iter()
-            .map(|g| Group {
-                in_service: g.instances.iter().filter(|i| i.is_serving()).count() as u32,
-                pending: g.instances.iter().filter(|i| PENDING.contains(&i.lifecycle_state.as_str())).count() as u32,
-                name: g.name,
-                min: g.min_size,
-                max: g.max_size,
-                desired: g.desired_capacity,
-            })
-            .collect())
+        let mut groups = Vec::new();
+        // No names would list every group in the account; more than 50 names per call is refused
+        // by the API unless MaxRecords is raised, so ask in chunks of 50.
+        for chunk in names.chunks(NAMES_PER_CALL) {
+            let mut pages = self
+                .autoscaling
+                .describe_auto_scaling_groups()
+                .set_auto_scaling_group_names(Some(chunk.to_vec()))
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(CloudError::from_sdk("DescribeAutoScalingGroups"))?;
+                groups.extend(page.auto_scaling_groups().iter().map(group));
+            }
+        }
+        Ok(groups)
     }
 
     async fn queue_depth(&self, url: &str) -> Result<QueueDepth, CloudError> {
-        let attributes = self.aws.get_queue_attributes(url, &DEPTH_ATTRIBUTES).await?;
-        let read = |name: &str| -> Result<u64, CloudError> {
-            let text = attributes.get(name).ok_or_else(|| CloudError {
+        let attributes = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .map_err(CloudError::from_sdk("GetQueueAttributes"))?
+            .attributes
+            .unwrap_or_default();
+        let read = |name: QueueAttributeName| -> Result<u64, CloudError> {
+            let text = attributes.get(&name).ok_or_else(|| CloudError {
                 operation: "GetQueueAttributes",
-                message: format!("{url} did not return {name}"),
+                message: format!("{url} did not return {}", name.as_str()),
             })?;
             text.parse().map_err(|_| CloudError {
                 operation: "GetQueueAttributes",
-                message: format!("{name} of {url} is not a count: {text:?}"),
+                message: format!("{} of {url} is not a count: {text:?}", name.as_str()),
             })
         };
         Ok(QueueDepth {
-            visible: read(DEPTH_ATTRIBUTES[0])?,
-            in_flight: read(DEPTH_ATTRIBUTES[1])?,
-            delayed: read(DEPTH_ATTRIBUTES[2])?,
+            visible: read(QueueAttributeName::ApproximateNumberOfMessages)?,
+            in_flight: read(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)?,
+            delayed: read(QueueAttributeName::ApproximateNumberOfMessagesDelayed)?,
         })
     }
 
@@ -157,21 +216,42 @@ impl Cloud for AwsCloud {
         if queries.is_empty() {
             return Ok(out);
         }
-        let queries: Vec<cloudwatch::MetricQuery> = queries
+        let queries: Vec<MetricDataQuery> = queries
             .iter()
-            .map(|q| cloudwatch::MetricQuery {
-                id: q.id.clone(),
-                namespace: q.namespace.clone(),
-                metric_name: q.name.clone(),
-                dimensions: q.dimensions.clone(),
-                period_secs: q.period,
-                stat: q.statistic.clone(),
+            .map(|q| {
+                let metric = Metric::builder()
+                    .namespace(&q.namespace)
+                    .metric_name(&q.name)
+                    .set_dimensions(Some(
+                        q.dimensions.iter().map(|(k, v)| Dimension::builder().name(k).value(v).build()).collect(),
+                    ))
+                    .build();
+                MetricDataQuery::builder()
+                    .id(&q.id)
+                    .metric_stat(
+                        MetricStat::builder().metric(metric).period(q.period as i32).stat(&q.statistic).build(),
+                    )
+                    .return_data(true)
+                    .build()
             })
             .collect();
-        let range = cloudwatch::Range { start_ms: start.as_millis(), end_ms: end.as_millis(), newest_first: false };
-        for result in self.aws.get_metric_data(&queries, range).await? {
-            let series = out.entry(result.id).or_default();
-            series.extend(result.timestamps_ms.into_iter().map(Time::from_millis).zip(result.values));
+        let mut pages = self
+            .cloudwatch
+            .get_metric_data()
+            .set_metric_data_queries(Some(queries))
+            .start_time(to_datetime(start))
+            .end_time(to_datetime(end))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(CloudError::from_sdk("GetMetricData"))?;
+            for result in page.metric_data_results() {
+                let series = out.entry(result.id().unwrap_or_default().to_owned()).or_default();
+                for (at, value) in result.timestamps().iter().zip(result.values()) {
+                    let millis = u64::try_from(at.to_millis().unwrap_or(0)).unwrap_or(0);
+                    series.push((Time::from_millis(millis), *value));
+                }
+            }
         }
         out.values_mut().for_each(|s| s.sort_by_key(|(at, _)| *at));
         Ok(out)
@@ -183,15 +263,17 @@ impl Cloud for AwsCloud {
         points: &[HistoryPoint],
         high_resolution: bool,
     ) -> Result<(), CloudError> {
-        let datum = |p: &HistoryPoint, name: &str, value: f64| cloudwatch::Datum {
-            metric_name: name.to_owned(),
-            dimensions: vec![("Fleet".to_owned(), p.fleet.clone())],
-            timestamp_ms: p.at.as_millis(),
-            value,
-            unit: "Count",
-            storage_resolution: if high_resolution { 1 } else { 60 },
+        let datum = |p: &HistoryPoint, name: &str, value: f64| {
+            MetricDatum::builder()
+                .metric_name(name)
+                .dimensions(Dimension::builder().name("Fleet").value(&p.fleet).build())
+                .timestamp(to_datetime(p.at))
+                .value(value)
+                .unit(StandardUnit::Count)
+                .storage_resolution(if high_resolution { 1 } else { 60 })
+                .build()
         };
-        let data: Vec<cloudwatch::Datum> = points
+        let data: Vec<MetricDatum> = points
             .iter()
             .flat_map(|p| {
                 [
@@ -201,10 +283,28 @@ impl Cloud for AwsCloud {
                 ]
             })
             .collect();
-        Ok(self.aws.put_metric_data(namespace, &data).await?)
+        // PutMetricData takes up to 1 000 datums per call; three per fleet.
+        for chunk in data.chunks(999) {
+            self.cloudwatch
+                .put_metric_data()
+                .namespace(namespace)
+                .set_metric_data(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(CloudError::from_sdk("PutMetricData"))?;
+        }
+        Ok(())
     }
 
     async fn set_desired_capacity(&self, group: &str, desired: u32) -> Result<(), CloudError> {
-        Ok(self.aws.set_desired_capacity(group, desired).await?)
+        self.autoscaling
+            .set_desired_capacity()
+            .auto_scaling_group_name(group)
+            .desired_capacity(i32::try_from(desired).unwrap_or(i32::MAX))
+            .honor_cooldown(false)
+            .send()
+            .await
+            .map_err(CloudError::from_sdk("SetDesiredCapacity"))?;
+        Ok(())
     }
 }

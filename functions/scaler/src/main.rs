@@ -12,8 +12,7 @@ async fn main() -> Result<(), Error> {
     switchyard_env::init_lambda_logs();
     // A bad configuration stops the cold start with a message naming the key.
     let config = Config::from_env()?;
-    let aws = switchyard_aws::Config::from_env(|name| std::env::var(name).ok())?;
-    let cloud = AwsCloud { aws: switchyard_aws::Client::new(aws) };
+    let cloud = AwsCloud::new(&switchyard_env::sdk_config().await);
     run(service_fn(|event: LambdaEvent<serde_json::Value>| handle(&cloud, &config, event.payload))).await
 }
 

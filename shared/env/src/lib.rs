@@ -1,8 +1,8 @@
 //! What a Switchyard program takes from its environment at start.
 //!
-//! With the `sdk` feature (the programs that still use the AWS SDK: the consumer worker, which
-//! runs on EC2 with `aws-config`'s provider chain, the local tools and the tests; both Lambdas call
-//! AWS through `switchyard-aws`):
+//! With the `sdk` feature (every program that calls AWS: both Lambdas, the consumer worker, the
+//! local tools and the tests):
+//! - [`sdk_config`]: the SDK configuration from the environment, the standard way.
 //! - [`https_client`]: the one HTTP client every AWS SDK client here uses — rustls with *ring*.
 //!   The SDK's default (`default-https-client`) is rustls with aws-lc, a C library that is both
 //!   the slowest dependency to build (cmake, and again for each target) and the largest part of a
@@ -16,7 +16,7 @@
 #[cfg(feature = "sdk")]
 mod sdk;
 #[cfg(feature = "sdk")]
-pub use sdk::https_client;
+pub use sdk::{https_client, sdk_config};
 
 /// Logs as Lambda's advanced logging controls ask: the level from `AWS_LAMBDA_LOG_LEVEL` (else
 /// `RUST_LOG`, read as one level; else INFO), JSON lines when `AWS_LAMBDA_LOG_FORMAT` is `JSON`

@@ -61,7 +61,7 @@ async fn a_message_every_few_seconds_keeps_one_worker_instead_of_flapping_to_zer
         ("SWITCHYARD_NAMESPACE", namespace.clone()),
     ]);
     let scaler_config = Config::from_lookup(|k| settings.get(k).cloned()).unwrap();
-    let cloud = AwsCloud { aws: localstack().aws_client() };
+    let cloud = AwsCloud::new(&localstack().sdk_config().await);
 
     // The worker reports its activity every second under the scaler's fleet name.
     let mut config = WorkerConfig::new(&queue_url);

@@ -6,20 +6,18 @@
 //! environment's share and fades it with age (`BalancerConfig::report_fade`); when the metric is
 //! missing, stale or unreadable, least connections runs on local counts alone.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
 use switchyard_algorithms::Time;
-use switchyard_aws::cloudwatch::{MetricQuery, Range};
 
+use super::{BoxFuture, CloudError, LoadSource};
 use crate::config::LoadMetric;
 
 /// GetMetricData takes at most 500 queries per call.
 const QUERIES_PER_CALL: usize = 500;
-
-/// Why the load could not be read (the router keeps using the last reports while they fade).
-#[derive(Debug, Clone, thiserror::Error)]
-#[error(transparent)]
-pub struct LoadError(#[from] switchyard_aws::Error);
 
 /// Reports for the targets that have one, and when they were measured.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,53 +27,82 @@ pub struct LoadReports {
     pub taken_at: Time,
 }
 
-/// Reads the configured metric for a set of target ids.
+/// The configured metric, per target, through GetMetricData.
 #[derive(Debug, Clone)]
-pub struct LoadReader {
-    pub aws: switchyard_aws::Client,
+pub struct CloudWatchLoads {
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub metric: LoadMetric,
 }
 
-impl LoadReader {
+impl LoadSource for CloudWatchLoads {
+    fn read<'a>(
+        &'a self,
+        target_ids: &'a [String],
+        now: Time,
+    ) -> BoxFuture<'a, Result<Option<LoadReports>, CloudError>> {
+        Box::pin(self.latest(target_ids, now))
+    }
+}
+
+fn datetime(t: Time) -> DateTime {
+    DateTime::from_millis(i64::try_from(t.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl CloudWatchLoads {
     /// The latest value per target within the last few periods. Targets without a datapoint are
     /// left out (no report is not zero load).
-    pub async fn read(&self, target_ids: &[String], now: Time) -> Result<Option<LoadReports>, LoadError> {
+    async fn latest(&self, target_ids: &[String], now: Time) -> Result<Option<LoadReports>, CloudError> {
         let period = Duration::from_secs(u64::from(self.metric.period_secs));
         // Three periods back (at least a minute): late datapoints still count, old ones fade anyway.
         let window = (period * 3).max(Duration::from_secs(60));
         let start = Time::from_millis(now.as_millis().saturating_sub(window.as_millis() as u64));
-        let mut latest: Vec<(String, Time, f64)> = Vec::new();
         // The period still running counts too: its partial average is the freshest number
-        // (LocalStack, like AWS, leaves out points at or after EndTime).
-        let range = Range {
-            start_ms: start.as_millis(),
-            end_ms: now.as_millis() + period.as_millis() as u64,
-            newest_first: true,
-        };
-        for (chunk_index, chunk) in target_ids.chunks(QUERIES_PER_CALL).enumerate() {
-            let queries: Vec<MetricQuery> = chunk
+        // (CloudWatch leaves out points at or after EndTime).
+        let end = Time::from_millis(now.as_millis() + period.as_millis() as u64);
+        let mut points: Vec<(String, Time, f64)> = Vec::new();
+        for chunk in target_ids.chunks(QUERIES_PER_CALL) {
+            // Query ids must start with a lower-case letter; the index maps results back.
+            let by_id: HashMap<String, &String> =
+                chunk.iter().enumerate().map(|(i, target)| (format!("t{i}"), target)).collect();
+            let queries: Vec<MetricDataQuery> = chunk
                 .iter()
                 .enumerate()
-                .map(|(i, id)| MetricQuery {
-                    id: format!("t{}", chunk_index * QUERIES_PER_CALL + i),
-                    namespace: self.metric.namespace.clone(),
-                    metric_name: self.metric.metric.clone(),
-                    dimensions: vec![(self.metric.dimension.clone(), id.clone())],
-                    period_secs: self.metric.period_secs,
-                    stat: "Average".into(),
+                .map(|(i, target)| {
+                    let metric = Metric::builder()
+                        .namespace(&self.metric.namespace)
+                        .metric_name(&self.metric.metric)
+                        .dimensions(Dimension::builder().name(&self.metric.dimension).value(target).build())
+                        .build();
+                    let stat = MetricStat::builder()
+                        .metric(metric)
+                        .period(i32::try_from(self.metric.period_secs).unwrap_or(60))
+                        .stat("Average")
+                        .build();
+                    MetricDataQuery::builder().id(format!("t{i}")).metric_stat(stat).return_data(true).build()
                 })
                 .collect();
-            for result in self.aws.get_metric_data(&queries, range).await? {
-                let Some(id) = result.id.strip_prefix('t').and_then(|n| n.parse::<usize>().ok()) else {
-                    continue;
-                };
-                let Some(target) = target_ids.get(id) else { continue };
-                for (at, value) in result.timestamps_ms.iter().zip(&result.values) {
-                    latest.push((target.clone(), Time::from_millis(*at), *value));
+            let mut pages = self
+                .cloudwatch
+                .get_metric_data()
+                .set_metric_data_queries(Some(queries))
+                .start_time(datetime(start))
+                .end_time(datetime(end))
+                .scan_by(ScanBy::TimestampDescending)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(CloudError::from_sdk("GetMetricData"))?;
+                for result in page.metric_data_results() {
+                    let Some(target) = result.id().and_then(|id| by_id.get(id)) else { continue };
+                    for (at, value) in result.timestamps().iter().zip(result.values()) {
+                        let at =
+                            Time::from_millis(at.to_millis().ok().and_then(|ms| u64::try_from(ms).ok()).unwrap_or(0));
+                        points.push(((*target).clone(), at, *value));
+                    }
                 }
             }
         }
-        Ok(newest_per_target(latest, period, now))
+        Ok(newest_per_target(points, period, now))
     }
 }
 

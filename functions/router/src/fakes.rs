@@ -1,0 +1,92 @@
+//! In-memory stand-ins for the router's AWS traits, for logic tests: what a test sets is what the
+//! router sees. Faults that LocalStack cannot produce on demand (a queue whose answer is lost, a
+//! discovery that fails once) are set here too. AWS behaviour itself is tested against LocalStack.
+
+use std::sync::Mutex;
+
+use switchyard_algorithms::{Target, Time};
+
+use crate::aws::{BoxFuture, CloudError, Discovery, Job, JobQueue, LoadReports, LoadSource, SendError};
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A target set a test changes at will; `Err` makes the next discoveries fail.
+#[derive(Debug)]
+pub struct FakeDiscovery {
+    pub targets: Mutex<Result<Vec<Target>, CloudError>>,
+}
+
+impl FakeDiscovery {
+    pub fn new(targets: Vec<Target>) -> Self {
+        FakeDiscovery { targets: Mutex::new(Ok(targets)) }
+    }
+
+    pub fn set(&self, targets: Result<Vec<Target>, CloudError>) {
+        *lock(&self.targets) = targets;
+    }
+}
+
+impl Discovery for FakeDiscovery {
+    fn discover(&self) -> BoxFuture<'_, Result<Vec<Target>, CloudError>> {
+        let targets = lock(&self.targets).clone();
+        Box::pin(std::future::ready(targets))
+    }
+}
+
+/// Fixed load reports.
+#[derive(Debug, Default)]
+pub struct FakeLoads {
+    pub reports: Mutex<Option<LoadReports>>,
+}
+
+impl LoadSource for FakeLoads {
+    fn read<'a>(&'a self, _: &'a [String], _: Time) -> BoxFuture<'a, Result<Option<LoadReports>, CloudError>> {
+        let reports = lock(&self.reports).clone();
+        Box::pin(std::future::ready(Ok(reports)))
+    }
+}
+
+/// A queue that keeps what it stores, or fails as told.
+#[derive(Debug, Default)]
+pub struct FakeQueue {
+    /// Jobs stored, in order.
+    pub stored: Mutex<Vec<Job>>,
+    /// `Some` makes every send fail this way; an `Unknown` failure still stores the job, as a
+    /// lost answer does.
+    pub failure: Mutex<Option<SendError>>,
+}
+
+impl FakeQueue {
+    pub fn failing(failure: SendError) -> Self {
+        FakeQueue { stored: Mutex::default(), failure: Mutex::new(Some(failure)) }
+    }
+
+    pub fn stored(&self) -> Vec<Job> {
+        lock(&self.stored).clone()
+    }
+}
+
+impl JobQueue for FakeQueue {
+    fn send<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<String, SendError>> {
+        let failure = lock(&self.failure).clone();
+        let result = match failure {
+            Some(SendError::NotStored(e)) => Err(SendError::NotStored(e)),
+            Some(SendError::Unknown(e)) => {
+                lock(&self.stored).push(job.clone());
+                Err(SendError::Unknown(e))
+            }
+            None => {
+                let mut stored = lock(&self.stored);
+                stored.push(job.clone());
+                Ok(format!("message-{}", stored.len()))
+            }
+        };
+        Box::pin(std::future::ready(result))
+    }
+
+    fn warm(&self) -> BoxFuture<'_, Result<(), CloudError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
