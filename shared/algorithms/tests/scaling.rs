@@ -40,11 +40,24 @@ fn scale_out_follows_the_recommendation_within_the_rate_limit() {
 }
 
 #[test]
-fn the_rate_limit_counts_from_the_smallest_size_in_its_period() {
-    // Grew 2 → 4 thirty seconds ago: within the same minute the limit is 2 + 4 = 6, not 8.
-    let history = [HistoryEntry { at: ago(30), recommendation: 4, desired: 2 }];
+fn the_rate_limit_counts_from_the_size_at_the_start_of_its_period() {
+    // 2 instances a minute and a half ago, grown to 4 thirty seconds ago: within the same minute
+    // the limit is 2 + 4 = 6, not 4 + 4 = 8.
+    let history = [
+        HistoryEntry { at: ago(90), recommendation: 2, desired: 2 },
+        HistoryEntry { at: ago(30), recommendation: 4, desired: 4 },
+    ];
     let d = Stabilizer::default().decide(&fleet(4, 0, 100), &rec(30), &history, busy(), NOW);
     assert_eq!(d.desired, 6);
+}
+
+#[test]
+fn a_history_that_starts_inside_the_period_allows_only_the_absolute_step() {
+    // The size before the tick 30 s ago is unknown: growth beyond the current 4 waits for the
+    // period to pass, or is at most the absolute step (4) above zero.
+    let history = [HistoryEntry { at: ago(30), recommendation: 4, desired: 4 }];
+    let d = Stabilizer::default().decide(&fleet(4, 0, 100), &rec(30), &history, busy(), NOW);
+    assert_eq!(d.desired, 4);
 }
 
 #[test]

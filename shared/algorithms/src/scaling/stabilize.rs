@@ -25,6 +25,25 @@ pub struct ScaleUpLimit {
     pub period: Duration,
 }
 
+impl ScaleUpLimit {
+    /// The size growth is counted from: the size in force at the start of the period (the last
+    /// tick at or before it), or any smaller size since. Counting from the size after the previous
+    /// tick instead lets ticks closer than the period compound the limit (issue 19: 0 → 10 → 40
+    /// → 100 in 6.9 s with ticks 3 s apart). When the history starts inside the period, the size
+    /// at its start is unknown and counts as zero (the absolute step only); with no history at
+    /// all, the period has seen no change and the base is the current size.
+    pub fn base(&self, current: u32, history: &[HistoryEntry], now: Time) -> u32 {
+        let start = now - self.period;
+        let at_start = history.iter().filter(|h| h.at <= start).max_by_key(|h| h.at).map(|h| h.desired);
+        let since = history.iter().filter(|h| h.at > start && h.at <= now).map(|h| h.desired).min();
+        match (at_start, since) {
+            (Some(at_start), since) => since.map_or(at_start, |s| s.min(at_start)).min(current),
+            (None, Some(_)) => 0,
+            (None, None) => current,
+        }
+    }
+}
+
 impl Default for ScaleUpLimit {
     fn default() -> Self {
         ScaleUpLimit { percent: 100.0, absolute: 4, period: Duration::from_secs(60) }
@@ -177,7 +196,7 @@ impl Stabilizer {
         }
 
         if n > current {
-            let base = within(self.scale_up.period).map(|h| h.desired).fold(current, u32::min);
+            let base = self.scale_up.base(current, history, now);
             let step = ((f64::from(base) * self.scale_up.percent / 100.0).ceil() as u32).max(self.scale_up.absolute);
             let limit = base.saturating_add(step).max(current);
             if n > limit {
