@@ -6,7 +6,11 @@ use std::ops::{Add, Sub};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::Error;
+use crate::error::Error;
+
+/// Most targets a set may hold. Far above any one Auto Scaling group (its own limit is in the
+/// thousands), low enough that indices fit in `u32` and ring memory stays bounded.
+pub const MAX_TARGETS: usize = 100_000;
 
 /// A point in time, as milliseconds since an epoch the caller chooses (the router uses the UNIX
 /// epoch). The crate never reads a clock: every function that needs "now" takes one of these.
@@ -184,7 +188,7 @@ pub struct TargetSet {
 impl TargetSet {
     /// Fails on duplicate ids: two entries for one server would double its share silently.
     pub fn new(mut targets: Vec<Target>) -> Result<Self, Error> {
-        if targets.len() > crate::MAX_TARGETS {
+        if targets.len() > MAX_TARGETS {
             return Err(Error::TooManyTargets(targets.len()));
         }
         targets.sort_unstable_by(|a, b| a.id.cmp(&b.id));
