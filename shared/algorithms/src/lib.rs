@@ -15,6 +15,8 @@
 //! ([`RoundRobin`], [`HashRing`], [`LeastConnections`], [`PowerOfTwoChoices`]) implement one
 //! small trait, [`Select`].
 
+#![deny(rustdoc::broken_intra_doc_links)]
+
 mod balancer;
 mod candidates;
 mod cookie;

@@ -111,8 +111,9 @@ impl Default for Weight {
 }
 
 /// Health as discovery reports it (the Auto Scaling group, a health check). Passive health —
-/// ejecting a target that keeps failing — is kept apart, in [`crate::OutlierDetector`], because it
-/// changes per request while this changes only when discovery runs.
+/// ejecting a target that keeps failing — is kept apart, in [`crate::OutlierConfig`] and the
+/// balancer's per-target state, because it changes per request while this changes only when
+/// discovery runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Health {
     #[default]
