@@ -26,7 +26,7 @@ from localstack.services.moto import call_moto
 from localstack.services.plugins import Service, aws_provider
 from moto.autoscaling.models import autoscaling_backends
 
-from switchyard_localstack import lifecycle
+from switchyard_localstack import lifecycle, notifications
 
 LOG = logging.getLogger(__name__)
 
@@ -117,8 +117,12 @@ def _put_lifecycle_hook(context, request, backend):
         # moto stores placeholder ARNs; keep what the caller gave.
         hook.role_arn = request.get("RoleARN")
         hook.notification_target_arn = request.get("NotificationTargetARN")
+        hook.switchyard_notification_target = hook.notification_target_arn
         hook.notification_metadata = request.get("NotificationMetadata")
         hook.global_timeout = min(100 * int(hook.heartbeat_timeout), lifecycle.MAX_GLOBAL_TIMEOUT_S)
+        group = backend.autoscaling_groups.get(request["AutoScalingGroupName"])
+        if group is not None:
+            notifications.test_notification(hook, group)
     return response
 
 

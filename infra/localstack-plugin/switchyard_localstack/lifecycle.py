@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 from moto.autoscaling import models as moto_autoscaling
 
+from switchyard_localstack import notifications
+
 LOCK = threading.RLock()
 
 LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
@@ -120,16 +122,19 @@ def begin_termination(group, states, *, respect_hooks: bool = True) -> None:
 def _start_wait(state, wait_state: str, hooks) -> None:
     now = _now()
     state.lifecycle_state = wait_state
-    state.switchyard_actions = [
-        LifecycleAction(
+    state.switchyard_actions = []
+    for hook in hooks:
+        action = LifecycleAction(
             hook_name=hook.name,
             transition=hook.lifecycle_transition,
             heartbeat_timeout_s=int(hook.heartbeat_timeout),
             default_result=hook.default_result,
             started_at=now,
         )
-        for hook in hooks
-    ]
+        state.switchyard_actions.append(action)
+        notifications.lifecycle_action(
+            hook, state.auto_scaling_group, state.instance.id, action.token
+        )
 
 
 def terminate_now(group, state) -> None:
