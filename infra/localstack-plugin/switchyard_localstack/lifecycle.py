@@ -381,6 +381,37 @@ def _patched_replace_instances(original):
     return replace_autoscaling_group_instances
 
 
+def _patched_update(original):
+    """UpdateAutoScalingGroup without DesiredCapacity: a new MinSize above, or MaxSize below, the
+    desired capacity moves it there. moto compares with the number of listed instances, which
+    counts the ones that are leaving."""
+
+    def update(self, *args, **kwargs):
+        if not args and kwargs.get("desired_capacity") is None:
+            desired = self.desired_capacity or 0
+            min_size, max_size = kwargs.get("min_size"), kwargs.get("max_size")
+            if min_size is not None and min_size > desired:
+                desired = min_size
+            if max_size is not None and max_size < desired:
+                desired = max_size
+            # Always explicit, so that moto's own count-based adjustment never runs.
+            kwargs["desired_capacity"] = desired
+        return original(self, *args, **kwargs)
+
+    return update
+
+
+def _patched_notify_terminate_instances(original):
+    """EC2 TerminateInstances on group instances (moto replaces those that counted): under the
+    lifecycle lock like every other change to the groups."""
+
+    def notify_terminate_instances(self, instance_ids):
+        with LOCK:
+            return original(self, instance_ids)
+
+    return notify_terminate_instances
+
+
 def _patched_active_instances(self):
     return [s for s in self.instance_states if s.lifecycle_state in COUNTED_STATES]
 
@@ -415,7 +446,11 @@ def install() -> None:
         group_cls.replace_autoscaling_group_instances = _patched_replace_instances(
             group_cls.replace_autoscaling_group_instances
         )
+        group_cls.update = _patched_update(group_cls.update)
         backend_cls.terminate_instance = _patched_terminate_instance
+        backend_cls.notify_terminate_instances = _patched_notify_terminate_instances(
+            backend_cls.notify_terminate_instances
+        )
         backend_cls.delete_auto_scaling_group = _patched_delete_group(
             backend_cls.delete_auto_scaling_group
         )

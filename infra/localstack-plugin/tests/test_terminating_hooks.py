@@ -359,3 +359,46 @@ def test_a_heartbeat_for_an_instance_that_is_not_waiting_is_a_validation_error(d
             InstanceId=in_service,
         )
     )
+
+
+def test_lowering_max_size_does_not_count_waiting_instances(draining_group):
+    draining_group.autoscaling.set_desired_capacity(
+        AutoScalingGroupName=draining_group.name, DesiredCapacity=1
+    )
+
+    draining_group.autoscaling.update_auto_scaling_group(
+        AutoScalingGroupName=draining_group.name, MaxSize=2
+    )
+
+    assert draining_group.describe()["DesiredCapacity"] == 1
+    assert sorted(draining_group.states().values()) == [
+        "InService",
+        "Terminating:Wait",
+        "Terminating:Wait",
+    ]
+
+
+def test_raising_min_size_above_the_desired_capacity_launches_instances(draining_group):
+    draining_group.autoscaling.set_desired_capacity(
+        AutoScalingGroupName=draining_group.name, DesiredCapacity=1
+    )
+
+    draining_group.autoscaling.update_auto_scaling_group(
+        AutoScalingGroupName=draining_group.name, MinSize=2
+    )
+
+    assert draining_group.describe()["DesiredCapacity"] == 2
+    assert len(draining_group.in_state("InService")) == 2
+
+
+def test_terminating_a_waiting_instance_through_ec2_ends_its_wait_without_a_replacement(
+    draining_group,
+):
+    draining_group.autoscaling.set_desired_capacity(
+        AutoScalingGroupName=draining_group.name, DesiredCapacity=2
+    )
+    [leaving] = draining_group.in_state("Terminating:Wait")
+
+    draining_group.ec2.terminate_instances(InstanceIds=[leaving])
+
+    assert sorted(draining_group.states().values()) == ["InService", "InService"]
