@@ -19,6 +19,7 @@ table's keys, so a dict that only implements ``__missing__`` serves nothing.
 import logging
 import os
 import threading
+import time
 
 from localstack.aws.api import CommonServiceException
 from localstack.aws.spec import load_service
@@ -66,8 +67,8 @@ def _serve(operation):
 
 
 def _sweep_forever(interval_s: float) -> None:
-    stop = threading.Event()
-    while not stop.wait(interval_s):
+    while True:
+        time.sleep(interval_s)
         with lifecycle.LOCK:
             for account_id, region in list(_regions_in_use):
                 try:

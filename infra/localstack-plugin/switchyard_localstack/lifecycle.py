@@ -164,7 +164,7 @@ def _settle(group, state) -> None:
             terminate_now(group, state)
             launch(group, _shortfall(group))
         else:
-            state.lifecycle_state = "Pending:Proceed"
+            # Pending:Proceed passes within the call: nothing is left to run on the instance.
             state.switchyard_actions = []
             _mark_in_service(state)
 
@@ -255,7 +255,7 @@ def complete_lifecycle_action(
 def record_lifecycle_action_heartbeat(
     backend, group_name, hook_name, token=None, instance_id=None
 ) -> None:
-    _group_, _state, action = _find_action(backend, group_name, hook_name, token, instance_id)
+    _, _, action = _find_action(backend, group_name, hook_name, token, instance_id)
     action.heartbeat(_now())
 
 
