@@ -103,6 +103,15 @@ impl StickyCookie {
         else {
             return Err(CookieError::Malformed);
         };
+        // Only the form `issue` writes: decimal digits, no sign, no leading zero. `u64::from_str`
+        // also takes `+10` and `010`, which would sign as `10` and so let one cookie be spelled
+        // several ways.
+        let canonical = !expires.is_empty()
+            && expires.bytes().all(|b| b.is_ascii_digit())
+            && (expires == "0" || !expires.starts_with('0'));
+        if !canonical {
+            return Err(CookieError::Malformed);
+        }
         let expires: u64 = expires.parse().map_err(|_| CookieError::Malformed)?;
         let mac = URL_SAFE_NO_PAD.decode(mac).map_err(|_| CookieError::Malformed)?;
         // Authenticity before anything else is believed (including the expiry).
@@ -173,6 +182,17 @@ mod tests {
             assert_eq!(signer().verify(value, now), Err(CookieError::Malformed), "{value:?}");
         }
         assert_eq!(signer().verify(&"x".repeat(10_000), now), Err(CookieError::Malformed));
+    }
+
+    #[test]
+    fn only_the_expiry_form_the_router_writes_is_accepted() {
+        let now = Time::from_secs(1_700_000_000);
+        let cookie = signer().issue(&TargetId::new("i-0abc"), now);
+        let parts: Vec<&str> = cookie.split('.').collect();
+        for respelled in [format!("0{}", parts[2]), format!("+{}", parts[2]), format!("{} ", parts[2])] {
+            let value = format!("v1.{}.{respelled}.{}", parts[1], parts[3]);
+            assert_eq!(signer().verify(&value, now), Err(CookieError::Malformed), "{value:?}");
+        }
     }
 
     #[test]
