@@ -4,7 +4,11 @@ Reads the stack back through the AWS APIs (AWS_ENDPOINT_URL points at LocalStack
 parts a user relies on: the queues and their redrive, both functions as built (runtime,
 architecture, the environment wired to the stack's queue and fleets), least-privilege IAM
 (SetDesiredCapacity only on the named groups, SendMessage only to the work queue, PutMetricData
-only in Switchyard's namespace) and the scaler's schedule. Exits 1 with every failed check listed.
+only in Switchyard's namespace), the scaler's schedule, and the router's way to the AWS APIs from
+inside its VPC as the stack's RouterAwsAccess parameter chose it: with VpcEndpoints, the four
+interface endpoints (service names, subnets, private DNS, their security group admitting HTTPS from
+the router's group only); with ExistingRoute, none of those resources. Exits 1 with every failed
+check listed.
 """
 
 import json
@@ -36,6 +40,82 @@ def statements(iam, role_arn):
             resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
             out.append({"actions": actions, "resources": resources, "condition": s.get("Condition")})
     return out
+
+
+# The APIs the router calls, by the service name of their interface endpoint: Auto Scaling
+# (DescribeAutoScalingGroups), EC2 (DescribeInstances), CloudWatch (GetMetricData), SQS (SendMessage).
+ROUTER_ENDPOINTS = {
+    "RouterAutoScalingEndpoint": "autoscaling",
+    "RouterEc2Endpoint": "ec2",
+    "RouterCloudWatchEndpoint": "monitoring",
+    "RouterSqsEndpoint": "sqs",
+}
+ENDPOINT_RESOURCES = {*ROUTER_ENDPOINTS, "RouterAwsClientSecurityGroup", "RouterAwsEndpointsSecurityGroup",
+                      "RouterAwsEndpointsIngress"}
+
+
+def check_router_aws_access(cfn, parameters, physical, outputs, router):
+    """The router's route to the AWS APIs, as RouterAwsAccess chose it."""
+    ec2 = boto3.client("ec2")
+    region = ec2.meta.region_name
+    access, vpc = parameters["RouterAwsAccess"], parameters["RouterVpcId"]
+    subnets = sorted(parameters["RouterSubnetIds"].split(","))
+    own_groups = sorted(parameters["RouterSecurityGroupIds"].split(","))
+    vpc_config = router.get("VpcConfig", {})
+    check(sorted(vpc_config.get("SubnetIds", [])) == subnets, f"router: in the subnets {', '.join(subnets)}")
+
+    if access == "ExistingRoute":
+        created = sorted(ENDPOINT_RESOURCES & physical.keys())
+        check(not created, "RouterAwsAccess=ExistingRoute: no endpoints or security groups created"
+              + (f" (found {', '.join(created)})" if created else ""))
+        check(sorted(vpc_config.get("SecurityGroupIds", [])) == own_groups,
+              f"router: only its own security groups {', '.join(own_groups)}")
+        check(not {"RouterAwsEndpointIds", "RouterAwsEndpointsSecurityGroupId"} & outputs.keys(),
+              "no endpoint outputs")
+        return
+
+    check(access == "VpcEndpoints", f"RouterAwsAccess is VpcEndpoints or ExistingRoute ({access})")
+    client_group = physical.get("RouterAwsClientSecurityGroup")
+    endpoints_group = physical.get("RouterAwsEndpointsSecurityGroup")
+    check(sorted(vpc_config.get("SecurityGroupIds", [])) == sorted(own_groups + [client_group]),
+          f"router: its own security groups plus the endpoints' client group {client_group}")
+
+    ids = [physical.get(name) for name in ROUTER_ENDPOINTS]
+    check(all(ids), f"four interface endpoints in the stack ({', '.join(str(i) for i in ids)})")
+    found = {e["VpcEndpointId"]: e for e in ec2.describe_vpc_endpoints(VpcEndpointIds=[i for i in ids if i])["VpcEndpoints"]}
+    for name, service in ROUTER_ENDPOINTS.items():
+        e = found.get(physical.get(name), {})
+        expected = f"com.amazonaws.{region}.{service}"
+        check(e.get("ServiceName") == expected and e.get("VpcEndpointType") == "Interface"
+              and e.get("VpcId") == vpc and e.get("State", "").lower() == "available",
+              f"{expected}: an available interface endpoint in {vpc}")
+        check(sorted(e.get("SubnetIds", [])) == subnets, f"{expected}: in the router's subnets")
+        check(e.get("PrivateDnsEnabled") is True, f"{expected}: private DNS on (the SDK's usual hostname reaches it)")
+        check([g["GroupId"] for g in e.get("Groups", [])] == [endpoints_group],
+              f"{expected}: guarded by the endpoints' security group only")
+
+    # The endpoints admit HTTPS from the router's client group and nothing else.
+    groups = {g["GroupId"]: g for g in ec2.describe_security_groups(GroupIds=[client_group, endpoints_group])["SecurityGroups"]}
+    check(all(g["VpcId"] == vpc for g in groups.values()), f"both security groups in {vpc}")
+    rules = groups[endpoints_group]["IpPermissions"]
+    check(len(rules) == 1 and rules[0]["IpProtocol"] == "tcp" and rules[0].get("FromPort") == 443
+          and rules[0].get("ToPort") == 443 and not rules[0].get("IpRanges") and not rules[0].get("Ipv6Ranges")
+          and [p["GroupId"] for p in rules[0].get("UserIdGroupPairs", [])] == [client_group],
+          f"endpoints' security group: only tcp 443 from the router's group {client_group}")
+    # LocalStack's AWS::EC2::SecurityGroup drops inline rules, so the client group's egress (443 to
+    # the endpoints only, in place of the default allow-all) is read from the template as deployed.
+    template = cfn.get_template(StackName=STACK, TemplateStage="Processed")["TemplateBody"]
+    if isinstance(template, str):
+        template = json.loads(template)
+    egress = template["Resources"]["RouterAwsClientSecurityGroup"]["Properties"].get("SecurityGroupEgress", [])
+    check(len(egress) == 1 and egress[0].get("IpProtocol") == "tcp" and int(egress[0].get("FromPort", 0)) == 443
+          and int(egress[0].get("ToPort", 0)) == 443
+          and egress[0].get("DestinationSecurityGroupId") == {"Ref": "RouterAwsEndpointsSecurityGroup"},
+          "router's client group: egress only tcp 443 to the endpoints (as deployed; LocalStack keeps "
+          "the default allow-all, AWS replaces it)")
+    check(outputs.get("RouterAwsEndpointIds", "").split(",") == ids
+          and outputs.get("RouterAwsEndpointsSecurityGroupId") == endpoints_group,
+          "outputs name the endpoints and their security group")
 
 
 def main():
@@ -98,6 +178,10 @@ def main():
     scheduled = [r for r in rules if r.get("ScheduleExpression") == "rate(1 minute)"
                  and any(t["Arn"] == scaler["FunctionArn"] for t in events.list_targets_by_rule(Rule=r["Name"])["Targets"])]
     check(len(scheduled) == 1, "scaler: invoked by an EventBridge rule every minute")
+
+    # The router's way to the AWS APIs from inside its VPC.
+    parameters = {p["ParameterKey"]: p.get("ResolvedValue", p["ParameterValue"]) for p in stack.get("Parameters", [])}
+    check_router_aws_access(cfn, parameters, physical, outputs, router)
 
     if failures:
         sys.exit(f"{len(failures)} check(s) failed: " + "; ".join(failures))
