@@ -13,28 +13,35 @@
 //!   scale to zero waits for idle workers, not for a momentarily empty queue.
 //!
 //! Decisions live in [`policy`] (pure, tested without AWS); this module is the I/O around them.
+//! AWS is reached through the traits of [`aws`], implemented over the SDK in [`sdk`] and in memory
+//! in [`fakes`], so that the I/O is tested without LocalStack too. Time is tokio's
+//! ([`tokio::time::Instant`]), so those tests run on a paused clock.
 
+pub mod aws;
 pub mod config;
+pub mod fakes;
 pub mod policy;
+pub mod sdk;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use aws_sdk_autoscaling::types::LifecycleState;
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
-use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, MessageSystemAttributeName,
-};
 use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::time::Instant;
 
+pub use aws::{ActivitySink, CloudError, LifecycleState, Membership, Queue};
 pub use config::{ConfigError, InstanceSource, WorkerConfig};
 use policy::{Activity, Protection, renewal_due};
 
+/// The message attribute that carries a client's `Idempotency-Key`, as the router sends it.
+pub const IDEMPOTENCY_KEY_ATTRIBUTE: &str = "IdempotencyKey";
+
 /// One message, as the handler sees it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
     pub message_id: String,
     pub body: String,
@@ -42,6 +49,12 @@ pub struct Job {
     pub receive_count: u32,
     /// When the message was sent (ms since the epoch), if SQS said.
     pub sent_at_ms: Option<u64>,
+    /// The client's `Idempotency-Key` (the message attribute [`IDEMPOTENCY_KEY_ATTRIBUTE`]), if
+    /// it sent one. SQS delivers at least once, and a client whose answer was lost sends again:
+    /// both give a handler the same logical job more than once, under different message ids. The
+    /// key is the same on every copy, so a handler with side effects records it and skips a key
+    /// it has already done.
+    pub idempotency_key: Option<String>,
 }
 
 /// A job that failed: its message stays on the queue for redelivery.
@@ -69,8 +82,8 @@ where
 pub enum StartError {
     #[error("instance metadata: {0}")]
     Metadata(String),
-    #[error("DescribeAutoScalingInstances: {0}")]
-    Describe(String),
+    #[error("{0}")]
+    Describe(CloudError),
     #[error("instance {0} is not in an Auto Scaling group: scale-in protection needs one")]
     NotInGroup(String),
 }
@@ -97,6 +110,30 @@ pub struct Instance {
     pub group: String,
 }
 
+/// The AWS services a worker calls.
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub queue: Arc<dyn Queue>,
+    pub membership: Arc<dyn Membership>,
+    pub activity: Arc<dyn ActivitySink>,
+}
+
+impl Services {
+    /// Over the SDK, with clients from `aws`: `config`'s queue, and its namespace for activity.
+    pub fn sdk(config: &WorkerConfig, aws: &aws_config::SdkConfig) -> Self {
+        let storage_resolution_secs = if config.activity_interval < Duration::from_secs(60) { 1 } else { 60 };
+        Services {
+            queue: Arc::new(sdk::SqsQueue { sqs: aws_sdk_sqs::Client::new(aws), url: config.queue_url.clone() }),
+            membership: Arc::new(sdk::GroupMembership { autoscaling: aws_sdk_autoscaling::Client::new(aws) }),
+            activity: Arc::new(sdk::CloudWatchActivity {
+                cloudwatch: aws_sdk_cloudwatch::Client::new(aws),
+                namespace: config.namespace.clone(),
+                storage_resolution_secs,
+            }),
+        }
+    }
+}
+
 /// A message being worked on.
 #[derive(Debug)]
 struct Held {
@@ -116,56 +153,48 @@ struct Done {
     finished: Instant,
 }
 
-/// The SQS consumer with its clients and resolved instance.
+/// The SQS consumer with its services and resolved instance.
 #[derive(Debug, Clone)]
 pub struct Worker {
     config: WorkerConfig,
-    sqs: aws_sdk_sqs::Client,
-    autoscaling: aws_sdk_autoscaling::Client,
-    cloudwatch: aws_sdk_cloudwatch::Client,
+    queue: Arc<dyn Queue>,
+    membership: Arc<dyn Membership>,
+    activity: Arc<dyn ActivitySink>,
     instance: Option<Instance>,
 }
 
 impl Worker {
-    /// Clients from `aws`; the instance's id (given, or from instance metadata) and its group.
-    pub async fn new(config: WorkerConfig, aws: &aws_config::SdkConfig) -> Result<Self, StartError> {
-        let autoscaling = aws_sdk_autoscaling::Client::new(aws);
-        let id = match &config.instance {
+    /// SDK clients from `aws`; the instance's id (given, or from instance metadata) and its group.
+    pub async fn new(mut config: WorkerConfig, aws: &aws_config::SdkConfig) -> Result<Self, StartError> {
+        if config.instance == Some(InstanceSource::Metadata) {
+            let http = aws.http_client().unwrap_or_else(switchyard_env::https_client);
+            let imds = aws_config::imds::Client::builder()
+                .configure(&aws_config::provider_config::ProviderConfig::without_region().with_http_client(http))
+                .build();
+            let id =
+                imds.get("/latest/meta-data/instance-id").await.map_err(|e| StartError::Metadata(e.to_string()))?;
+            config.instance = Some(InstanceSource::Id(String::from(id)));
+        }
+        let services = Services::sdk(&config, aws);
+        Worker::with_services(config, services).await
+    }
+
+    /// With these services (the SDK's, or fakes); the instance's group, if `config` names an
+    /// instance by id. Instance metadata is read by [`Worker::new`] only.
+    pub async fn with_services(config: WorkerConfig, services: Services) -> Result<Self, StartError> {
+        let instance = match &config.instance {
             None => None,
-            Some(InstanceSource::Id(id)) => Some(id.clone()),
             Some(InstanceSource::Metadata) => {
-                let http = aws.http_client().unwrap_or_else(switchyard_env::https_client);
-                let imds = aws_config::imds::Client::builder()
-                    .configure(&aws_config::provider_config::ProviderConfig::without_region().with_http_client(http))
-                    .build();
-                let id =
-                    imds.get("/latest/meta-data/instance-id").await.map_err(|e| StartError::Metadata(e.to_string()))?;
-                Some(String::from(id))
+                return Err(StartError::Metadata("read by Worker::new only: give the instance's id".into()));
+            }
+            Some(InstanceSource::Id(id)) => {
+                let member = services.membership.describe(id).await.map_err(StartError::Describe)?;
+                let group = member.map(|m| m.group).ok_or_else(|| StartError::NotInGroup(id.clone()))?;
+                Some(Instance { id: id.clone(), group })
             }
         };
-        let instance = match id {
-            None => None,
-            Some(id) => {
-                let found =
-                    autoscaling.describe_auto_scaling_instances().instance_ids(&id).send().await.map_err(|e| {
-                        StartError::Describe(aws_sdk_autoscaling::error::DisplayErrorContext(e).to_string())
-                    })?;
-                let group = found
-                    .auto_scaling_instances()
-                    .first()
-                    .and_then(|i| i.auto_scaling_group_name())
-                    .map(str::to_owned)
-                    .ok_or_else(|| StartError::NotInGroup(id.clone()))?;
-                Some(Instance { id, group })
-            }
-        };
-        Ok(Worker {
-            config,
-            sqs: aws_sdk_sqs::Client::new(aws),
-            autoscaling,
-            cloudwatch: aws_sdk_cloudwatch::Client::new(aws),
-            instance,
-        })
+        let Services { queue, membership, activity } = services;
+        Ok(Worker { config, queue, membership, activity, instance })
     }
 
     pub fn instance(&self) -> Option<&Instance> {
@@ -179,10 +208,10 @@ impl Worker {
             handler,
             held: Mutex::new(HashMap::new()),
             protection: tokio::sync::Mutex::new(Protection::new(self.config.protection_idle)),
-            protection_calls: std::sync::atomic::AtomicU64::new(0),
-            received: std::sync::atomic::AtomicU64::new(0),
-            received_total: std::sync::atomic::AtomicU64::new(0),
-            released: std::sync::atomic::AtomicU64::new(0),
+            protection_calls: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            received_total: AtomicU64::new(0),
+            released: AtomicU64::new(0),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let (done_tx, mut done_rx) = mpsc::unbounded_channel();
@@ -228,7 +257,7 @@ impl Worker {
                         }
                     }
                     if now.duration_since(published_at) >= self.config.activity_interval {
-                        activity.received = shared.received.swap(0, std::sync::atomic::Ordering::Relaxed);
+                        activity.received = shared.received.swap(0, Ordering::Relaxed);
                         activity.busy += shared.busy_since(published_at, now);
                         self.publish(&activity).await;
                         activity = Activity::default();
@@ -258,11 +287,11 @@ impl Worker {
             shared.set_protection(&mut protection, false).await;
         }
         drop(protection);
-        activity.received = shared.received.swap(0, std::sync::atomic::Ordering::Relaxed);
+        activity.received = shared.received.swap(0, Ordering::Relaxed);
         self.publish(&activity).await;
         summary.received = shared.received_total();
-        summary.released = shared.released.load(std::sync::atomic::Ordering::Relaxed);
-        summary.protection_calls = shared.protection_calls.load(std::sync::atomic::Ordering::Relaxed);
+        summary.released = shared.released.load(Ordering::Relaxed);
+        summary.protection_calls = shared.protection_calls.load(Ordering::Relaxed);
         summary
     }
 
@@ -285,19 +314,10 @@ impl Worker {
         }
         summary.failed += 1;
         activity.failed += 1;
-        if let Some(delay) = self.config.retry_delay {
-            let seconds = i32::try_from(delay.as_secs()).unwrap_or(i32::MAX);
-            let changed = self
-                .sqs
-                .change_message_visibility()
-                .queue_url(&self.config.queue_url)
-                .receipt_handle(&done.receipt)
-                .visibility_timeout(seconds)
-                .send()
-                .await;
-            if let Err(e) = changed {
-                tracing::warn!(message_id = done.message_id, error = %aws_sdk_sqs::error::DisplayErrorContext(e), "retry delay not set: the visibility timeout applies");
-            }
+        if let Some(delay) = self.config.retry_delay
+            && let Err(e) = self.queue.delay(&done.receipt, delay).await
+        {
+            tracing::warn!(message_id = done.message_id, error = %e, "retry delay not set: the visibility timeout applies");
         }
     }
 
@@ -305,89 +325,43 @@ impl Worker {
     async fn delete(&self, deletes: &mut Vec<(String, String)>, summary: &mut Summary) {
         while !deletes.is_empty() {
             let batch: Vec<(String, String)> = deletes.drain(..deletes.len().min(10)).collect();
-            let entries: Vec<DeleteMessageBatchRequestEntry> = batch
-                .iter()
-                .enumerate()
-                .filter_map(|(i, (_, receipt))| {
-                    DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(receipt).build().ok()
-                })
-                .collect();
-            let sent = self
-                .sqs
-                .delete_message_batch()
-                .queue_url(&self.config.queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await;
-            match sent {
-                Ok(out) => {
-                    for failure in out.failed() {
+            let receipts: Vec<String> = batch.iter().map(|(_, receipt)| receipt.clone()).collect();
+            match self.queue.delete(&receipts).await {
+                Ok(refused) => {
+                    for refusal in refused {
                         summary.delete_failures += 1;
-                        let message_id =
-                            failure.id().parse::<usize>().ok().and_then(|i| batch.get(i)).map(|(m, _)| m.as_str());
+                        let message_id = batch.get(refusal.index).map(|(m, _)| m.as_str());
                         tracing::warn!(
                             message_id,
-                            code = failure.code(),
+                            code = refusal.code,
                             "delete refused: the message will be delivered again"
                         );
                     }
                 }
                 Err(e) => {
                     summary.delete_failures += batch.len() as u64;
-                    tracing::warn!(count = batch.len(), error = %aws_sdk_sqs::error::DisplayErrorContext(e), "delete failed: these messages will be delivered again");
+                    tracing::warn!(count = batch.len(), error = %e, "delete failed: these messages will be delivered again");
                 }
             }
         }
-    }
-
-    /// One ChangeMessageVisibilityBatch call (at most ten receipts); entry ids are the positions.
-    async fn change_visibility(
-        &self,
-        receipts: impl Iterator<Item = &str>,
-        seconds: i32,
-    ) -> Result<
-        aws_sdk_sqs::operation::change_message_visibility_batch::ChangeMessageVisibilityBatchOutput,
-        aws_sdk_sqs::error::SdkError<
-            aws_sdk_sqs::operation::change_message_visibility_batch::ChangeMessageVisibilityBatchError,
-        >,
-    > {
-        let entries: Vec<ChangeMessageVisibilityBatchRequestEntry> = receipts
-            .enumerate()
-            .filter_map(|(i, receipt)| {
-                ChangeMessageVisibilityBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(receipt)
-                    .visibility_timeout(seconds)
-                    .build()
-                    .ok()
-            })
-            .collect();
-        self.sqs
-            .change_message_visibility_batch()
-            .queue_url(&self.config.queue_url)
-            .set_entries(Some(entries))
-            .send()
-            .await
     }
 
     /// Renew the visibility of held messages that are half-way through it.
     async fn renew<H: Handler>(&self, shared: &Shared<H>, now: Instant) -> u64 {
         let due: Vec<(String, String)> = shared.with_held(|held| {
             held.iter()
-                .filter(|(_, h)| renewal_due(h.renewed_at, self.config.visibility, now))
+                .filter(|(_, h)| renewal_due(h.renewed_at.into_std(), self.config.visibility, now.into_std()))
                 .map(|(id, h)| (id.clone(), h.receipt.clone()))
                 .collect()
         });
-        let seconds = i32::try_from(self.config.visibility.as_secs()).unwrap_or(i32::MAX);
         let mut renewed = 0;
         for chunk in due.chunks(10) {
-            let sent = self.change_visibility(chunk.iter().map(|(_, receipt)| receipt.as_str()), seconds).await;
-            match sent {
-                Ok(out) => {
-                    let ok: Vec<&str> = out.successful().iter().map(|s| s.id()).collect();
+            let receipts: Vec<String> = chunk.iter().map(|(_, receipt)| receipt.clone()).collect();
+            match self.queue.change_visibility(&receipts, self.config.visibility).await {
+                Ok(refused) => {
                     shared.with_held(|held| {
                         for (i, (id, _)) in chunk.iter().enumerate() {
-                            if ok.contains(&i.to_string().as_str())
+                            if !refused.iter().any(|r| r.index == i)
                                 && let Some(h) = held.get_mut(id)
                             {
                                 h.renewed_at = now;
@@ -395,16 +369,14 @@ impl Worker {
                             }
                         }
                     });
-                    for failure in out.failed() {
+                    for refusal in refused {
                         tracing::warn!(
-                            code = failure.code(),
+                            code = refusal.code,
                             "visibility not renewed: another worker may get this message"
                         );
                     }
                 }
-                Err(e) => {
-                    tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "visibility not renewed; retrying next tick")
-                }
+                Err(e) => tracing::warn!(error = %e, "visibility not renewed; retrying next tick"),
             }
         }
         renewed
@@ -414,27 +386,26 @@ impl Worker {
     /// Detaching, or gone from the group). A failed read is not a reason to stop.
     async fn leaving(&self) -> Option<String> {
         let instance = self.instance.as_ref()?;
-        let found = self.autoscaling.describe_auto_scaling_instances().instance_ids(&instance.id).send().await;
-        let found = match found {
-            Ok(found) => found,
+        let member = match self.membership.describe(&instance.id).await {
+            Ok(member) => member,
             Err(e) => {
-                tracing::warn!(error = %aws_sdk_autoscaling::error::DisplayErrorContext(e), "lifecycle check failed");
+                tracing::warn!(error = %e, "lifecycle check failed");
                 return None;
             }
         };
-        let Some(me) = found.auto_scaling_instances().first() else {
+        let Some(member) = member else {
             return Some(format!("instance {} is no longer in group {}", instance.id, instance.group));
         };
         // No state in the answer says nothing about leaving: keep serving.
-        let state = me.lifecycle_state()?.to_owned();
+        let state = member.lifecycle_state?;
         let serving = matches!(
-            LifecycleState::from(state.as_str()),
+            state,
             LifecycleState::InService
                 | LifecycleState::Pending
                 | LifecycleState::PendingProceed
                 | LifecycleState::PendingWait
         );
-        (!serving).then(|| format!("instance {} is {state}", instance.id))
+        (!serving).then(|| format!("instance {} is {}", instance.id, state.as_str()))
     }
 
     /// Give held messages (`only` these, or all) back to the queue now and stop their jobs.
@@ -451,14 +422,15 @@ impl Worker {
         }
         let mut released = 0;
         for chunk in held.chunks(10) {
-            match self.change_visibility(chunk.iter().map(|(_, h)| h.receipt.as_str()), 0).await {
-                Ok(out) => released += out.successful().len() as u64,
+            let receipts: Vec<String> = chunk.iter().map(|(_, h)| h.receipt.clone()).collect();
+            match self.queue.change_visibility(&receipts, Duration::ZERO).await {
+                Ok(refused) => released += (chunk.len() - refused.len().min(chunk.len())) as u64,
                 Err(e) => {
-                    tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "release failed: the messages return after their visibility timeout")
+                    tracing::warn!(error = %e, "release failed: the messages return after their visibility timeout")
                 }
             }
         }
-        shared.released.fetch_add(held_count, std::sync::atomic::Ordering::Relaxed);
+        shared.released.fetch_add(held_count, Ordering::Relaxed);
         released
     }
 
@@ -468,28 +440,8 @@ impl Worker {
         if activity.is_idle() && activity.processed == 0 && activity.failed == 0 {
             return;
         }
-        let resolution = if self.config.activity_interval < Duration::from_secs(60) { 1 } else { 60 };
-        let datum = |name: &str, value: f64, unit: StandardUnit| {
-            MetricDatum::builder()
-                .metric_name(name)
-                .dimensions(Dimension::builder().name("Fleet").value(fleet).build())
-                .value(value)
-                .unit(unit)
-                .storage_resolution(resolution)
-                .build()
-        };
-        let sent = self
-            .cloudwatch
-            .put_metric_data()
-            .namespace(&self.config.namespace)
-            .metric_data(datum("WorkerReceived", activity.received as f64, StandardUnit::Count))
-            .metric_data(datum("WorkerProcessed", activity.processed as f64, StandardUnit::Count))
-            .metric_data(datum("WorkerFailed", activity.failed as f64, StandardUnit::Count))
-            .metric_data(datum("WorkerBusySeconds", activity.busy.as_secs_f64(), StandardUnit::Seconds))
-            .send()
-            .await;
-        if let Err(e) = sent {
-            tracing::warn!(error = %aws_sdk_cloudwatch::error::DisplayErrorContext(e), "activity not published");
+        if let Err(e) = self.activity.publish(fleet, activity).await {
+            tracing::warn!(error = %e, "activity not published");
         }
     }
 }
@@ -500,12 +452,12 @@ struct Shared<H> {
     handler: H,
     held: Mutex<HashMap<String, Held>>,
     protection: tokio::sync::Mutex<Protection>,
-    protection_calls: std::sync::atomic::AtomicU64,
+    protection_calls: AtomicU64,
     /// Received since the last activity report.
-    received: std::sync::atomic::AtomicU64,
-    received_total: std::sync::atomic::AtomicU64,
+    received: AtomicU64,
+    received_total: AtomicU64,
     /// Messages given back unprocessed (visibility 0, or left to time out if that call failed).
-    released: std::sync::atomic::AtomicU64,
+    released: AtomicU64,
 }
 
 impl<H: Handler> Shared<H> {
@@ -530,30 +482,21 @@ impl<H: Handler> Shared<H> {
     }
 
     fn received_total(&self) -> u64 {
-        self.received_total.load(std::sync::atomic::Ordering::Relaxed)
+        self.received_total.load(Ordering::Relaxed)
     }
 
     /// Tell Auto Scaling, holding the protection state's lock so that the receive loop and the
     /// periodic check never cross (an "off" landing after an "on" would leave work unprotected).
     async fn set_protection(&self, protection: &mut Protection, on: bool) {
         let Some(instance) = &self.worker.instance else { return };
-        self.protection_calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let sent = self
-            .worker
-            .autoscaling
-            .set_instance_protection()
-            .auto_scaling_group_name(&instance.group)
-            .instance_ids(&instance.id)
-            .protected_from_scale_in(on)
-            .send()
-            .await;
-        match sent {
-            Ok(_) => {
+        self.protection_calls.fetch_add(1, Ordering::Relaxed);
+        match self.worker.membership.set_protection(instance, on).await {
+            Ok(()) => {
                 protection.confirmed(on);
                 tracing::info!(instance = instance.id, protected = on, "scale-in protection set");
             }
             Err(e) => {
-                tracing::warn!(instance = instance.id, protected = on, error = %aws_sdk_autoscaling::error::DisplayErrorContext(e), "scale-in protection not set");
+                tracing::warn!(instance = instance.id, protected = on, error = %e, "scale-in protection not set");
             }
         }
     }
@@ -574,7 +517,7 @@ impl<H: Handler> Shared<H> {
             return;
         }
         let mut protection = self.protection.lock().await;
-        if let Some(on) = protection.check(self.held_count(), now) {
+        if let Some(on) = protection.check(self.held_count(), now.into_std()) {
             self.set_protection(&mut protection, on).await;
         }
     }
@@ -591,8 +534,6 @@ async fn receive_loop<H: Handler>(
     let worker = &shared.worker;
     let config = &worker.config;
     let slots = Arc::new(Semaphore::new(config.concurrency));
-    let wait = i32::try_from(config.wait.as_secs()).unwrap_or(20);
-    let visibility = i32::try_from(config.visibility.as_secs()).unwrap_or(30);
     loop {
         if *stop.borrow() {
             return;
@@ -608,21 +549,11 @@ async fn receive_loop<H: Handler>(
                 Err(_) => break,
             }
         }
-        let received = worker
-            .sqs
-            .receive_message()
-            .queue_url(&config.queue_url)
-            .max_number_of_messages(permits.len() as i32)
-            .wait_time_seconds(wait)
-            .visibility_timeout(visibility)
-            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
-            .send()
-            .await;
-        let messages = match received {
-            Ok(out) => out.messages.unwrap_or_default(),
+        let max = u32::try_from(permits.len()).unwrap_or(10);
+        let deliveries = match worker.queue.receive(max, config.wait, config.visibility).await {
+            Ok(deliveries) => deliveries,
             Err(e) => {
-                tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "receive failed; retrying in 1 s");
+                tracing::warn!(error = %e, "receive failed; retrying in 1 s");
                 tokio::select! {
                     () = tokio::time::sleep(Duration::from_secs(1)) => {},
                     _ = stop.changed() => return,
@@ -630,9 +561,9 @@ async fn receive_loop<H: Handler>(
                 continue;
             }
         };
-        if messages.is_empty() {
+        if deliveries.is_empty() {
             // A short poll (wait 0) on an empty queue answers at once: pause instead of spinning.
-            if wait == 0 {
+            if config.wait.is_zero() {
                 tokio::select! {
                     () = tokio::time::sleep(Duration::from_millis(200)) => {},
                     _ = stop.changed() => return,
@@ -640,43 +571,26 @@ async fn receive_loop<H: Handler>(
             }
             continue;
         }
-        let count = messages.len() as u64;
-        shared.received.fetch_add(count, std::sync::atomic::Ordering::Relaxed);
-        shared.received_total.fetch_add(count, std::sync::atomic::Ordering::Relaxed);
+        let count = deliveries.len() as u64;
+        shared.received.fetch_add(count, Ordering::Relaxed);
+        shared.received_total.fetch_add(count, Ordering::Relaxed);
         let now = Instant::now();
-        let jobs: Vec<(Job, String)> = messages
-            .into_iter()
-            .filter_map(|m| {
-                let receipt = m.receipt_handle?.clone();
-                let attribute = |name: MessageSystemAttributeName| {
-                    m.attributes.as_ref().and_then(|a| a.get(&name)).and_then(|v| v.parse::<u64>().ok())
-                };
-                let job = Job {
-                    message_id: m.message_id.clone().unwrap_or_default(),
-                    receive_count: attribute(MessageSystemAttributeName::ApproximateReceiveCount)
-                        .map_or(1, |c| c as u32),
-                    sent_at_ms: attribute(MessageSystemAttributeName::SentTimestamp),
-                    body: m.body.unwrap_or_default(),
-                };
-                Some((job, receipt))
-            })
-            .collect();
         shared.with_held(|held| {
-            for (job, receipt) in &jobs {
+            for d in &deliveries {
                 held.insert(
-                    job.message_id.clone(),
-                    Held { receipt: receipt.clone(), renewed_at: now, started: now, task: None },
+                    d.job.message_id.clone(),
+                    Held { receipt: d.receipt.clone(), renewed_at: now, started: now, task: None },
                 );
             }
         });
         if *stop.borrow() {
-            let ids: Vec<String> = jobs.iter().map(|(job, _)| job.message_id.clone()).collect();
+            let ids: Vec<String> = deliveries.iter().map(|d| d.job.message_id.clone()).collect();
             let released = worker.release(&shared, Some(&ids)).await;
             tracing::info!(released, "received while stopping: released unprocessed");
             return;
         }
         shared.protect_before_work().await;
-        for ((job, receipt), permit) in jobs.into_iter().zip(permits) {
+        for (aws::Delivery { job, receipt }, permit) in deliveries.into_iter().zip(permits) {
             let (shared_job, done) = (Arc::clone(&shared), done.clone());
             let message_id = job.message_id.clone();
             let task = tokio::spawn(async move {
