@@ -13,9 +13,10 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::QueueAttributeName;
+use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
 use switchyard_local::{Clients, LocalEnvironment, bootstrap};
 use switchyard_tests::{localstack, unique_name};
+use switchyard_worker::{Job, JobFailed, Worker, WorkerConfig};
 use tokio::process::{Child, Command};
 
 struct Fleet {
@@ -343,4 +344,45 @@ async fn sigterm_mid_job_finishes_it_within_the_deadline_or_releases_it() {
     let summary = fleet.summary("s1").unwrap();
     assert_eq!((summary["processed"].as_u64(), summary["released"].as_u64()), (Some(1), Some(0)), "{summary}");
     assert_eq!(fleet.processed(&["s1"])[0]["receive_count"], 2);
+}
+
+#[tokio::test]
+async fn a_clients_idempotency_key_sent_as_a_message_attribute_reaches_the_handlers_job() {
+    let fleet = fleet("idempotency", 0).await;
+    // As the router sends it: the client's Idempotency-Key header as a String attribute.
+    let key = MessageAttributeValue::builder().data_type("String").string_value("order-42").build().unwrap();
+    fleet
+        .clients
+        .sqs
+        .send_message()
+        .queue_url(&fleet.queue_url)
+        .message_body("keyed")
+        .message_attributes("IdempotencyKey", key)
+        .send()
+        .await
+        .unwrap();
+    fleet.send("unkeyed").await;
+
+    let mut config = WorkerConfig::new(&fleet.queue_url);
+    config.wait = Duration::from_secs(1);
+    let worker = Worker::new(config, &localstack().sdk_config().await).await.unwrap();
+    let jobs = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Job>::new()));
+    let seen = std::sync::Arc::clone(&jobs);
+    let handler = move |job: Job| {
+        let seen = std::sync::Arc::clone(&seen);
+        async move {
+            seen.lock().unwrap().push(job);
+            Ok::<(), JobFailed>(())
+        }
+    };
+    let both_handled = async {
+        eventually(Duration::from_secs(20), "both jobs handled", async || jobs.lock().unwrap().len() == 2).await;
+    };
+    let summary = worker.run(handler, both_handled).await;
+
+    let keys: HashMap<String, Option<String>> =
+        jobs.lock().unwrap().iter().map(|j| (j.body.clone(), j.idempotency_key.clone())).collect();
+    assert_eq!(keys.get("keyed"), Some(&Some("order-42".to_owned())), "{keys:?}");
+    assert_eq!(keys.get("unkeyed"), Some(&None), "{keys:?}");
+    assert_eq!(summary.processed, 2);
 }

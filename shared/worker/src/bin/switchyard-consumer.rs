@@ -38,6 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "message_id": job.message_id,
                 "body": job.body,
                 "receive_count": job.receive_count,
+                "idempotency_key": job.idempotency_key,
                 "instance": instance,
             });
             println!("{line}");
