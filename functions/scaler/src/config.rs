@@ -14,6 +14,9 @@
 //! Tuning (optional): `SWITCHYARD_SCALE_DOWN_WINDOW_SECS` (300), `SWITCHYARD_SCALE_UP_PERCENT`
 //! (300), `SWITCHYARD_SCALE_UP_ABSOLUTE` (10), `SWITCHYARD_SCALE_UP_PERIOD_SECS` (60),
 //! `SWITCHYARD_SCALE_TO_ZERO_AFTER_SECS` (300, or `never`), `SWITCHYARD_TOLERANCE` (0.1),
+//! `SWITCHYARD_WAKE_FROM_ZERO_SECS` (150: boot + one tick), `SWITCHYARD_SCALE_TO_ZERO_PRIORITY`
+//! (`latency`: keep one instance while traffic is likely when waking is slower than the SLO; or
+//! `cost`),
 //! `SWITCHYARD_HISTORY_PERIOD_SECS` (60: the tick; tests use 1), `SWITCHYARD_METRIC_MAX_AGE_SECS`
 //! (300), `SWITCHYARD_NAMESPACE` (`Switchyard`).
 
@@ -22,7 +25,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use switchyard_algorithms::scaling::{
-    BacklogPerInstance, Bounds, LatencySlo, ScaleUpLimit, Stabilizer, TargetTracking,
+    self, BacklogPerInstance, Bounds, FleetPolicy, LatencySlo, Priority, ScaleUpLimit, Stabilizer, TargetTracking,
+    WakeFromZero,
 };
 
 /// Why the configuration was refused.
@@ -120,10 +124,10 @@ pub struct Fleet {
 /// Settings shared by every fleet.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tuning {
-    pub stabilizer: Stabilizer,
+    /// What `decide_fleet` reads: stabilization, metric freshness, waking from zero.
+    pub scaling: scaling::Tuning,
     /// Resolution of the history kept in CloudWatch: the scaler's tick.
     pub history_period: Duration,
-    pub metric_max_age: Duration,
     pub namespace: String,
 }
 
@@ -248,9 +252,11 @@ fn validate(raw: RawFleet) -> Result<Fleet, (&'static str, String)> {
 }
 
 fn parse_tuning(get: &impl Fn(&str) -> Option<String>) -> Result<Tuning, ConfigError> {
-    let secs = |key: &'static str, default: u64| -> Result<Duration, ConfigError> {
+    // Switchyard's defaults live in one place, the algorithms crate; the simulator starts from them too.
+    let defaults = scaling::Tuning::default();
+    let secs = |key: &'static str, default: Duration| -> Result<Duration, ConfigError> {
         match get(key) {
-            None => Ok(Duration::from_secs(default)),
+            None => Ok(default),
             Some(v) => v
                 .trim()
                 .parse::<u64>()
@@ -267,37 +273,65 @@ fn parse_tuning(get: &impl Fn(&str) -> Option<String>) -> Result<Tuning, ConfigE
             },
         }
     };
+    let stabilizer = defaults.stabilizer;
     let scale_to_zero_after = match get("SWITCHYARD_SCALE_TO_ZERO_AFTER_SECS").as_deref().map(str::trim) {
         Some("never") => None,
-        _ => Some(secs("SWITCHYARD_SCALE_TO_ZERO_AFTER_SECS", 300)?),
+        _ => Some(secs("SWITCHYARD_SCALE_TO_ZERO_AFTER_SECS", stabilizer.scale_to_zero_after.unwrap_or_default())?),
     };
-    let tolerance = number("SWITCHYARD_TOLERANCE", 0.1)?;
+    let tolerance = number("SWITCHYARD_TOLERANCE", stabilizer.tolerance)?;
     if tolerance >= 1.0 {
         return Err(invalid("SWITCHYARD_TOLERANCE", format!("must be below 1, got {tolerance}")));
     }
-    let absolute = number("SWITCHYARD_SCALE_UP_ABSOLUTE", 10.0)?;
-    let history_period = secs("SWITCHYARD_HISTORY_PERIOD_SECS", 60)?;
+    let absolute = number("SWITCHYARD_SCALE_UP_ABSOLUTE", f64::from(stabilizer.scale_up.absolute))?;
+    let history_period = secs("SWITCHYARD_HISTORY_PERIOD_SECS", Duration::from_secs(60))?;
     if history_period.is_zero() {
         return Err(invalid("SWITCHYARD_HISTORY_PERIOD_SECS", "must be at least 1"));
     }
+    let priority = match get("SWITCHYARD_SCALE_TO_ZERO_PRIORITY").as_deref().map(str::trim) {
+        None | Some("latency") => Priority::Latency,
+        Some("cost") => Priority::Cost,
+        Some(other) => {
+            return Err(invalid(
+                "SWITCHYARD_SCALE_TO_ZERO_PRIORITY",
+                format!("expected latency or cost, got {other:?}"),
+            ));
+        }
+    };
     Ok(Tuning {
-        stabilizer: Stabilizer {
-            tolerance,
-            scale_down_window: secs("SWITCHYARD_SCALE_DOWN_WINDOW_SECS", 300)?,
-            scale_up: ScaleUpLimit {
-                percent: number("SWITCHYARD_SCALE_UP_PERCENT", 300.0)?,
-                absolute: absolute as u32,
-                period: secs("SWITCHYARD_SCALE_UP_PERIOD_SECS", 60)?,
+        scaling: scaling::Tuning {
+            stabilizer: Stabilizer {
+                tolerance,
+                scale_down_window: secs("SWITCHYARD_SCALE_DOWN_WINDOW_SECS", stabilizer.scale_down_window)?,
+                scale_up: ScaleUpLimit {
+                    percent: number("SWITCHYARD_SCALE_UP_PERCENT", stabilizer.scale_up.percent)?,
+                    absolute: absolute as u32,
+                    period: secs("SWITCHYARD_SCALE_UP_PERIOD_SECS", stabilizer.scale_up.period)?,
+                },
+                scale_to_zero_after,
             },
-            scale_to_zero_after,
+            metric_max_age: secs("SWITCHYARD_METRIC_MAX_AGE_SECS", defaults.metric_max_age)?,
+            wake: WakeFromZero {
+                wake_time: secs("SWITCHYARD_WAKE_FROM_ZERO_SECS", defaults.wake.wake_time)?,
+                priority,
+                ..defaults.wake
+            },
         },
         history_period,
-        metric_max_age: secs("SWITCHYARD_METRIC_MAX_AGE_SECS", 300)?,
         namespace: get("SWITCHYARD_NAMESPACE").unwrap_or_else(|| "Switchyard".into()),
     })
 }
 
 impl Fleet {
+    /// What `decide_fleet` scales this fleet on.
+    pub fn policy(&self) -> FleetPolicy {
+        FleetPolicy {
+            metrics: self.metrics.iter().map(|(_, tracking)| *tracking).collect(),
+            backlog: self.queue.as_ref().and_then(|q| q.backlog),
+            slo: self.queue.as_ref().and_then(|q| q.slo),
+            idles_to_zero: self.role == Role::Consumer,
+        }
+    }
+
     /// The group's limits narrowed by this fleet's overrides; `None` if they do not overlap.
     pub fn bounds(&self, group_min: u32, group_max: u32) -> Option<Bounds> {
         let min = self.min.map_or(group_min, |m| m.max(group_min));
@@ -324,7 +358,7 @@ mod tests {
         let q = c.fleets[0].queue.as_ref().unwrap();
         assert_eq!(q.name, "work");
         assert!(q.backlog.is_some() && q.slo.is_none());
-        assert_eq!(c.tuning.stabilizer.scale_down_window, Duration::from_secs(300));
+        assert_eq!(c.tuning.scaling.stabilizer.scale_down_window, Duration::from_secs(300));
         assert_eq!(c.tuning.namespace, "Switchyard");
     }
 
@@ -371,8 +405,8 @@ mod tests {
             &[("SWITCHYARD_SCALE_DOWN_WINDOW_SECS", "5"), ("SWITCHYARD_SCALE_TO_ZERO_AFTER_SECS", "never")],
         )
         .unwrap();
-        assert_eq!(c.tuning.stabilizer.scale_down_window, Duration::from_secs(5));
-        assert_eq!(c.tuning.stabilizer.scale_to_zero_after, None);
+        assert_eq!(c.tuning.scaling.stabilizer.scale_down_window, Duration::from_secs(5));
+        assert_eq!(c.tuning.scaling.stabilizer.scale_to_zero_after, None);
         let err = config(WORKERS, &[("SWITCHYARD_SCALE_UP_PERCENT", "lots")]).unwrap_err().to_string();
         assert!(err.starts_with("SWITCHYARD_SCALE_UP_PERCENT"), "{err}");
         assert!(config("[]", &[]).is_err());

@@ -16,9 +16,8 @@ use std::time::Duration;
 use serde::Serialize;
 use switchyard_algorithms::Time;
 use switchyard_algorithms::scaling::{
-    Activity, AgeSource, FleetState, HistoryEntry, QueueState, Reason, Recommendation, latest_sample,
+    self, AgeSource, FleetSignals, FleetState, HistoryEntry, MetricSample, PeriodSums, decide_fleet,
 };
-use switchyard_algorithms::scaling::{Decision, MetricSample};
 
 use crate::cloud::{
     Cloud, CloudError, DESIRED, Group, HistoryPoint, LAST_ACTIVE, MetricQuery, QueueDepth, RECOMMENDATION, Series,
@@ -97,9 +96,10 @@ pub async fn tick<C: Cloud>(cloud: &C, config: &Config, dry_run: bool, now: Time
         }
     };
     let queries = queries(config);
-    let lookback = lookback(&config.tuning);
-    let series = match cloud.metric_data(&queries, now - lookback, now + Duration::from_secs(1)).await {
-        Ok(series) => series,
+    let lookback = config.tuning.scaling.lookback() + config.tuning.history_period;
+    let cloud_queries: Vec<MetricQuery> = queries.iter().map(|(_, q)| q.clone()).collect();
+    let series = match cloud.metric_data(&cloud_queries, now - lookback, now + Duration::from_secs(1)).await {
+        Ok(series) => FleetSeries::from_results(&queries, series),
         Err(e) => {
             // Without the history the stabilization window is unknown: deciding would risk a
             // scale-in too early. Hold every fleet.
@@ -166,106 +166,161 @@ struct Decided {
     history: HistoryPoint,
 }
 
-fn id(index: usize, what: &str) -> String {
-    format!("f{index}_{what}")
+/// A series the tick reads for a fleet. Its GetMetricData id is rendered from it in one place
+/// ([`SeriesKey::id`]), and results are mapped back through the queries, never parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Signal {
+    /// The fleet's n-th configured metric.
+    Metric(usize),
+    /// SQS `NumberOfMessagesSent`: arrivals.
+    MessagesSent,
+    /// SQS `ApproximateAgeOfOldestMessage`.
+    AgeOfOldestMessage,
+    /// Busy seconds the fleet's workers report (switchyard-worker).
+    WorkerBusy,
+    /// The history the scaler records each tick.
+    Recommendation,
+    Desired,
+    LastActive,
 }
 
-/// Every series the tick needs, in one list.
-fn queries(config: &Config) -> Vec<MetricQuery> {
+/// One fleet's series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SeriesKey {
+    pub fleet: usize,
+    pub signal: Signal,
+}
+
+impl SeriesKey {
+    /// The GetMetricData id: a lowercase letter first, then letters, digits, underscores.
+    pub fn id(self) -> String {
+        let fleet = self.fleet;
+        match self.signal {
+            Signal::Metric(n) => format!("f{fleet}_m{n}"),
+            Signal::MessagesSent => format!("f{fleet}_sent"),
+            Signal::AgeOfOldestMessage => format!("f{fleet}_age"),
+            Signal::WorkerBusy => format!("f{fleet}_work"),
+            Signal::Recommendation => format!("f{fleet}_rec"),
+            Signal::Desired => format!("f{fleet}_des"),
+            Signal::LastActive => format!("f{fleet}_act"),
+        }
+    }
+}
+
+/// A CloudWatch statistic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Statistic {
+    Sum,
+    Minimum,
+    Maximum,
+    /// As a fleet's configuration names it (`Average`, `p99`, …), passed to CloudWatch as is.
+    Configured(String),
+}
+
+impl Statistic {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Statistic::Sum => "Sum",
+            Statistic::Minimum => "Minimum",
+            Statistic::Maximum => "Maximum",
+            Statistic::Configured(name) => name,
+        }
+    }
+}
+
+/// Every series the tick needs, in one list, each with its key.
+fn queries(config: &Config) -> Vec<(SeriesKey, MetricQuery)> {
     let tuning = &config.tuning;
     let period = u32::try_from(tuning.history_period.as_secs()).unwrap_or(60).max(1);
     let mut out = Vec::new();
-    for (i, fleet) in config.fleets.iter().enumerate() {
-        for (j, (m, _)) in fleet.metrics.iter().enumerate() {
-            out.push(MetricQuery {
-                id: id(i, &format!("m{j}")),
-                namespace: m.namespace.clone(),
-                name: m.name.clone(),
-                dimensions: m.dimensions.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                statistic: m.statistic.clone(),
-                period: m.period,
-            });
-        }
-        if let Some(q) = &fleet.queue {
-            let sqs = |what: &str, name: &str, statistic: &str| MetricQuery {
-                id: id(i, what),
-                namespace: "AWS/SQS".into(),
-                name: name.into(),
-                dimensions: vec![("QueueName".into(), q.name.clone())],
-                statistic: statistic.into(),
-                period: 60,
+    for (fleet_index, fleet) in config.fleets.iter().enumerate() {
+        let mut push = |signal: Signal, namespace: &str, name: &str, dimensions, statistic: Statistic, period| {
+            let key = SeriesKey { fleet: fleet_index, signal };
+            let query = MetricQuery {
+                id: key.id(),
+                namespace: namespace.to_owned(),
+                name: name.to_owned(),
+                dimensions,
+                statistic: statistic.as_str().to_owned(),
+                period,
             };
-            out.push(sqs("sent", "NumberOfMessagesSent", "Sum"));
-            out.push(sqs("age", "ApproximateAgeOfOldestMessage", "Maximum"));
-            // Busy time the fleet's workers report (switchyard-worker): activity the queue's
-            // depth misses when jobs are quick and ticks are a minute apart.
-            out.push(MetricQuery {
-                id: id(i, "work"),
-                namespace: tuning.namespace.clone(),
-                name: WORKER_BUSY.into(),
-                dimensions: vec![("Fleet".into(), fleet.name.clone())],
-                statistic: "Sum".into(),
-                period,
-            });
+            out.push((key, query));
+        };
+        for (n, (m, _)) in fleet.metrics.iter().enumerate() {
+            let dimensions = m.dimensions.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            push(
+                Signal::Metric(n),
+                &m.namespace,
+                &m.name,
+                dimensions,
+                Statistic::Configured(m.statistic.clone()),
+                m.period,
+            );
         }
-        for (what, name, statistic) in
-            [("rec", RECOMMENDATION, "Maximum"), ("des", DESIRED, "Minimum"), ("act", LAST_ACTIVE, "Maximum")]
-        {
-            out.push(MetricQuery {
-                id: id(i, what),
-                namespace: tuning.namespace.clone(),
-                name: name.into(),
-                dimensions: vec![("Fleet".into(), fleet.name.clone())],
-                statistic: statistic.into(),
-                period,
-            });
+        let by_fleet = || vec![("Fleet".to_owned(), fleet.name.clone())];
+        if let Some(q) = &fleet.queue {
+            let by_queue = || vec![("QueueName".to_owned(), q.name.clone())];
+            push(Signal::MessagesSent, "AWS/SQS", "NumberOfMessagesSent", by_queue(), Statistic::Sum, SQS_PERIOD);
+            push(
+                Signal::AgeOfOldestMessage,
+                "AWS/SQS",
+                "ApproximateAgeOfOldestMessage",
+                by_queue(),
+                Statistic::Maximum,
+                SQS_PERIOD,
+            );
+            // Busy time the fleet's workers report: activity the queue's depth misses when jobs
+            // are quick and ticks are a minute apart.
+            push(Signal::WorkerBusy, &tuning.namespace, WORKER_BUSY, by_fleet(), Statistic::Sum, period);
         }
+        push(Signal::Recommendation, &tuning.namespace, RECOMMENDATION, by_fleet(), Statistic::Maximum, period);
+        push(Signal::Desired, &tuning.namespace, DESIRED, by_fleet(), Statistic::Minimum, period);
+        push(Signal::LastActive, &tuning.namespace, LAST_ACTIVE, by_fleet(), Statistic::Maximum, period);
     }
     out
 }
 
-/// How far back the history must reach: the longest of the windows that read it.
-fn lookback(tuning: &Tuning) -> Duration {
-    let s = &tuning.stabilizer;
-    let longest = s.scale_down_window.max(s.scale_up.period).max(s.scale_to_zero_after.unwrap_or_default());
-    longest.max(tuning.metric_max_age) + tuning.history_period
-}
+/// SQS publishes its metrics per minute.
+const SQS_PERIOD: u32 = 60;
 
-fn samples(series: &HashMap<String, Series>, id: &str) -> Vec<MetricSample> {
-    series.get(id).map(|s| s.iter().map(|&(at, value)| MetricSample { at, value }).collect()).unwrap_or_default()
-}
+/// The series GetMetricData returned, by key.
+#[derive(Debug, Default)]
+struct FleetSeries(HashMap<SeriesKey, Vec<MetricSample>>);
 
-/// The stabilization history: recommendation and desired capacity per recorded tick.
-fn history(series: &HashMap<String, Series>, index: usize) -> Vec<HistoryEntry> {
-    let desired: HashMap<Time, f64> =
-        series.get(&id(index, "des")).map(|s| s.iter().copied().collect()).unwrap_or_default();
-    series
-        .get(&id(index, "rec"))
-        .map(|recs| {
-            recs.iter()
-                .filter_map(|(at, rec)| {
-                    let desired = desired.get(at)?;
-                    Some(HistoryEntry { at: *at, recommendation: *rec as u32, desired: *desired as u32 })
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
+impl FleetSeries {
+    fn from_results(queries: &[(SeriesKey, MetricQuery)], mut results: HashMap<String, Series>) -> Self {
+        let mut out = HashMap::new();
+        for (key, query) in queries {
+            if let Some(series) = results.remove(&query.id) {
+                out.insert(*key, series.into_iter().map(|(at, value)| MetricSample { at, value }).collect());
+            }
+        }
+        FleetSeries(out)
+    }
 
-/// When the fleet was last active: the newer of what the last tick recorded and the end of the
-/// newest period in which its workers reported busy time. `None` without either in the lookback
-/// (the stabilizer then starts the idle clock now: unknown is not idle).
-fn last_active(series: &HashMap<String, Series>, index: usize, period: Duration, now: Time) -> Option<Time> {
-    let recorded = series
-        .get(&id(index, "act"))
-        .and_then(|s| s.last())
-        .filter(|(_, epoch_seconds)| epoch_seconds.is_finite() && *epoch_seconds >= 0.0)
-        .map(|(_, epoch_seconds)| Time::from_secs(*epoch_seconds as u64));
-    let reported = series
-        .get(&id(index, "work"))
-        .and_then(|s| s.iter().rev().find(|(_, busy)| busy.is_finite() && *busy > 0.0))
-        .map(|(at, _)| Time::from_millis((at.as_millis() + period.as_millis() as u64).min(now.as_millis())));
-    recorded.max(reported)
+    fn get(&self, fleet: usize, signal: Signal) -> &[MetricSample] {
+        self.0.get(&SeriesKey { fleet, signal }).map_or(&[], Vec::as_slice)
+    }
+
+    /// The stabilization history: recommendation and desired capacity per recorded tick.
+    fn history(&self, fleet: usize) -> Vec<HistoryEntry> {
+        let desired: HashMap<Time, f64> = self.get(fleet, Signal::Desired).iter().map(|s| (s.at, s.value)).collect();
+        self.get(fleet, Signal::Recommendation)
+            .iter()
+            .filter_map(|rec| {
+                let desired = desired.get(&rec.at)?;
+                Some(HistoryEntry { at: rec.at, recommendation: rec.value as u32, desired: *desired as u32 })
+            })
+            .collect()
+    }
+
+    /// When the last tick recorded the fleet active (epoch seconds as the value).
+    fn last_active(&self, fleet: usize) -> Option<Time> {
+        self.get(fleet, Signal::LastActive)
+            .last()
+            .filter(|s| s.value.is_finite() && s.value >= 0.0)
+            .map(|s| Time::from_secs(s.value as u64))
+    }
 }
 
 fn decide(
@@ -273,7 +328,7 @@ fn decide(
     index: usize,
     group: &Group,
     depth: Option<QueueDepth>,
-    series: &HashMap<String, Series>,
+    series: &FleetSeries,
     tuning: &Tuning,
     now: Time,
 ) -> Result<Decided, String> {
@@ -283,62 +338,40 @@ fn decide(
             fleet.min, fleet.max, group.min, group.max
         )
     })?;
-    let max_age = tuning.metric_max_age;
-    let mut recommendations: Vec<Recommendation> = Vec::new();
-    for (j, (_, tracking)) in fleet.metrics.iter().enumerate() {
-        let value = latest_sample(&samples(series, &id(index, &format!("m{j}"))), now, max_age);
-        recommendations.push(tracking.recommend(group.in_service, value));
-    }
-    let mut queue_report = None;
-    if let (Some(q), Some(depth)) = (&fleet.queue, depth) {
-        let sent = latest_sample(&samples(series, &id(index, "sent")), now, max_age);
-        let age = latest_sample(&samples(series, &id(index, "age")), now, max_age);
-        let state = QueueState {
-            visible: depth.visible,
-            in_flight: depth.in_flight,
-            delayed: depth.delayed,
-            oldest_age: age.filter(|a| a.is_finite() && *a >= 0.0).map(Duration::from_secs_f64),
-            arrival_rate: sent.map(|s| s / 60.0),
-        };
-        recommendations.extend(q.backlog.map(|b| b.recommend(Some(&state))));
-        let slo = q.slo.map(|s| s.recommend(Some(&state)));
-        let (age_of_oldest_s, age_source) = match slo.as_ref().map(|r| &r.reason) {
-            Some(Reason::LatencySlo { age: Some((age, source)), .. }) => (
-                Some(age.as_secs_f64()),
-                Some(match source {
-                    AgeSource::Reported => "reported",
-                    AgeSource::Estimated => "estimated",
-                }),
-            ),
-            _ => (state.oldest_age.map(|a| a.as_secs_f64()), state.oldest_age.map(|_| "reported")),
-        };
-        recommendations.extend(slo);
+    let metrics: Vec<&[MetricSample]> =
+        (0..fleet.metrics.len()).map(|n| series.get(index, Signal::Metric(n))).collect();
+    let history = series.history(index);
+    let signals = FleetSignals {
+        fleet: FleetState { desired: group.desired, in_service: group.in_service, pending: group.pending, bounds },
+        queue: depth.map(|d| scaling::QueueDepth { visible: d.visible, in_flight: d.in_flight, delayed: d.delayed }),
+        metrics: &metrics,
+        messages_sent: PeriodSums {
+            period: Duration::from_secs(u64::from(SQS_PERIOD)),
+            samples: series.get(index, Signal::MessagesSent),
+        },
+        age_of_oldest: series.get(index, Signal::AgeOfOldestMessage),
+        worker_busy: PeriodSums { period: tuning.history_period, samples: series.get(index, Signal::WorkerBusy) },
+        history: &history,
+        last_active: series.last_active(index),
+        now,
+    };
+    let decided = decide_fleet(&fleet.policy(), &signals, &tuning.scaling).map_err(|e| e.to_string())?;
+    let decision = &decided.decision;
+    let queue_report = decided.queue.map(|q| {
         let capacity = (group.in_service + group.pending).max(1);
-        queue_report = Some(QueueReport {
-            visible: depth.visible,
-            in_flight: depth.in_flight,
-            delayed: depth.delayed,
-            backlog_per_instance: depth.visible as f64 / f64::from(capacity),
-            arrival_rate_per_s: state.arrival_rate,
-            age_of_oldest_s,
-            age_source,
-        });
-    }
-    let recommendation = Recommendation::combine(recommendations, group.desired)
-        .ok_or_else(|| "no signal gave a recommendation".to_owned())?;
-
-    let active_now = match (fleet.role, depth) {
-        (Role::Consumer, Some(d)) => d.visible + d.in_flight + d.delayed > 0,
-        // A web fleet is never idled to zero by the scaler: with min 0 it follows its metrics.
-        _ => true,
-    };
-    let activity = Activity {
-        waiting: depth.map_or(0, |d| d.visible),
-        active_now,
-        last_active: last_active(series, index, tuning.history_period, now),
-    };
-    let state = FleetState { desired: group.desired, in_service: group.in_service, pending: group.pending, bounds };
-    let decision: Decision = tuning.stabilizer.decide(&state, &recommendation, &history(series, index), activity, now);
+        QueueReport {
+            visible: q.depth.visible,
+            in_flight: q.depth.in_flight,
+            delayed: q.depth.delayed,
+            backlog_per_instance: q.depth.visible as f64 / f64::from(capacity),
+            arrival_rate_per_s: q.arrival_rate_per_s,
+            age_of_oldest_s: q.age_of_oldest.map(|(age, _)| age.as_secs_f64()),
+            age_source: q.age_of_oldest.map(|(_, source)| match source {
+                AgeSource::Reported => "reported",
+                AgeSource::Estimated => "estimated",
+            }),
+        }
+    });
     Ok(Decided {
         history: HistoryPoint {
             fleet: fleet.name.clone(),
@@ -352,12 +385,12 @@ fn decide(
             group: group.name.clone(),
             role: fleet.role,
             current: decision.current,
-            recommendation: recommendation.replicas,
+            recommendation: decided.recommendation.replicas,
             desired: decision.desired,
             min: bounds.min(),
             max: bounds.max(),
             acted: false,
-            reason: recommendation.reason.to_string(),
+            reason: decided.recommendation.reason.to_string(),
             steps: decision.steps.iter().map(|s| s.to_string()).collect(),
             in_service: group.in_service,
             pending: group.pending,

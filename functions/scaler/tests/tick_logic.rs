@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use scaler::Invocation;
 use scaler::cloud::{Cloud, CloudError, Group, HistoryPoint, MetricQuery, QueueDepth, Series};
 use scaler::config::Config;
-use scaler::tick::tick;
+use scaler::tick::{SeriesKey, Signal, tick};
 use switchyard_algorithms::Time;
 
 #[derive(Default)]
@@ -74,6 +74,11 @@ fn fake() -> Fake {
         ]),
         ..Default::default()
     }
+}
+
+/// The GetMetricData id the tick gives fleet 0's series.
+fn key(signal: Signal) -> String {
+    SeriesKey { fleet: 0, signal }.id()
 }
 
 const NOW: Time = Time::from_secs(1_700_000_000);
@@ -161,7 +166,7 @@ async fn the_idle_clock_is_the_recorded_last_activity_however_irregular_the_tick
     let cloud = Fake {
         groups: vec![group("ga", 1, 0, 20)],
         queues: HashMap::from([("q/a".into(), QueueDepth::default())]),
-        series: HashMap::from([("f0_act".to_owned(), vec![(at(12), last_active_secs), (at(2), last_active_secs)])]),
+        series: HashMap::from([(key(Signal::LastActive), vec![(at(12), last_active_secs), (at(2), last_active_secs)])]),
         ..Default::default()
     };
     let report = tick(&cloud, &config, false, NOW).await;
@@ -192,8 +197,8 @@ async fn busy_time_the_workers_report_keeps_the_fleet_awake_when_the_queue_looks
         groups: vec![group("ga", 1, 0, 20)],
         queues: HashMap::from([("q/a".into(), QueueDepth::default())]),
         series: HashMap::from([
-            ("f0_act".to_owned(), vec![(at(2), last_active_secs)]),
-            ("f0_work".to_owned(), vec![(at(68), busy)]),
+            (key(Signal::LastActive), vec![(at(2), last_active_secs)]),
+            (key(Signal::WorkerBusy), vec![(at(68), busy)]),
         ]),
         ..Default::default()
     };

@@ -7,11 +7,11 @@
 //! ejection nor loses count of requests still in flight.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::hash::hash_bytes;
+use crate::hash::{fmix64, hash_bytes};
 use crate::{
     BoundedLoad, Candidates, CookieError, Ejection, Error, HashRing, LeastConnections, OutlierConfig,
     PowerOfTwoChoices, RoundRobin, Select, SelectRequest, StickyCookie, Target, TargetSet, Time,
@@ -312,6 +312,8 @@ struct Usability {
     /// 1 / usable weight (`f64` bits): the bounded-load limit multiplies instead of dividing.
     inv_usable_weight: AtomicU64,
     next_change: AtomicU64,
+    /// Which targets are usable, as a fingerprint: the rotation is rebuilt only when it changes.
+    fingerprint: AtomicU64,
 }
 
 /// Picks targets for requests. See the module documentation.
@@ -329,6 +331,8 @@ pub struct Balancer {
     selector: Box<dyn Select>,
     config: BalancerConfig,
     usability: Usability,
+    /// Round robin over the usable targets while some are not (`None` while all are).
+    usable_rotation: RwLock<Option<Arc<RoundRobin>>>,
     total_weight: u64,
 }
 
@@ -388,6 +392,7 @@ impl Balancer {
             selector,
             config,
             usability: Usability::default(),
+            usable_rotation: RwLock::new(None),
             total_weight,
         })
     }
@@ -480,7 +485,17 @@ impl Balancer {
             _ => None,
         };
         if !pick.candidates.is_full() {
-            self.selector.select(&SelectRequest { key, random: request.random }, &view, &mut pick.candidates);
+            let request = SelectRequest { key, random: request.random };
+            // Round robin while some targets are unusable: the rotation over the usable ones.
+            let narrowed = if !panic && (usable as usize) < self.targets.len() {
+                self.usable_rotation.read().map_or(None, |r| r.clone())
+            } else {
+                None
+            };
+            match &narrowed {
+                Some(rotation) => rotation.select(&request, &view, &mut pick.candidates),
+                None => self.selector.select(&request, &view, &mut pick.candidates),
+            }
         }
         if pick.candidates.len() == before {
             return Err(Error::NoUsableTarget);
@@ -582,6 +597,7 @@ impl Balancer {
         let mut usable = 0u32;
         let mut weight = 0u64;
         let mut next_change = u64::MAX;
+        let mut fingerprint = 0u64;
         for (target, state) in self.targets.iter().zip(self.states.iter()) {
             let ejected_until = state.ejected_until();
             if ejected_until > now {
@@ -595,6 +611,20 @@ impl Balancer {
             if target.health.admits(now) && ejected_until <= now {
                 usable += 1;
                 weight += u64::from(target.weight.get());
+                fingerprint = fmix64(fingerprint ^ index_key(&target.id));
+            }
+        }
+        if matches!(self.config.algorithm, Algorithm::RoundRobin)
+            && self.usability.fingerprint.swap(fingerprint, Relaxed) != fingerprint
+        {
+            let rotation = ((usable as usize) < self.targets.len()).then(|| {
+                let members: Vec<usize> = (0..self.targets.len())
+                    .filter(|&i| self.targets[i].health.admits(now) && self.states[i].ejected_until() <= now)
+                    .collect();
+                Arc::new(RoundRobin::over(&self.targets, &members))
+            });
+            if let Ok(mut slot) = self.usable_rotation.write() {
+                *slot = rotation;
             }
         }
         self.usability.usable.store(usable, Relaxed);
@@ -603,6 +633,11 @@ impl Balancer {
         self.usability.next_change.store(next_change, Relaxed);
         (usable, inv)
     }
+}
+
+/// A target's contribution to the usable set's fingerprint.
+fn index_key(id: &crate::TargetId) -> u64 {
+    hash_bytes(id.as_str().as_bytes())
 }
 
 fn hash_ip(ip: IpAddr) -> u64 {

@@ -15,9 +15,12 @@
 //! ([`RoundRobin`], [`HashRing`], [`LeastConnections`], [`PowerOfTwoChoices`]) implement one
 //! small trait, [`Select`].
 
+#![deny(rustdoc::broken_intra_doc_links)]
+
 mod balancer;
 mod candidates;
 mod cookie;
+mod error;
 pub mod hash;
 mod least;
 mod outlier;
@@ -31,30 +34,12 @@ pub use balancer::{
 };
 pub use candidates::{Candidates, MAX_CANDIDATES};
 pub use cookie::{CookieError, CookieKey, StickyCookie};
+pub use error::Error;
 pub use least::{LeastConnections, PowerOfTwoChoices};
 pub use outlier::{Ejection, OutlierConfig};
 pub use ring::{BoundedLoad, HashRing};
 pub use round_robin::RoundRobin;
-pub use target::{Health, Target, TargetId, TargetSet, Time, Weight};
-
-/// Most targets a set may hold. Far above any one Auto Scaling group (its own limit is in the
-/// thousands), low enough that indices fit in `u32` and ring memory stays bounded.
-pub const MAX_TARGETS: usize = 100_000;
-
-/// What went wrong. Input is never a panic: every refusal is one of these.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum Error {
-    #[error("the target set is empty")]
-    NoTargets,
-    #[error("no target is usable: all are draining, ejected, or over their load bound")]
-    NoUsableTarget,
-    #[error("target {0} appears twice in the set")]
-    DuplicateTarget(TargetId),
-    #[error("{0} targets is more than the {MAX_TARGETS} a set may hold")]
-    TooManyTargets(usize),
-    #[error("invalid configuration: {0}")]
-    InvalidConfig(String),
-}
+pub use target::{Health, MAX_TARGETS, Target, TargetId, TargetSet, Time, Weight};
 
 /// A selection algorithm: ranks targets for one request.
 ///

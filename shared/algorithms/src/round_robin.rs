@@ -36,7 +36,22 @@ impl RoundRobin {
 
     pub fn new(targets: &TargetSet) -> Self {
         let weights: Vec<u64> = targets.iter().map(|t| u64::from(t.weight.get())).collect();
-        let table = schedule(&weights).into_boxed_slice();
+        Self::from_table(schedule(&weights))
+    }
+
+    /// The rotation over `members` of `targets` only (indices into `targets`, ascending): what
+    /// the balancer uses while some targets are unusable, so that their share is split among
+    /// the others by weight. Skipping them in the full rotation instead would hand each skipped
+    /// turn to whichever target follows it (issue 19: 2 : 1 between two equal survivors).
+    pub fn over(targets: &TargetSet, members: &[usize]) -> Self {
+        let weights: Vec<u64> =
+            members.iter().filter_map(|&i| targets.get(i)).map(|t| u64::from(t.weight.get())).collect();
+        let table = schedule(&weights).into_iter().map(|position| members[position as usize] as u32).collect();
+        Self::from_table(table)
+    }
+
+    fn from_table(table: Vec<u32>) -> Self {
+        let table = table.into_boxed_slice();
         let fastmod = (u64::MAX / table.len().max(1) as u64).wrapping_add(1);
         RoundRobin { table, cursor: AtomicU32::new(0), fastmod }
     }

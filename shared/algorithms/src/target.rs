@@ -6,7 +6,11 @@ use std::ops::{Add, Sub};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::Error;
+use crate::error::Error;
+
+/// Most targets a set may hold. Far above any one Auto Scaling group (its own limit is in the
+/// thousands), low enough that indices fit in `u32` and ring memory stays bounded.
+pub const MAX_TARGETS: usize = 100_000;
 
 /// A point in time, as milliseconds since an epoch the caller chooses (the router uses the UNIX
 /// epoch). The crate never reads a clock: every function that needs "now" takes one of these.
@@ -107,8 +111,9 @@ impl Default for Weight {
 }
 
 /// Health as discovery reports it (the Auto Scaling group, a health check). Passive health —
-/// ejecting a target that keeps failing — is kept apart, in [`crate::OutlierDetector`], because it
-/// changes per request while this changes only when discovery runs.
+/// ejecting a target that keeps failing — is kept apart, in [`crate::OutlierConfig`] and the
+/// balancer's per-target state, because it changes per request while this changes only when
+/// discovery runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Health {
     #[default]
@@ -184,7 +189,7 @@ pub struct TargetSet {
 impl TargetSet {
     /// Fails on duplicate ids: two entries for one server would double its share silently.
     pub fn new(mut targets: Vec<Target>) -> Result<Self, Error> {
-        if targets.len() > crate::MAX_TARGETS {
+        if targets.len() > MAX_TARGETS {
             return Err(Error::TooManyTargets(targets.len()));
         }
         targets.sort_unstable_by(|a, b| a.id.cmp(&b.id));

@@ -33,18 +33,31 @@ fn ago(secs: u64) -> Time {
 fn scale_out_follows_the_recommendation_within_the_rate_limit() {
     let d = Stabilizer::default().decide(&fleet(4, 0, 100), &rec(6), &[], busy(), NOW);
     assert_eq!(d.desired, 6);
-    // From 4, at most 4 + max(100 %, 4) = 8 per minute.
+    // From 4, at most 4 + max(300 %, 10) = 16 per minute (Switchyard's default limit).
     let d = Stabilizer::default().decide(&fleet(4, 0, 100), &rec(30), &[], busy(), NOW);
-    assert_eq!(d.desired, 8);
-    assert!(matches!(d.deciding_step(), Some(Step::RateLimitedUp { limit: 8, .. })));
+    assert_eq!(d.desired, 16);
+    assert!(matches!(d.deciding_step(), Some(Step::RateLimitedUp { limit: 16, .. })));
 }
 
 #[test]
-fn the_rate_limit_counts_from_the_smallest_size_in_its_period() {
-    // Grew 2 → 4 thirty seconds ago: within the same minute the limit is 2 + 4 = 6, not 8.
-    let history = [HistoryEntry { at: ago(30), recommendation: 4, desired: 2 }];
+fn the_rate_limit_counts_from_the_size_at_the_start_of_its_period() {
+    // 2 instances a minute and a half ago, grown to 4 thirty seconds ago: within the same minute
+    // the limit is 2 + max(6, 10) = 12, not 4 + max(12, 10) = 16.
+    let history = [
+        HistoryEntry { at: ago(90), recommendation: 2, desired: 2 },
+        HistoryEntry { at: ago(30), recommendation: 4, desired: 4 },
+    ];
     let d = Stabilizer::default().decide(&fleet(4, 0, 100), &rec(30), &history, busy(), NOW);
-    assert_eq!(d.desired, 6);
+    assert_eq!(d.desired, 12);
+}
+
+#[test]
+fn a_history_that_starts_inside_the_period_allows_only_the_absolute_step() {
+    // The size before the tick 30 s ago is unknown and counts as zero: growth is at most the
+    // absolute step (10) above it, so a fleet of 12 holds until the period has passed.
+    let history = [HistoryEntry { at: ago(30), recommendation: 12, desired: 12 }];
+    let d = Stabilizer::default().decide(&fleet(12, 0, 100), &rec(30), &history, busy(), NOW);
+    assert_eq!(d.desired, 12);
 }
 
 #[test]

@@ -33,18 +33,19 @@ pub fn compare(
 /// The comparison as a Markdown table.
 pub fn table(outcomes: &[Outcome]) -> String {
     let mut out = String::from(
-        "| policy | SLO-violation minutes | p99 latency s | instance-minutes | scaling actions | direction changes |\n\
-         | --- | ---: | ---: | ---: | ---: | ---: |\n",
+        "| policy | SLO-violation minutes | p99 latency s | instance-minutes | scaling actions | direction changes | outside wake, per hour |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for o in outcomes {
         out.push_str(&format!(
-            "| {} | {} | {:.0} | {:.0} | {} | {} |\n",
+            "| {} | {} | {:.0} | {:.0} | {} | {} | {:.1} |\n",
             o.policy,
             o.slo_violation_minutes,
             o.p99_latency_s,
             o.instance_minutes,
             o.scaling_actions,
-            o.direction_changes
+            o.direction_changes,
+            o.direction_changes_outside_wake as f64 * 60.0 / o.minutes.max(1) as f64,
         ));
     }
     out

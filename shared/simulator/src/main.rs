@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run -p switchyard-sim -- --trace spike --plot out.svg
-//!   --trace constant|spike|diurnal|sawtooth|FILE.csv   arrivals (a CSV has one count per minute)
+//!   --trace constant|spike|diurnal|sawtooth|nightly-batch|flash-sale|FILE.csv   arrivals (a CSV has one count per minute)
 //!   --plot FILE.svg                                    also writes FILE.png beside it
 //!   --seed N  --slo SECONDS  --processing SECONDS  --boot SECONDS  --lag SECONDS
 //! ```
@@ -31,7 +31,7 @@ fn main() -> anyhow::Result<()> {
             "--lag" => config.cloudwatch_lag_s = value("--lag")?.parse().context("--lag takes whole seconds")?,
             "-h" | "--help" => {
                 println!(
-                    "usage: switchyard-sim [--trace constant|spike|diurnal|sawtooth|FILE.csv] [--plot FILE.svg] [--seed N] [--slo S] [--processing S] [--boot S] [--lag S]"
+                    "usage: switchyard-sim [--trace constant|spike|diurnal|sawtooth|nightly-batch|flash-sale|FILE.csv] [--plot FILE.svg] [--seed N] [--slo S] [--processing S] [--boot S] [--lag S]"
                 );
                 return Ok(());
             }
@@ -79,6 +79,8 @@ fn describe(trace: &Trace) -> &'static str {
         Trace::Spike { .. } => "spike",
         Trace::Diurnal { .. } => "diurnal",
         Trace::Sawtooth { .. } => "sawtooth",
+        Trace::NightlyBatch { .. } => "nightly batch",
+        Trace::FlashSale { .. } => "flash sale",
         Trace::Recorded(_) => "recorded",
     }
 }

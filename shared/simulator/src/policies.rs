@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use switchyard_algorithms::Time;
 use switchyard_algorithms::scaling::{
-    Activity, BacklogPerInstance, Bounds, FleetState, HistoryEntry, LatencySlo, QueueState, Recommendation,
-    ScaleUpLimit, Stabilizer,
+    Activity, BacklogPerInstance, Bounds, FleetPolicy, FleetSignals, FleetState, HistoryEntry, LatencySlo,
+    MetricSample, PeriodSums, QueueDepth, Recommendation, ScaleUpLimit, Stabilizer, Tuning, decide_fleet,
 };
 
 use crate::sim::{Autoscaler, Observation, SimConfig};
 
-/// A stabilizer with the state the scaler keeps between ticks (in the Lambda: CloudWatch).
+/// A stabilizer with the state the HPA keeps between syncs (the KEDA + HPA emulation).
 #[derive(Debug)]
 struct Stabilized {
     stabilizer: Stabilizer,
@@ -44,39 +44,53 @@ impl Stabilized {
         let activity = Activity { waiting, active_now, last_active: self.last_active };
         let decision = self.stabilizer.decide(&fleet, recommendation, &self.history, activity, now);
         self.history.push(decision.record);
-        self.history.retain(|h| now.since(h.at) <= self.stabilizer.scale_down_window);
+        self.history.retain(|h| now.since(h.at) <= self.stabilizer.history_needed());
         self.last_active = Some(decision.last_active);
         decision.desired
     }
 }
 
-/// Switchyard's default consumer-fleet policy, as the scaler Lambda runs it every minute:
-/// - backlog per instance on GetQueueAttributes (immediate; visible + in flight, so workers
-///   finishing long jobs are not scaled away), target = SLO ÷ processing time;
-/// - latency SLO by Little's law, with the arrival rate from CloudWatch's NumberOfMessagesSent
-///   (the last published minute) and the oldest message's age estimated (nothing reports it
-///   immediately);
-/// - the larger of the two, then the stabilizer: 300 s scale-down window, scale-up ×4 or +10 per
-///   minute, warm-up, scale to zero after 5 idle minutes, activation on one message.
+/// Switchyard's consumer-fleet policy, as the scaler Lambda runs it every minute: the scaler's
+/// own `decide_fleet` with Switchyard's default tuning (`Tuning::default()`), fed what the
+/// scaler's tick reads:
+/// - GetQueueAttributes (immediate; visible + in flight) for backlog per instance, target = SLO ÷
+///   processing time, and for the latency SLO by Little's law;
+/// - CloudWatch's NumberOfMessagesSent per minute, as published (lagging): the arrival rate, and
+///   the gaps between arrivals that decide whether to keep a warm instance rather than go to zero;
+/// - the history and last-active time of earlier ticks, as the scaler keeps them in CloudWatch.
+///
+/// The one setting taken from the simulated world rather than the defaults is the time to wake
+/// from zero: the world's boot delay plus one tick.
 #[derive(Debug)]
 pub struct Switchyard {
-    backlog: BacklogPerInstance,
-    slo: LatencySlo,
-    stabilized: Stabilized,
+    policy: FleetPolicy,
+    tuning: Tuning,
+    bounds: Bounds,
+    history: Vec<HistoryEntry>,
+    last_active: Option<Time>,
+    sent: Vec<MetricSample>,
 }
 
 impl Switchyard {
+    pub const TICK_S: u64 = 60;
+
     pub fn new(config: &SimConfig) -> anyhow::Result<Self> {
+        let mut tuning = Tuning::default();
+        tuning.wake.wake_time = Duration::from_secs_f64(config.boot_delay_s) + Duration::from_secs(Self::TICK_S);
         Ok(Switchyard {
-            backlog: BacklogPerInstance::new(config.acceptable_backlog_per_instance())?.counting_in_flight(true),
-            slo: LatencySlo::new(Duration::from_secs_f64(config.slo_age_s), 1.0 / config.processing_mean_s)?,
-            stabilized: Stabilized::new(
-                Stabilizer {
-                    scale_up: ScaleUpLimit { percent: 300.0, absolute: 10, period: Duration::from_secs(60) },
-                    ..Stabilizer::default()
-                },
-                config,
-            )?,
+            policy: FleetPolicy {
+                metrics: Vec::new(),
+                backlog: Some(
+                    BacklogPerInstance::new(config.acceptable_backlog_per_instance())?.counting_in_flight(true),
+                ),
+                slo: Some(LatencySlo::new(Duration::from_secs_f64(config.slo_age_s), 1.0 / config.processing_mean_s)?),
+                idles_to_zero: true,
+            },
+            tuning,
+            bounds: Bounds::new(config.min, config.max)?,
+            history: Vec::new(),
+            last_active: None,
+            sent: Vec::new(),
         })
     }
 }
@@ -87,23 +101,34 @@ impl Autoscaler for Switchyard {
     }
 
     fn interval_s(&self) -> u64 {
-        60
+        Self::TICK_S
     }
 
     fn decide(&mut self, o: &Observation<'_>) -> u32 {
-        let queue = QueueState {
-            visible: o.visible,
-            in_flight: o.in_flight,
-            arrival_rate: o.cloudwatch.last().map(|m| m.sent / 60.0),
-            ..Default::default()
+        let now = Time::from_secs(o.now_s);
+        // CloudWatch stamps a minute's sum with the minute's start.
+        for (minute, published) in o.cloudwatch.iter().enumerate().skip(self.sent.len()) {
+            self.sent.push(MetricSample { at: Time::from_secs(minute as u64 * 60), value: published.sent });
+        }
+        let signals = FleetSignals {
+            fleet: FleetState { desired: o.desired, in_service: o.in_service, pending: o.pending, bounds: self.bounds },
+            queue: Some(QueueDepth { visible: o.visible, in_flight: o.in_flight, delayed: 0 }),
+            metrics: &[],
+            messages_sent: PeriodSums { period: Duration::from_secs(60), samples: &self.sent },
+            age_of_oldest: &[],
+            worker_busy: PeriodSums::default(),
+            history: &self.history,
+            last_active: self.last_active,
+            now,
         };
-        let Some(recommendation) = Recommendation::combine(
-            [self.backlog.recommend(Some(&queue)), self.slo.recommend(Some(&queue))],
-            o.desired,
-        ) else {
+        let Ok(decided) = decide_fleet(&self.policy, &signals, &self.tuning) else {
             return o.desired;
         };
-        self.stabilized.decide(&recommendation, o, o.pending, (o.visible, o.visible + o.in_flight > 0))
+        self.history.push(decided.record());
+        let lookback = self.tuning.lookback();
+        self.history.retain(|h| now.since(h.at) <= lookback);
+        self.last_active = Some(decided.last_active());
+        decided.desired()
     }
 }
 
@@ -196,10 +221,11 @@ impl KedaHpa {
         Ok(KedaHpa {
             queue_length: config.acceptable_backlog_per_instance(),
             stabilized: Stabilized::new(
+                // The HPA's documented defaults and KEDA's cooldownPeriod: the peer's, not Switchyard's.
                 Stabilizer {
                     tolerance: 0.1,
                     scale_down_window: Duration::from_secs(300),
-                    scale_up: ScaleUpLimit { percent: 100.0, absolute: 4, period: Duration::from_secs(15) },
+                    scale_up: ScaleUpLimit::HPA,
                     scale_to_zero_after: Some(Duration::from_secs(300)),
                 },
                 config,

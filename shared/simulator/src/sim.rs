@@ -105,6 +105,10 @@ pub struct Outcome {
     pub instance_minutes: f64,
     pub scaling_actions: usize,
     pub direction_changes: usize,
+    /// Direction changes that neither start nor end at zero: flapping, as opposed to the fleet
+    /// going to sleep and waking.
+    pub direction_changes_outside_wake: usize,
+    pub minutes: usize,
     pub processed: usize,
     pub left_waiting: usize,
     pub series: Series,
@@ -142,6 +146,7 @@ pub fn simulate(
     let mut minutes: Vec<Minute> = Vec::new();
     let mut series = Series::default();
     let (mut actions, mut direction_changes, mut last_direction) = (0usize, 0usize, 0i8);
+    let (mut changes_outside_wake, mut last_direction_awake) = (0usize, 0i8);
     let mut instance_seconds = 0.0;
     let mut violations = 0usize;
 
@@ -181,6 +186,14 @@ pub fn simulate(
                         direction_changes += 1;
                     }
                     last_direction = direction;
+                    if new == 0 || desired == 0 {
+                        last_direction_awake = 0;
+                    } else {
+                        if last_direction_awake != 0 && direction != last_direction_awake {
+                            changes_outside_wake += 1;
+                        }
+                        last_direction_awake = direction;
+                    }
                     resize(&mut instances, new, now, config.boot_delay_s);
                     desired = new;
                 }
@@ -238,6 +251,8 @@ pub fn simulate(
         instance_minutes: instance_seconds / 60.0,
         scaling_actions: actions,
         direction_changes,
+        direction_changes_outside_wake: changes_outside_wake,
+        minutes: trace.minutes(),
         processed: latencies.len(),
         left_waiting: queue.len(),
         series,

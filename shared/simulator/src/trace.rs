@@ -14,6 +14,12 @@ pub enum Trace {
     Diurnal { peak_per_minute: f64, minutes: usize },
     /// Ramps from zero to a peak, drops, again: periodic batch producers.
     Sawtooth { peak_per_minute: f64, period_minutes: usize, minutes: usize },
+    /// Hours of sparse single messages (one every 5 to 20 minutes), then a nightly dump of
+    /// `dump` messages within `dump_minutes`, then sparse singles again.
+    NightlyBatch { dump: f64, dump_minutes: usize, minutes: usize },
+    /// A flash sale: a base rate, a rise to ×50 within three minutes, a slow (exponential)
+    /// decay, and an aftershock at ×20 half an hour after the peak.
+    FlashSale { base_per_minute: f64, minutes: usize },
     /// Per-minute counts read from a file.
     Recorded(Vec<f64>),
 }
@@ -27,7 +33,9 @@ pub enum TraceError {
     Parse { path: String, line: usize, text: String },
     #[error("{0} has no counts")]
     Empty(String),
-    #[error("unknown trace {0:?}: use constant, spike, diurnal, sawtooth or a CSV file path")]
+    #[error(
+        "unknown trace {0:?}: use constant, spike, diurnal, sawtooth, nightly-batch, flash-sale or a CSV file path"
+    )]
     Unknown(String),
 }
 
@@ -39,6 +47,8 @@ impl Trace {
             "spike" => Ok(Trace::Spike { base_per_minute: 120.0, minutes: 120 }),
             "diurnal" => Ok(Trace::Diurnal { peak_per_minute: 1200.0, minutes: 360 }),
             "sawtooth" => Ok(Trace::Sawtooth { peak_per_minute: 1200.0, period_minutes: 30, minutes: 180 }),
+            "nightly-batch" => Ok(Trace::NightlyBatch { dump: 20_000.0, dump_minutes: 4, minutes: 360 }),
+            "flash-sale" => Ok(Trace::FlashSale { base_per_minute: 40.0, minutes: 180 }),
             path if path.ends_with(".csv") => Self::from_csv(Path::new(path)),
             other => Err(TraceError::Unknown(other.to_owned())),
         }
@@ -73,7 +83,9 @@ impl Trace {
             Trace::Constant { minutes, .. }
             | Trace::Spike { minutes, .. }
             | Trace::Diurnal { minutes, .. }
-            | Trace::Sawtooth { minutes, .. } => *minutes,
+            | Trace::Sawtooth { minutes, .. }
+            | Trace::NightlyBatch { minutes, .. }
+            | Trace::FlashSale { minutes, .. } => *minutes,
             Trace::Recorded(counts) => counts.len(),
         }
     }
@@ -97,9 +109,42 @@ impl Trace {
                 let p = (*period_minutes).max(1);
                 peak_per_minute * (m % p) as f64 / p as f64
             }
+            Trace::NightlyBatch { dump, dump_minutes, minutes } => {
+                let dump_at = minutes * 5 / 6;
+                if (dump_at..dump_at + dump_minutes).contains(&m) {
+                    dump / *dump_minutes as f64
+                } else if sparse_single(m) {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Trace::FlashSale { base_per_minute, .. } => {
+                let (start, aftershock) = (30, 75);
+                let surge = match m {
+                    m if m < start => 1.0,
+                    // ×50 within three minutes.
+                    m if m < start + 3 => 1.0 + 49.0 * (m - start + 1) as f64 / 3.0,
+                    // A slow decay: the excess halves every 15 minutes.
+                    m => 1.0 + 49.0 * 0.5f64.powf((m - start - 3) as f64 / 15.0),
+                };
+                let shock = if (aftershock..aftershock + 5).contains(&m) { 20.0 } else { 0.0 };
+                base_per_minute * (surge + shock)
+            }
             Trace::Recorded(counts) => counts.get(m).copied().unwrap_or(0.0),
         }
     }
+}
+
+/// Whether a sparse single message comes in minute `m`: gaps of 5 to 20 minutes, the same on
+/// every run (a fixed sequence, apart from the simulation's seed).
+fn sparse_single(m: usize) -> bool {
+    let mut rng = switchyard_algorithms::hash::SplitMix64::new(0x5_1a61e5);
+    let mut at = 0;
+    while at < m {
+        at += 5 + rng.below(16);
+    }
+    at == m
 }
 
 #[cfg(test)]
@@ -113,6 +158,24 @@ mod tests {
         assert_eq!(t.per_minute(30), 2400.0);
         assert_eq!(t.per_minute(39), 2400.0);
         assert_eq!(t.per_minute(40), 120.0);
+    }
+
+    #[test]
+    fn the_nightly_batch_is_sparse_singles_around_a_dump() {
+        let t = Trace::parse("nightly-batch").unwrap();
+        let singles: Vec<usize> = (0..300).filter(|&m| t.per_minute(m) == 1.0).collect();
+        assert!(singles.windows(2).all(|w| (5..=20).contains(&(w[1] - w[0]))), "{singles:?}");
+        let dump: f64 = (300..304).map(|m| t.per_minute(m)).sum();
+        assert_eq!(dump, 20_000.0);
+    }
+
+    #[test]
+    fn the_flash_sale_rises_fifty_fold_within_three_minutes() {
+        let t = Trace::parse("flash-sale").unwrap();
+        assert_eq!(t.per_minute(29), 40.0);
+        assert_eq!(t.per_minute(32), 2000.0);
+        assert!(t.per_minute(60) < t.per_minute(40) && t.per_minute(60) > 40.0, "a slow decay");
+        assert!(t.per_minute(76) > t.per_minute(70) * 2.0, "an aftershock");
     }
 
     #[test]

@@ -2,18 +2,9 @@
 
 use std::time::Duration;
 
-use super::{AgeSource, MetricSample, QueueState, Reason, Recommendation};
-use crate::{Error, Time};
-
-/// The newest sample no older than `max_age` at `now`: CloudWatch may return nothing for the last
-/// period yet, or only old data; a stale value is treated as missing.
-pub fn latest_sample(samples: &[MetricSample], now: Time, max_age: Duration) -> Option<f64> {
-    samples
-        .iter()
-        .filter(|s| s.at <= now && now.since(s.at) <= max_age && s.value.is_finite())
-        .max_by_key(|s| s.at)
-        .map(|s| s.value)
-}
+use super::reason::{Reason, Recommendation};
+use super::signals::{AgeSource, QueueState};
+use crate::error::Error;
 
 fn positive(name: &str, v: f64) -> Result<f64, Error> {
     if v.is_finite() && v > 0.0 {
@@ -122,6 +113,11 @@ pub struct LatencySlo {
 }
 
 impl LatencySlo {
+    /// The oldest message should be younger than this.
+    pub fn age_target(&self) -> Duration {
+        self.age_target
+    }
+
     /// `per_instance_rate`: messages per second one instance processes.
     pub fn new(age_target: Duration, per_instance_rate: f64) -> Result<Self, Error> {
         if age_target.is_zero() {
@@ -269,17 +265,6 @@ mod tests {
         assert_eq!(slo.recommend(Some(&late)).replicas, 5);
         let urgent = slo.with_min_drain(Duration::from_secs(30)).unwrap();
         assert_eq!(urgent.recommend(Some(&late)).replicas, 10);
-    }
-
-    #[test]
-    fn stale_samples_are_missing() {
-        let now = Time::from_secs(1000);
-        let samples = [
-            MetricSample { at: Time::from_secs(700), value: 5.0 },
-            MetricSample { at: Time::from_secs(900), value: 7.0 },
-        ];
-        assert_eq!(latest_sample(&samples, now, Duration::from_secs(120)), Some(7.0));
-        assert_eq!(latest_sample(&samples, now, Duration::from_secs(60)), None);
     }
 
     #[test]

@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
-use super::{Bounds, FleetState, Reason, Recommendation};
-use crate::Time;
+use super::reason::{Reason, Recommendation};
+use super::signals::{Bounds, FleetState};
+use crate::target::Time;
 
 /// One tick's record, kept by the scaler outside the Lambda and handed back next tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,8 +17,10 @@ pub struct HistoryEntry {
 }
 
 /// How fast a fleet may grow: within `period`, to at most `base + max(base × percent / 100,
-/// absolute)`, base being the smallest desired capacity in that period. HPA's default is
-/// "100 % or 4 pods per 15 s"; a scaler ticking every minute uses a 60 s period.
+/// absolute)`, base being the size at the period's start ([`ScaleUpLimit::base`]). The HPA's
+/// default is "100 % or 4 pods per 15 s" ([`ScaleUpLimit::HPA`]); Switchyard's (`Default`),
+/// ticking every minute, is "300 % or 10 per 60 s": a minute-long tick needs larger steps to
+/// follow a burst as fast.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ScaleUpLimit {
     pub percent: f64,
@@ -25,9 +28,31 @@ pub struct ScaleUpLimit {
     pub period: Duration,
 }
 
+impl ScaleUpLimit {
+    /// The Kubernetes HPA's default scale-up behaviour: 100 % or 4 pods per 15 s.
+    pub const HPA: ScaleUpLimit = ScaleUpLimit { percent: 100.0, absolute: 4, period: Duration::from_secs(15) };
+
+    /// The size growth is counted from: the size in force at the start of the period (the last
+    /// tick at or before it), or any smaller size since. Counting from the size after the previous
+    /// tick instead lets ticks closer than the period compound the limit (issue 19: 0 → 10 → 40
+    /// → 100 in 6.9 s with ticks 3 s apart). When the history starts inside the period, the size
+    /// at its start is unknown and counts as zero (the absolute step only); with no history at
+    /// all, the period has seen no change and the base is the current size.
+    pub fn base(&self, current: u32, history: &[HistoryEntry], now: Time) -> u32 {
+        let start = now - self.period;
+        let at_start = history.iter().filter(|h| h.at <= start).max_by_key(|h| h.at).map(|h| h.desired);
+        let since = history.iter().filter(|h| h.at > start && h.at <= now).map(|h| h.desired).min();
+        match (at_start, since) {
+            (Some(at_start), since) => since.map_or(at_start, |s| s.min(at_start)).min(current),
+            (None, Some(_)) => 0,
+            (None, None) => current,
+        }
+    }
+}
+
 impl Default for ScaleUpLimit {
     fn default() -> Self {
-        ScaleUpLimit { percent: 100.0, absolute: 4, period: Duration::from_secs(60) }
+        ScaleUpLimit { percent: 300.0, absolute: 10, period: Duration::from_secs(60) }
     }
 }
 
@@ -83,6 +108,21 @@ pub enum Step {
     },
     ScaledToZero {
         idle_for: Duration,
+    },
+    /// Waking from zero takes longer than the SLO allows, and traffic is likely (the last arrival
+    /// is within `likely_for` of now): keep an instance warm instead of going to zero.
+    KeptWarmForSlo {
+        idle_for: Duration,
+        wake_time: Duration,
+        age_target: Duration,
+        since_arrival: Duration,
+        likely_for: Duration,
+        replicas: u32,
+    },
+    /// Went to zero although waking takes longer than the SLO allows: the fleet puts cost first.
+    ZeroDespiteSlo {
+        wake_time: Duration,
+        age_target: Duration,
     },
     /// A fleet at zero with messages waiting gets at least one instance.
     Activated {
@@ -141,6 +181,11 @@ impl Default for Stabilizer {
 }
 
 impl Stabilizer {
+    /// How far back the history must reach: the longest window that reads it.
+    pub fn history_needed(&self) -> Duration {
+        self.scale_down_window.max(self.scale_up.period).max(self.scale_to_zero_after.unwrap_or_default())
+    }
+
     pub fn decide(
         &self,
         fleet: &FleetState,
@@ -177,7 +222,7 @@ impl Stabilizer {
         }
 
         if n > current {
-            let base = within(self.scale_up.period).map(|h| h.desired).fold(current, u32::min);
+            let base = self.scale_up.base(current, history, now);
             let step = ((f64::from(base) * self.scale_up.percent / 100.0).ceil() as u32).max(self.scale_up.absolute);
             let limit = base.saturating_add(step).max(current);
             if n > limit {
@@ -249,6 +294,22 @@ impl std::fmt::Display for Step {
                 None => write!(f, "scale to zero is off: keep {replicas}"),
             },
             Step::ScaledToZero { idle_for } => write!(f, "idle for {} s: scale to zero", idle_for.as_secs()),
+            Step::KeptWarmForSlo { idle_for, wake_time, age_target, since_arrival, likely_for, replicas } => write!(
+                f,
+                "idle for {} s, but waking takes ~{} s, above the {} s SLO, and the last message came {} s ago \
+                 (more are likely within {} s): keep {replicas} warm",
+                idle_for.as_secs(),
+                wake_time.as_secs(),
+                age_target.as_secs(),
+                since_arrival.as_secs(),
+                likely_for.as_secs()
+            ),
+            Step::ZeroDespiteSlo { wake_time, age_target } => write!(
+                f,
+                "cost first: at zero, the next message waits ~{} s to be picked up, above the {} s SLO",
+                wake_time.as_secs(),
+                age_target.as_secs()
+            ),
             Step::Activated { waiting, replicas } => {
                 write!(f, "{waiting} message(s) waiting at zero: wake to {replicas}")
             }

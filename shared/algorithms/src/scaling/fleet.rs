@@ -1,0 +1,285 @@
+//! One fleet's decision from its typed signals: the one function the scaler's tick and the
+//! simulator both call, so that what the simulator measures is what the scaler does.
+//!
+//! Order: every policy of the fleet recommends from its signal ([`FleetPolicy`]); the largest
+//! wins ([`Recommendation::combine`]); the [`Stabilizer`] turns it into the desired capacity; then
+//! scale to zero is weighed against the latency SLO ([`WakeFromZero`]).
+
+use std::time::Duration;
+
+use super::policy::{BacklogPerInstance, LatencySlo, TargetTracking};
+use super::reason::{Reason, Recommendation};
+use super::signals::{AgeSource, FleetState, MetricSample, QueueState, latest_sample};
+use super::stabilize::{Activity, Decision, HistoryEntry, Stabilizer, Step};
+use crate::target::Time;
+
+/// What a fleet scales on, validated once at start-up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetPolicy {
+    /// Target tracking on per-instance metrics, in the order of [`FleetSignals::metrics`].
+    pub metrics: Vec<TargetTracking>,
+    pub backlog: Option<BacklogPerInstance>,
+    pub slo: Option<LatencySlo>,
+    /// A queue consumer may idle to zero and is woken by a waiting message; a web fleet is never
+    /// idled to zero by the scaler (with min 0 it follows its metrics).
+    pub idles_to_zero: bool,
+}
+
+/// Whether a fleet at zero should rather keep one instance, and what it costs to wake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WakeFromZero {
+    /// From a message arriving at a fleet at zero to an instance processing it: boot plus the
+    /// time to notice (up to one tick). Compared with the SLO's age target.
+    pub wake_time: Duration,
+    pub priority: Priority,
+    /// Traffic counts as likely while the time since the last arrival is within this multiple of
+    /// the longest recent gap between arrivals (in tenths: 15 is 1.5×).
+    pub gap_factor_tenths: u32,
+    /// How far back arrivals are read for their gaps.
+    pub traffic_window: Duration,
+}
+
+/// What a fleet puts first when waking from zero cannot meet its latency SLO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Priority {
+    /// Keep one warm instance while traffic is likely: the SLO first.
+    #[default]
+    Latency,
+    /// Go to zero anyway, and say in the decision that the SLO will be missed on wake.
+    Cost,
+}
+
+impl Default for WakeFromZero {
+    /// The simulator's and a typical EC2 fleet's: 90 s boot + up to a 60 s tick.
+    fn default() -> Self {
+        WakeFromZero {
+            wake_time: Duration::from_secs(150),
+            priority: Priority::Latency,
+            gap_factor_tenths: 15,
+            traffic_window: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Settings shared by every fleet. `Default` is Switchyard's defaults: the scaler's
+/// configuration and the simulator both start from it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tuning {
+    pub stabilizer: Stabilizer,
+    /// A metric sample older than this is missing (the policy holds).
+    pub metric_max_age: Duration,
+    pub wake: WakeFromZero,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            stabilizer: Stabilizer::default(),
+            metric_max_age: Duration::from_secs(300),
+            wake: WakeFromZero::default(),
+        }
+    }
+}
+
+impl Tuning {
+    /// How far back signals must reach: the longest window that reads them.
+    pub fn lookback(&self) -> Duration {
+        self.stabilizer.history_needed().max(self.metric_max_age).max(self.wake.traffic_window)
+    }
+}
+
+/// GetQueueAttributes' counts: exact enough, and immediate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueDepth {
+    pub visible: u64,
+    pub in_flight: u64,
+    pub delayed: u64,
+}
+
+/// A series of sums over periods (CloudWatch's `Sum` statistic), each sample stamped with its
+/// period's start as CloudWatch stamps it.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PeriodSums<'a> {
+    pub period: Duration,
+    pub samples: &'a [MetricSample],
+}
+
+/// Everything one fleet's decision reads, typed: no series is looked up by a made-up name.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FleetSignals<'a> {
+    pub fleet: FleetState,
+    /// The queue's depth, for a fleet that drains one; `None` when it could not be read.
+    pub queue: Option<QueueDepth>,
+    /// One series per [`FleetPolicy::metrics`] entry, in order (a shorter slice: missing data).
+    pub metrics: &'a [&'a [MetricSample]],
+    /// Messages sent to the queue per period (SQS `NumberOfMessagesSent`, Sum).
+    pub messages_sent: PeriodSums<'a>,
+    /// SQS `ApproximateAgeOfOldestMessage` (Maximum), seconds.
+    pub age_of_oldest: &'a [MetricSample],
+    /// Busy seconds the fleet's workers reported per period (`WorkerBusySeconds`, Sum).
+    pub worker_busy: PeriodSums<'a>,
+    /// Earlier decisions, as [`FleetDecision::record`] returned them.
+    pub history: &'a [HistoryEntry],
+    /// When the fleet was last seen active, as [`FleetDecision::last_active`] returned it.
+    pub last_active: Option<Time>,
+    pub now: Time,
+}
+
+/// The queue inputs of a decision, for the decision log.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QueueInputs {
+    pub depth: QueueDepth,
+    pub arrival_rate_per_s: Option<f64>,
+    /// The oldest message's age the latency policy used, and where it came from.
+    pub age_of_oldest: Option<(Duration, AgeSource)>,
+}
+
+/// One fleet's decision: the number, each step with its reason, and what to keep for next time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetDecision {
+    pub recommendation: Recommendation,
+    pub decision: Decision,
+    pub queue: Option<QueueInputs>,
+}
+
+impl FleetDecision {
+    pub fn desired(&self) -> u32 {
+        self.decision.desired
+    }
+
+    /// To keep and hand back next time in [`FleetSignals::history`].
+    pub fn record(&self) -> HistoryEntry {
+        self.decision.record
+    }
+
+    /// To keep and hand back next time as [`FleetSignals::last_active`].
+    pub fn last_active(&self) -> Time {
+        self.decision.last_active
+    }
+}
+
+/// Why a fleet could not be decided at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DecideError {
+    #[error("no signal gave a recommendation: the fleet has neither metrics nor a queue policy")]
+    NoSignal,
+}
+
+/// The decision for one fleet: `recommend → combine → stabilize`, then scale to zero weighed
+/// against the SLO. Pure: the same signals give the same decision.
+pub fn decide_fleet(
+    policy: &FleetPolicy,
+    signals: &FleetSignals<'_>,
+    tuning: &Tuning,
+) -> Result<FleetDecision, DecideError> {
+    let now = signals.now;
+    let fleet = &signals.fleet;
+    let max_age = tuning.metric_max_age;
+    let mut recommendations: Vec<Recommendation> = Vec::with_capacity(policy.metrics.len() + 2);
+    for (i, tracking) in policy.metrics.iter().enumerate() {
+        let value = signals.metrics.get(i).and_then(|samples| latest_sample(samples, now, max_age));
+        recommendations.push(tracking.recommend(fleet.in_service, value));
+    }
+
+    let mut queue_inputs = None;
+    if let Some(depth) = signals.queue {
+        let sent = signals.messages_sent;
+        let arrival_rate = latest_sample(sent.samples, now, max_age)
+            .filter(|_| !sent.period.is_zero())
+            .map(|s| s / sent.period.as_secs_f64());
+        let reported_age = latest_sample(signals.age_of_oldest, now, max_age)
+            .filter(|a| a.is_finite() && *a >= 0.0)
+            .map(Duration::from_secs_f64);
+        let state = QueueState {
+            visible: depth.visible,
+            in_flight: depth.in_flight,
+            delayed: depth.delayed,
+            oldest_age: reported_age,
+            arrival_rate,
+        };
+        recommendations.extend(policy.backlog.map(|b| b.recommend(Some(&state))));
+        let slo = policy.slo.map(|s| s.recommend(Some(&state)));
+        let age_of_oldest = match slo.as_ref().map(|r| &r.reason) {
+            Some(Reason::LatencySlo { age, .. }) => *age,
+            _ => reported_age.map(|a| (a, AgeSource::Reported)),
+        };
+        recommendations.extend(slo);
+        queue_inputs = Some(QueueInputs { depth, arrival_rate_per_s: arrival_rate, age_of_oldest });
+    } else if policy.backlog.is_some() || policy.slo.is_some() {
+        recommendations
+            .push(Recommendation { replicas: fleet.desired, reason: Reason::MissingData { signal: "queue depth" } });
+    }
+    let recommendation = Recommendation::combine(recommendations, fleet.desired).ok_or(DecideError::NoSignal)?;
+
+    let active_now = match (policy.idles_to_zero, signals.queue) {
+        (true, Some(d)) => d.visible + d.in_flight + d.delayed > 0,
+        _ => true,
+    };
+    let activity = Activity {
+        waiting: signals.queue.map_or(0, |d| d.visible),
+        active_now,
+        last_active: signals.last_active.max(last_reported_busy(signals.worker_busy, now)),
+    };
+    let mut decision = tuning.stabilizer.decide(fleet, &recommendation, signals.history, activity, now);
+    if let (Some(slo), Some(Step::ScaledToZero { idle_for })) = (policy.slo, decision.steps.last().cloned()) {
+        weigh_zero_against_slo(&mut decision, idle_for, slo.age_target(), signals, &tuning.wake);
+    }
+    Ok(FleetDecision { recommendation, decision, queue: queue_inputs })
+}
+
+/// The end of the newest period in which the workers reported busy time: activity the queue's
+/// depth misses when jobs are quick and ticks are a minute apart.
+fn last_reported_busy(busy: PeriodSums<'_>, now: Time) -> Option<Time> {
+    busy.samples.iter().rev().find(|s| s.value.is_finite() && s.value > 0.0).map(|s| (s.at + busy.period).min(now))
+}
+
+/// Waking from zero takes `wake.wake_time`: when that is longer than the SLO's age target, the
+/// first message after an idle spell breaks the SLO. Keep one instance while traffic is likely
+/// (the time since the last arrival within `gap_factor` × the longest recent gap between
+/// arrivals), unless the fleet puts cost first — then go to zero and say so.
+fn weigh_zero_against_slo(
+    decision: &mut Decision,
+    idle_for: Duration,
+    age_target: Duration,
+    signals: &FleetSignals<'_>,
+    wake: &WakeFromZero,
+) {
+    if wake.wake_time <= age_target {
+        return;
+    }
+    if wake.priority == Priority::Cost {
+        decision.steps.push(Step::ZeroDespiteSlo { wake_time: wake.wake_time, age_target });
+        return;
+    }
+    let Some((last_arrival, longest_gap)) = arrival_gaps(signals.messages_sent, signals.now, wake.traffic_window)
+    else {
+        return;
+    };
+    let likely_for = longest_gap * wake.gap_factor_tenths / 10;
+    let since = signals.now.since(last_arrival);
+    if since < likely_for {
+        let keep = signals.fleet.bounds.clamp(1);
+        decision.steps.push(Step::KeptWarmForSlo {
+            idle_for,
+            wake_time: wake.wake_time,
+            age_target,
+            since_arrival: since,
+            likely_for,
+            replicas: keep,
+        });
+        decision.desired = keep;
+        decision.record.desired = keep;
+    }
+}
+
+/// The last period with arrivals, and the longest gap between periods with arrivals within
+/// `window`; `None` with fewer than two such periods (no gap to learn from).
+fn arrival_gaps(sent: PeriodSums<'_>, now: Time, window: Duration) -> Option<(Time, Duration)> {
+    let from = now - window;
+    let mut arrivals = sent.samples.iter().filter(|s| s.at >= from && s.at <= now && s.value > 0.0).map(|s| s.at);
+    let first = arrivals.next()?;
+    let (last, longest) = arrivals.fold((first, None), |(previous, longest): (Time, Option<Duration>), at| {
+        (at, Some(longest.unwrap_or_default().max(at.since(previous))))
+    });
+    longest.map(|gap| (last, gap))
+}
