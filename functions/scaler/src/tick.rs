@@ -96,9 +96,7 @@ pub async fn tick<C: Cloud>(cloud: &C, config: &Config, dry_run: bool, now: Time
         }
     };
     let queries = queries(config);
-    let lookback = config.tuning.scaling.lookback() + config.tuning.history_period;
-    let cloud_queries: Vec<MetricQuery> = queries.iter().map(|(_, q)| q.clone()).collect();
-    let series = match cloud.metric_data(&cloud_queries, now - lookback, now + Duration::from_secs(1)).await {
+    let series = match read_series(cloud, config, &queries, now).await {
         Ok(series) => FleetSeries::from_results(&queries, series),
         Err(e) => {
             // Without the history the stabilization window is unknown: deciding would risk a
@@ -278,6 +276,31 @@ fn queries(config: &Config) -> Vec<(SeriesKey, MetricQuery)> {
         push(Signal::LastActive, &tuning.namespace, LAST_ACTIVE, by_fleet(), Statistic::Maximum, period);
     }
     out
+}
+
+/// Every series in two GetMetricData reads: the arrivals (per minute) over the traffic window, the
+/// rest over the window the stabilizer and the metrics need. One read over the longer window
+/// would fetch an hour of the history at its own resolution (3 600 points a series at 1 s), for
+/// nothing: only the arrival gaps look back that far.
+async fn read_series<C: Cloud>(
+    cloud: &C,
+    config: &Config,
+    queries: &[(SeriesKey, MetricQuery)],
+    now: Time,
+) -> Result<HashMap<String, Series>, CloudError> {
+    let tuning = &config.tuning;
+    let (arrivals, rest): (Vec<_>, Vec<_>) =
+        queries.iter().partition(|(key, _)| matches!(key.signal, Signal::MessagesSent));
+    let recent = tuning.scaling.stabilizer.history_needed().max(tuning.scaling.metric_max_age) + tuning.history_period;
+    let end = now + Duration::from_secs(1);
+    let rest: Vec<MetricQuery> = rest.into_iter().map(|(_, q)| q.clone()).collect();
+    let mut series = cloud.metric_data(&rest, now - recent, end).await?;
+    if !arrivals.is_empty() {
+        let window = tuning.scaling.lookback().max(recent) + Duration::from_secs(u64::from(SQS_PERIOD));
+        let arrivals: Vec<MetricQuery> = arrivals.into_iter().map(|(_, q)| q.clone()).collect();
+        series.extend(cloud.metric_data(&arrivals, now - window, end).await?);
+    }
+    Ok(series)
 }
 
 /// SQS publishes its metrics per minute.

@@ -84,12 +84,12 @@ fn key(signal: Signal) -> String {
 const NOW: Time = Time::from_secs(1_700_000_000);
 
 #[tokio::test]
-async fn one_describe_and_one_metric_call_for_all_fleets() {
+async fn one_describe_and_two_metric_reads_for_all_fleets_the_recent_series_and_the_arrivals() {
     let cloud = fake();
     let report = tick(&cloud, &config(), false, NOW).await;
     assert_eq!(report.failed, []);
     assert_eq!(*cloud.describe_calls.lock().unwrap(), 1);
-    assert_eq!(*cloud.metric_calls.lock().unwrap(), 1);
+    assert_eq!(*cloud.metric_calls.lock().unwrap(), 2, "however many fleets");
     assert_eq!(cloud.resized.lock().unwrap().as_slice(), [("ga".to_owned(), 5), ("gb".to_owned(), 3)]);
     assert_eq!(cloud.recorded.lock().unwrap().len(), 2);
 }
