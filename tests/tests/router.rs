@@ -225,3 +225,23 @@ async fn a_clients_resend_with_the_same_key_is_stored_once_on_a_fifo_queue() {
     let received = sqs.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap();
     assert_eq!(received.messages().len(), 1, "the key is the deduplication id");
 }
+
+#[tokio::test]
+async fn a_job_sqs_refuses_for_its_size_is_a_400_not_a_retry() {
+    let sdk = localstack().sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let url = sqs
+        .create_queue()
+        .queue_name(unique_name("small"))
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::MaximumMessageSize, "1024")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let router = jobs_router(&url).await;
+    let response = router.handle(post("/jobs", &"x".repeat(2048), &[]), "test-request", now(), 1).await;
+    assert_eq!(response.status(), 400, "{:?}", response.body());
+    assert_eq!(json(response.body())["error"], "job_refused");
+    assert!(response.headers().get("retry-after").is_none(), "sending it again cannot succeed");
+}

@@ -73,6 +73,7 @@ impl JobQueue for FakeQueue {
         let failure = lock(&self.failure).clone();
         let result = match failure {
             Some(SendError::NotStored(e)) => Err(SendError::NotStored(e)),
+            Some(SendError::Refused(e)) => Err(SendError::Refused(e)),
             Some(SendError::Unknown(e)) => {
                 lock(&self.stored).push(job.clone());
                 Err(SendError::Unknown(e))

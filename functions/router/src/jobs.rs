@@ -3,6 +3,8 @@
 //!
 //! Every answer tells the client what it may do next, truthfully:
 //! - 202 with the message id: stored.
+//! - 400 `job_refused`: the queue refused the job itself (too large, characters it does not
+//!   take, a bad FIFO group); the message says why. The same job will never be stored.
 //! - 503 `queue_unavailable` + Retry-After: the queue refused it or was never reached; sending
 //!   again cannot make a copy.
 //! - 503 `job_outcome_unknown` + Retry-After: the queue was asked and did not answer within the
@@ -84,6 +86,10 @@ impl Jobs {
                     "idempotency_key": job.idempotency_key,
                 });
                 answers::json(StatusCode::ACCEPTED, &body)
+            }
+            Err(SendError::Refused(e)) => {
+                tracing::warn!(request_id, error = %e, "job refused by the queue");
+                answers::error(StatusCode::BAD_REQUEST, "job_refused", &e.message, request_id)
             }
             Err(SendError::NotStored(e)) => {
                 tracing::error!(request_id, error = %e, "job not stored");

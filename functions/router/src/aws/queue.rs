@@ -14,7 +14,7 @@ use std::time::Duration;
 use aws_sdk_sqs::config::http::HttpResponse;
 use aws_sdk_sqs::config::retry::{ClassifyRetry, RetryAction};
 use aws_sdk_sqs::config::timeout::TimeoutConfig;
-use aws_sdk_sqs::error::SdkError;
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::operation::send_message::SendMessageError;
 use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
 use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
@@ -50,6 +50,10 @@ pub struct Fifo {
 /// Why a job is not known to be stored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
+    /// SQS refused the job itself (its size, its characters, a FIFO field): sending the same
+    /// again cannot succeed. The message is SQS's reason.
+    #[error("refused: {0}")]
+    Refused(CloudError),
     /// SQS did not store it: it answered with an error, or the request never reached it. Sending
     /// again cannot make a copy.
     #[error("not stored: {0}")]
@@ -124,6 +128,12 @@ impl SqsQueue {
 /// attempt's error decides; for a standard queue no attempt follows an unknown outcome, and for
 /// a FIFO queue a resend is deduplicated, so the answer stays truthful either way.
 fn classify(e: SdkError<SendMessageError, HttpResponse>) -> SendError {
+    if let SdkError::ServiceError(service) = &e
+        && refused_for_content(service.err())
+    {
+        let reason = service.err().meta().message().unwrap_or("the message was refused").to_owned();
+        return SendError::Refused(CloudError { operation: "SendMessage", message: reason });
+    }
     let not_sent = match &e {
         SdkError::ConstructionFailure(_) | SdkError::ServiceError(_) => true,
         SdkError::DispatchFailure(failure) => failure.as_connector_error().is_some_and(|c| connect_failed(c)),
@@ -131,6 +141,15 @@ fn classify(e: SdkError<SendMessageError, HttpResponse>) -> SendError {
     };
     let error = CloudError::from_sdk("SendMessage")(e);
     if not_sent { SendError::NotStored(error) } else { SendError::Unknown(error) }
+}
+
+/// SQS's errors that are about the message itself: InvalidMessageContents (characters SQS does not
+/// take), and the parameter errors it answers for a body over its size limit or a bad FIFO field
+/// (named with or without the JSON protocol's `Exception` suffix).
+fn refused_for_content(e: &SendMessageError) -> bool {
+    let code = e.meta().code().map(|c| c.strip_suffix("Exception").unwrap_or(c));
+    e.is_invalid_message_contents()
+        || matches!(code, Some("InvalidParameterValue" | "MissingParameter" | "InvalidParameterCombination"))
 }
 
 /// Whether the connection itself failed (refused, unreachable, DNS, connect timeout): then no
