@@ -43,6 +43,10 @@ struct RouterCounts {
     no_target: u64,
     jobs_queued: u64,
     jobs_refused: u64,
+    wakes: u64,
+    /// How long requests were held while their group woke, a sample of at most
+    /// [`LATENCY_SAMPLES`] (the first ones: wakes are rare).
+    wake_hold_ms: Vec<f64>,
 }
 
 #[derive(Debug)]
@@ -114,6 +118,20 @@ impl Metrics {
         self.with(|w| w.router.no_target += 1);
     }
 
+    /// This environment woke its group from zero.
+    pub fn wake(&self) {
+        self.with(|w| w.router.wakes += 1);
+    }
+
+    /// A request held while its group woke was served after `held`.
+    pub fn served_after_wake(&self, held: Duration) {
+        self.with(|w| {
+            if w.router.wake_hold_ms.len() < LATENCY_SAMPLES {
+                w.router.wake_hold_ms.push(held.as_secs_f64() * 1000.0);
+            }
+        });
+    }
+
     pub fn job(&self, queued: bool) {
         self.with(|w| if queued { w.router.jobs_queued += 1 } else { w.router.jobs_refused += 1 });
     }
@@ -137,6 +155,19 @@ impl Metrics {
         let Some((requests, router)) = router else { return Vec::new() };
         let at = now.as_millis();
         let mut lines = Vec::with_capacity(targets.len() + 1);
+        if router.wakes > 0 || !router.wake_hold_ms.is_empty() {
+            let mut metrics = vec![json!({"Name": "Wakes", "Unit": "Count"})];
+            let mut line = json!({"Wakes": router.wakes});
+            if !router.wake_hold_ms.is_empty() {
+                metrics.push(json!({"Name": "WakeHoldTime", "Unit": "Milliseconds"}));
+                line["WakeHoldTime"] = json!(router.wake_hold_ms);
+            }
+            line["_aws"] = json!({
+                "Timestamp": at,
+                "CloudWatchMetrics": [{"Namespace": self.namespace, "Dimensions": [[]], "Metrics": metrics}],
+            });
+            lines.push(line);
+        }
         if requests > 0 {
             lines.push(json!({
                 "Requests": requests,

@@ -14,7 +14,7 @@ use std::time::Duration;
 use aws_sdk_sqs::config::http::HttpResponse;
 use aws_sdk_sqs::config::retry::{ClassifyRetry, RetryAction};
 use aws_sdk_sqs::config::timeout::TimeoutConfig;
-use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sqs::error::SdkError;
 use aws_sdk_sqs::operation::send_message::SendMessageError;
 use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
 use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
