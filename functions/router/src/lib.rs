@@ -196,7 +196,12 @@ impl Router {
         let refresh = targets.spawn_refresh(system_now);
         Ok(Router {
             retry: RetryPolicy { max_attempts: config.max_attempts },
-            metrics: Metrics::new(config.metrics_namespace.clone(), config.metrics_interval, now),
+            metrics: Metrics::new(config.metrics_namespace.clone(), config.metrics_interval, now).for_group(
+                match &config.targets {
+                    TargetSource::Group { name, .. } => Some(name.clone()),
+                    TargetSource::Static(_) => None,
+                },
+            ),
             upstream: Upstream::new(config.connect_timeout),
             deadlines: Deadlines::default(),
             config,
