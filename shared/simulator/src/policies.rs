@@ -205,7 +205,8 @@ impl Autoscaler for AwsTargetTracking {
 /// KEDA's SQS scaler driving the HPA, with their defaults:
 /// - KEDA polls GetQueueAttributes every 30 s: visible + in flight (`scaleOnInFlight: true`),
 ///   `queueLength` = acceptable backlog per instance (the same target as the others);
-/// - the HPA syncs every 15 s: `ceil(metric ÷ queueLength)` with a 10 % tolerance; scale-up
+/// - the HPA syncs every 15 s: `ceil(metric ÷ queueLength)` unless the usage ratio `metric ÷
+///   (queueLength × current)` is within 10 % of 1 (its replica calculator's tolerance); scale-up
 ///   100 % or 4 pods per 15 s (the larger); scale-down stabilization 300 s;
 /// - KEDA activates 0 → 1 on any message (`activationQueueLength: 0`) and goes to zero after
 ///   `cooldownPeriod` 300 s without activity.
@@ -222,8 +223,10 @@ impl KedaHpa {
             queue_length: config.acceptable_backlog_per_instance(),
             stabilized: Stabilized::new(
                 // The HPA's documented defaults and KEDA's cooldownPeriod: the peer's, not Switchyard's.
+                // The tolerance is the replica calculator's (in `decide`); the HPA's normalizer
+                // applies no second dead band.
                 Stabilizer {
-                    tolerance: 0.1,
+                    tolerance: 0.0,
                     scale_down_window: Duration::from_secs(300),
                     scale_up: ScaleUpLimit::HPA,
                     scale_to_zero_after: Some(Duration::from_secs(300)),
@@ -251,7 +254,9 @@ impl Autoscaler for KedaHpa {
         let metric = self.metric.unwrap_or(0);
         let wanted = (metric as f64 / self.queue_length).ceil() as u32;
         let current = o.desired;
-        let ratio = if current == 0 { f64::INFINITY } else { f64::from(wanted) / f64::from(current) };
+        // The HPA's replica calculator for an external AverageValue metric: the usage ratio
+        // `metric ÷ (queueLength × current)`, unrounded, against the 10 % tolerance.
+        let ratio = if current == 0 { f64::INFINITY } else { metric as f64 / (self.queue_length * f64::from(current)) };
         let replicas = if (ratio - 1.0).abs() <= 0.1 { current } else { wanted };
         let recommendation = Recommendation {
             replicas,
