@@ -18,7 +18,16 @@ fn fleet(desired: u32, min: u32, max: u32) -> FleetState {
 }
 
 fn rec(replicas: u32) -> Recommendation {
-    Recommendation { replicas, reason: Reason::Backlog { messages: 0, per_instance: 1.0 } }
+    Recommendation { replicas, reason: Reason::Backlog { messages: u64::from(replicas), per_instance: 1.0 } }
+}
+
+/// A recommendation of `unrounded` instances before rounding up (backlog of 100 × it, 100 each).
+fn unrounded(unrounded: f64) -> Recommendation {
+    let messages = (unrounded * 100.0).round() as u64;
+    Recommendation {
+        replicas: messages.div_ceil(100) as u32,
+        reason: Reason::Backlog { messages, per_instance: 100.0 },
+    }
 }
 
 fn busy() -> Activity {
@@ -58,6 +67,37 @@ fn a_history_that_starts_inside_the_period_allows_only_the_absolute_step() {
     let history = [HistoryEntry { at: ago(30), recommendation: 12, desired: 12 }];
     let d = Stabilizer::default().decide(&fleet(12, 0, 100), &rec(30), &history, busy(), NOW);
     assert_eq!(d.desired, 12);
+}
+
+#[test]
+fn the_dead_band_compares_the_unrounded_recommendation_with_the_current_size() {
+    // (current, unrounded recommendation, desired): the HPA's |ratio − 1| ≤ 10 %.
+    let cases = [
+        (5, 5.33, 5),   // needs 6 rounded up, but 5.33 is within 10 % of 5: hold
+        (5, 5.6, 6),    // 12 % above: grow
+        (6, 6.04, 6),   // a fraction of an instance of noise: hold
+        (20, 18.5, 20), // 7.5 % below, though 19 rounded: hold
+        (10, 8.5, 9),   // 15 % below: scale in to ceil(8.5) (the window has nothing higher)
+        (1, 1.05, 1),   // one instance 5 % over: hold
+        (1, 1.2, 2),
+    ];
+    for (current, wanted, desired) in cases {
+        let d = Stabilizer::default().decide(&fleet(current, 0, 100), &unrounded(wanted), &[], busy(), NOW);
+        assert_eq!(d.desired, desired, "{current} with {wanted} recommended: {:?}", d.steps);
+        if desired == current {
+            assert!(matches!(d.deciding_step(), Some(Step::WithinTolerance { .. })), "{:?}", d.steps);
+        }
+    }
+}
+
+#[test]
+fn a_recommendation_set_apart_from_its_reason_counts_as_its_whole_number() {
+    // A hold for missing data carries no unrounded count; nor does a number its reason does not
+    // round up to.
+    let held = Recommendation { replicas: 7, reason: Reason::MissingData { signal: "queue depth" } };
+    assert_eq!(held.unrounded(), 7.0);
+    let mismatched = Recommendation { replicas: 9, reason: Reason::Backlog { messages: 10, per_instance: 1.0 } };
+    assert_eq!(mismatched.unrounded(), 9.0);
 }
 
 #[test]
@@ -196,6 +236,18 @@ proptest! {
         } else {
             prop_assert_eq!(d.desired, 0);
         }
+    }
+
+    /// Within the dead band nothing moves, whichever way the rounding falls.
+    #[test]
+    fn a_recommendation_within_the_tolerance_never_changes_the_size(
+        current in 1u32..200, ratio in 0.9f64..=1.1,
+    ) {
+        let wanted = f64::from(current) * ratio;
+        let d = Stabilizer::default().decide(&fleet(current, 0, 1000), &unrounded(wanted), &[], busy(), NOW);
+        let exact = unrounded(wanted).unrounded() / f64::from(current);
+        prop_assume!((exact - 1.0).abs() <= 0.1);
+        prop_assert_eq!(d.desired, current, "{} recommended: {:?}", wanted, d.steps);
     }
 
     #[test]

@@ -160,6 +160,7 @@ impl Decision {
 pub struct Stabilizer {
     /// Dead band: a recommendation within this share of the current size changes nothing (HPA's
     /// tolerance, 10 %), so noise in the signals does not move the fleet by one instance each way.
+    /// Compared before rounding ([`Recommendation::unrounded`]), as the HPA compares its ratio.
     pub tolerance: f64,
     /// HPA's default: 300 s.
     pub scale_down_window: Duration,
@@ -202,7 +203,13 @@ impl Stabilizer {
             history.iter().filter(move |h| h.at >= from && h.at <= now)
         };
 
-        if current > 0 && n != current && f64::from(n.abs_diff(current)) <= self.tolerance * f64::from(current) {
+        // The HPA's dead band: the unrounded recommendation over the current size, within the
+        // tolerance of 1. Comparing rounded counts instead turns noise of a fraction of an
+        // instance into a whole instance each way (5.3 needed of 5 is not 6).
+        if current > 0
+            && n != current
+            && (recommendation.unrounded() / f64::from(current) - 1.0).abs() <= self.tolerance
+        {
             n = current;
             steps.push(Step::WithinTolerance { tolerance: self.tolerance, replicas: n });
         }
