@@ -13,6 +13,8 @@
 //! ```
 //! Tuning (optional): `SWITCHYARD_SCALE_DOWN_WINDOW_SECS` (300), `SWITCHYARD_SCALE_UP_PERCENT`
 //! (300), `SWITCHYARD_SCALE_UP_ABSOLUTE` (10), `SWITCHYARD_SCALE_UP_PERIOD_SECS` (60),
+//! `SWITCHYARD_SCALE_UP_BACKLOG` (`drain`: messages already waiting may lift the scale-up limit
+//! to the instances they need at the acceptable backlog per instance; or `limited`),
 //! `SWITCHYARD_SCALE_TO_ZERO_AFTER_SECS` (300, or `never`), `SWITCHYARD_TOLERANCE` (0.1),
 //! `SWITCHYARD_WAKE_FROM_ZERO_SECS` (150: boot + one tick), `SWITCHYARD_SCALE_TO_ZERO_PRIORITY`
 //! (`latency`: keep one instance while traffic is likely when waking is slower than the SLO; or
@@ -25,8 +27,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use switchyard_algorithms::scaling::{
-    self, BacklogPerInstance, Bounds, FleetPolicy, LatencySlo, Priority, ScaleUpLimit, Stabilizer, TargetTracking,
-    WakeFromZero,
+    self, BacklogPerInstance, BacklogScaleUp, Bounds, FleetPolicy, LatencySlo, Priority, ScaleUpLimit, Stabilizer,
+    TargetTracking, WakeFromZero,
 };
 
 /// Why the configuration was refused.
@@ -297,6 +299,14 @@ fn parse_tuning(get: &impl Fn(&str) -> Option<String>) -> Result<Tuning, ConfigE
             ));
         }
     };
+    let backlog = match get("SWITCHYARD_SCALE_UP_BACKLOG").as_deref().map(str::trim) {
+        None => stabilizer.scale_up.backlog,
+        Some("drain") => BacklogScaleUp::Drain,
+        Some("limited") => BacklogScaleUp::Limited,
+        Some(other) => {
+            return Err(invalid("SWITCHYARD_SCALE_UP_BACKLOG", format!("expected drain or limited, got {other:?}")));
+        }
+    };
     Ok(Tuning {
         scaling: scaling::Tuning {
             stabilizer: Stabilizer {
@@ -306,6 +316,7 @@ fn parse_tuning(get: &impl Fn(&str) -> Option<String>) -> Result<Tuning, ConfigE
                     percent: number("SWITCHYARD_SCALE_UP_PERCENT", stabilizer.scale_up.percent)?,
                     absolute: absolute as u32,
                     period: secs("SWITCHYARD_SCALE_UP_PERIOD_SECS", stabilizer.scale_up.period)?,
+                    backlog,
                 },
                 scale_to_zero_after,
             },
@@ -411,6 +422,17 @@ mod tests {
         assert!(err.starts_with("SWITCHYARD_SCALE_UP_PERCENT"), "{err}");
         assert!(config("[]", &[]).is_err());
         assert!(matches!(Config::from_lookup(|_| None), Err(ConfigError::Missing { key: "SWITCHYARD_FLEETS", .. })));
+    }
+
+    #[test]
+    fn the_backlog_scale_up_policy_defaults_to_drain_and_is_checked() {
+        let c = config(WORKERS, &[]).unwrap();
+        assert_eq!(c.tuning.scaling.stabilizer.scale_up.backlog, BacklogScaleUp::Drain);
+        assert_eq!(c.tuning.scaling, scaling::Tuning::default(), "the defaults are the algorithms crate's");
+        let c = config(WORKERS, &[("SWITCHYARD_SCALE_UP_BACKLOG", " limited ")]).unwrap();
+        assert_eq!(c.tuning.scaling.stabilizer.scale_up.backlog, BacklogScaleUp::Limited);
+        let err = config(WORKERS, &[("SWITCHYARD_SCALE_UP_BACKLOG", "always")]).unwrap_err().to_string();
+        assert!(err.starts_with("SWITCHYARD_SCALE_UP_BACKLOG") && err.contains("drain or limited"), "{err}");
     }
 
     #[test]

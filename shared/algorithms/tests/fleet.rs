@@ -105,6 +105,29 @@ fn the_arrival_rate_is_the_newest_fresh_sum_over_its_period() {
 }
 
 #[test]
+fn a_fleet_at_zero_facing_a_dump_starts_what_the_backlog_needs_at_once() {
+    // 4 901 messages at 60 per instance need 82; the arrival rate is not published yet. The steps
+    // alone allow 10 (0 → 10 → 40 → 100 over three ticks).
+    let mut signals = idle(&[], 0, &[]);
+    signals.fleet = FleetState { desired: 0, in_service: 0, pending: 0, bounds: Bounds::new(0, 100).unwrap() };
+    signals.queue = Some(QueueDepth { visible: 4901, ..Default::default() });
+    let d = decide_fleet(&consumer(), &signals, &Tuning::default()).unwrap();
+    assert_eq!(d.desired(), 82, "{:?}", d.decision.steps);
+    assert!(matches!(d.decision.deciding_step(), Some(Step::ScaledUpForBacklog { backlog_needs: 82, .. })));
+}
+
+#[test]
+fn without_a_backlog_policy_the_slo_gives_the_backlog_per_instance() {
+    // 0.5 messages/s × 120 s = 60 messages per instance, as AWS's acceptable backlog.
+    let policy = FleetPolicy { backlog: None, ..consumer() };
+    let mut signals = idle(&[], 0, &[]);
+    signals.fleet = FleetState { desired: 0, in_service: 0, pending: 0, bounds: Bounds::new(0, 100).unwrap() };
+    signals.queue = Some(QueueDepth { visible: 4901, ..Default::default() });
+    let d = decide_fleet(&policy, &signals, &Tuning::default()).unwrap();
+    assert_eq!(d.desired(), 82, "{:?}", d.decision.steps);
+}
+
+#[test]
 fn a_fleet_without_any_signal_is_refused() {
     let policy = FleetPolicy { metrics: Vec::new(), backlog: None, slo: None, idles_to_zero: false };
     let mut signals = idle(&[], 0, &[]);

@@ -7,8 +7,8 @@ use std::time::Duration;
 use proptest::prelude::*;
 use switchyard_algorithms::Time;
 use switchyard_algorithms::scaling::{
-    Activity, BacklogPerInstance, Bounds, FleetState, HistoryEntry, LatencySlo, QueueState, Reason, Recommendation,
-    Stabilizer, Step,
+    Activity, BacklogPerInstance, BacklogScaleUp, Bounds, FleetState, HistoryEntry, LatencySlo, QueueState, Reason,
+    Recommendation, ScaleUpLimit, Stabilizer, Step,
 };
 
 const NOW: Time = Time::from_secs(10_000);
@@ -31,7 +31,7 @@ fn unrounded(unrounded: f64) -> Recommendation {
 }
 
 fn busy() -> Activity {
-    Activity { waiting: 10, active_now: true, last_active: Some(NOW) }
+    Activity { waiting: 10, backlog_needs: 0, active_now: true, last_active: Some(NOW) }
 }
 
 fn ago(secs: u64) -> Time {
@@ -100,6 +100,46 @@ fn a_recommendation_set_apart_from_its_reason_counts_as_its_whole_number() {
     assert_eq!(mismatched.unrounded(), 9.0);
 }
 
+/// Messages waiting that need `backlog_needs` instances.
+fn backlog(waiting: u64, backlog_needs: u32) -> Activity {
+    Activity { waiting, backlog_needs, active_now: true, last_active: Some(NOW) }
+}
+
+#[test]
+fn messages_already_waiting_lift_the_scale_up_limit_to_what_they_need() {
+    // At zero, 4 901 messages waiting at 60 per instance need 82; the steps allow 0 + 10.
+    let d = Stabilizer::default().decide(&fleet(0, 0, 100), &rec(286), &[], backlog(4901, 82), NOW);
+    assert_eq!(d.desired, 82);
+    let Some(step @ Step::ScaledUpForBacklog { limit: 10, backlog_needs: 82, .. }) = d.deciding_step() else {
+        panic!("{:?}", d.steps)
+    };
+    assert!(step.to_string().contains("the messages waiting need 82"), "{step}");
+}
+
+#[test]
+fn the_backlog_lifts_the_limit_no_further_than_the_recommendation() {
+    let d = Stabilizer::default().decide(&fleet(0, 0, 100), &rec(50), &[], backlog(4901, 82), NOW);
+    assert_eq!(d.desired, 50);
+}
+
+#[test]
+fn a_backlog_the_steps_already_allow_changes_nothing() {
+    // From 40: ×4 allows 160, more than the 82 the backlog needs; the forecast part is held to 160.
+    let d = Stabilizer::default().decide(&fleet(40, 0, 1000), &rec(700), &[], backlog(4901, 82), NOW);
+    assert_eq!(d.desired, 160);
+    assert!(matches!(d.deciding_step(), Some(Step::RateLimitedUp { limit: 160, .. })), "{:?}", d.steps);
+}
+
+#[test]
+fn with_the_hpas_policies_alone_the_steps_hold_whatever_is_waiting() {
+    let limited = Stabilizer {
+        scale_up: ScaleUpLimit { backlog: BacklogScaleUp::Limited, ..ScaleUpLimit::default() },
+        ..Stabilizer::default()
+    };
+    assert_eq!(limited.decide(&fleet(0, 0, 100), &rec(286), &[], backlog(4901, 82), NOW).desired, 10);
+    assert_eq!(ScaleUpLimit::HPA.backlog, BacklogScaleUp::Limited, "the peer's HPA has no such policy");
+}
+
 #[test]
 fn scale_in_waits_for_the_highest_recommendation_of_the_window() {
     let history = [
@@ -131,7 +171,7 @@ fn the_bounds_clamp_whatever_the_signal() {
 #[test]
 fn an_idle_fleet_goes_to_zero_only_after_the_idle_time() {
     let s = Stabilizer::default();
-    let idle = |since: u64| Activity { waiting: 0, active_now: false, last_active: Some(ago(since)) };
+    let idle = |since: u64| Activity { waiting: 0, backlog_needs: 0, active_now: false, last_active: Some(ago(since)) };
     let d = s.decide(&fleet(1, 0, 10), &rec(0), &[], idle(200), NOW);
     assert_eq!(d.desired, 1);
     assert!(matches!(d.deciding_step(), Some(Step::KeptAwake { .. })));
@@ -142,7 +182,7 @@ fn an_idle_fleet_goes_to_zero_only_after_the_idle_time() {
 
 #[test]
 fn the_idle_clock_starts_when_idleness_is_first_seen() {
-    let never_seen = Activity { waiting: 0, active_now: false, last_active: None };
+    let never_seen = Activity { waiting: 0, backlog_needs: 0, active_now: false, last_active: None };
     let d = Stabilizer::default().decide(&fleet(1, 0, 10), &rec(0), &[], never_seen, NOW);
     assert_eq!(d.desired, 1, "unknown idle time is not long enough");
     assert_eq!(d.last_active, NOW);
@@ -151,13 +191,13 @@ fn the_idle_clock_starts_when_idleness_is_first_seen() {
 #[test]
 fn without_scale_to_zero_the_fleet_keeps_one_instance() {
     let s = Stabilizer { scale_to_zero_after: None, ..Default::default() };
-    let idle = Activity { waiting: 0, active_now: false, last_active: Some(ago(100_000)) };
+    let idle = Activity { waiting: 0, backlog_needs: 0, active_now: false, last_active: Some(ago(100_000)) };
     assert_eq!(s.decide(&fleet(1, 0, 10), &rec(0), &[], idle, NOW).desired, 1);
 }
 
 #[test]
 fn one_waiting_message_wakes_a_fleet_at_zero() {
-    let one = Activity { waiting: 1, active_now: true, last_active: Some(ago(10_000)) };
+    let one = Activity { waiting: 1, backlog_needs: 0, active_now: true, last_active: Some(ago(10_000)) };
     let d = Stabilizer::default().decide(&fleet(0, 0, 10), &rec(0), &[], one, NOW);
     assert_eq!(d.desired, 1);
     assert!(matches!(d.deciding_step(), Some(Step::Activated { waiting: 1, .. })));
@@ -202,7 +242,7 @@ proptest! {
         let max = min + span;
         let history: Vec<HistoryEntry> = history.into_iter()
             .map(|(a, r, d)| HistoryEntry { at: ago(a), recommendation: r, desired: d }).collect();
-        let activity = Activity { waiting, active_now: waiting > 0, last_active: idle_s.map(ago) };
+        let activity = Activity { waiting, backlog_needs: 0, active_now: waiting > 0, last_active: idle_s.map(ago) };
         let d = Stabilizer::default().decide(&fleet(current, min, max), &rec(recommended), &history, activity, NOW);
         prop_assert!(d.desired >= min && d.desired <= max, "{} outside [{min}, {max}]: {:?}", d.desired, d.steps);
     }
@@ -228,7 +268,7 @@ proptest! {
 
     #[test]
     fn scale_to_zero_only_after_the_idle_time(current in 1u32..20, idle_s in 0u64..1000) {
-        let idle = Activity { waiting: 0, active_now: false, last_active: Some(ago(idle_s)) };
+        let idle = Activity { waiting: 0, backlog_needs: 0, active_now: false, last_active: Some(ago(idle_s)) };
         let stale_history = [HistoryEntry { at: ago(1000), recommendation: 50, desired: current }];
         let d = Stabilizer::default().decide(&fleet(current, 0, 50), &rec(0), &stale_history, idle, NOW);
         if idle_s < 300 {
@@ -250,9 +290,27 @@ proptest! {
         prop_assert_eq!(d.desired, current, "{} recommended: {:?}", wanted, d.steps);
     }
 
+    /// Growth beyond the percent and absolute steps goes only as far as the messages waiting
+    /// need: an instance launched past the limit always has a full acceptable backlog to drain.
+    #[test]
+    fn growth_past_the_rate_limit_never_exceeds_what_the_backlog_needs(
+        current in 0u32..200, recommended in 0u32..2000, backlog_needs in 0u32..2000,
+        history in prop::collection::vec((0u64..120, 0u32..400), 0..4),
+    ) {
+        let history: Vec<HistoryEntry> = history.into_iter()
+            .map(|(a, d)| HistoryEntry { at: ago(a), recommendation: d, desired: d }).collect();
+        let s = Stabilizer::default();
+        let d = s.decide(&fleet(current, 0, 10_000), &rec(recommended), &history, backlog(1, backlog_needs), NOW);
+        let limit = s.scale_up.limit(s.scale_up.base(current, &history, NOW), current);
+        prop_assert!(d.desired <= recommended.max(current), "{} above the recommendation: {:?}", d.desired, d.steps);
+        if d.desired > limit {
+            prop_assert!(d.desired <= backlog_needs, "{} past the limit {limit} with a backlog needing {backlog_needs}: {:?}", d.desired, d.steps);
+        }
+    }
+
     #[test]
     fn a_waiting_message_always_wakes_a_fleet_at_zero(waiting in 1u64..1000, max in 1u32..50, recommended in 0u32..5) {
-        let activity = Activity { waiting, active_now: true, last_active: None };
+        let activity = Activity { waiting, backlog_needs: 0, active_now: true, last_active: None };
         let d = Stabilizer::default().decide(&fleet(0, 0, max), &rec(recommended), &[], activity, NOW);
         prop_assert!(d.desired >= 1);
     }

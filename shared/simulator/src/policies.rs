@@ -41,7 +41,8 @@ impl Stabilized {
         let now = Time::from_secs(o.now_s);
         let fleet = FleetState { desired: o.desired, in_service: o.in_service, pending, bounds: self.bounds };
         let (waiting, active_now) = activity;
-        let activity = Activity { waiting, active_now, last_active: self.last_active };
+        // The HPA has no backlog policy: its scale-up steps hold whatever is waiting.
+        let activity = Activity { waiting, backlog_needs: 0, active_now, last_active: self.last_active };
         let decision = self.stabilizer.decide(&fleet, recommendation, &self.history, activity, now);
         self.history.push(decision.record);
         self.history.retain(|h| now.since(h.at) <= self.stabilizer.history_needed());

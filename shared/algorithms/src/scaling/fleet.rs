@@ -182,6 +182,7 @@ pub fn decide_fleet(
     }
 
     let mut queue_inputs = None;
+    let mut backlog_needs = 0;
     if let Some(depth) = signals.queue {
         let sent = signals.messages_sent;
         let arrival_rate = latest_sample(sent.samples, now, max_age)
@@ -197,6 +198,7 @@ pub fn decide_fleet(
             oldest_age: reported_age,
             arrival_rate,
         };
+        backlog_needs = backlog_needs_for(policy, &state);
         recommendations.extend(policy.backlog.map(|b| b.recommend(Some(&state))));
         let slo = policy.slo.map(|s| s.recommend(Some(&state)));
         let age_of_oldest = match slo.as_ref().map(|r| &r.reason) {
@@ -217,6 +219,7 @@ pub fn decide_fleet(
     };
     let activity = Activity {
         waiting: signals.queue.map_or(0, |d| d.visible),
+        backlog_needs,
         active_now,
         last_active: signals.last_active.max(last_reported_busy(signals.worker_busy, now)),
     };
@@ -225,6 +228,19 @@ pub fn decide_fleet(
         weigh_zero_against_slo(&mut decision, idle_for, slo.age_target(), signals, &tuning.wake);
     }
     Ok(FleetDecision { recommendation, decision, queue: queue_inputs })
+}
+
+/// Instances the messages in the queue need, each given a full acceptable backlog: the backlog
+/// policy's count, or without one, the SLO's (`μ × age target` messages each).
+fn backlog_needs_for(policy: &FleetPolicy, state: &QueueState) -> u32 {
+    match (policy.backlog, policy.slo) {
+        (Some(backlog), _) => backlog.recommend(Some(state)).replicas,
+        (None, Some(slo)) => {
+            let needs = (state.visible as f64 / slo.acceptable_backlog_per_instance()).ceil();
+            if needs.is_finite() { needs.min(f64::from(u32::MAX)) as u32 } else { 0 }
+        }
+        (None, None) => 0,
+    }
 }
 
 /// The end of the newest period in which the workers reported busy time: activity the queue's

@@ -26,4 +26,4 @@ pub use fleet::{
 pub use policy::{BacklogPerInstance, LatencySlo, TargetTracking};
 pub use reason::{Reason, Recommendation};
 pub use signals::{AgeSource, Bounds, FleetState, MetricSample, QueueState, latest_sample};
-pub use stabilize::{Activity, Decision, HistoryEntry, ScaleUpLimit, Stabilizer, Step};
+pub use stabilize::{Activity, BacklogScaleUp, Decision, HistoryEntry, ScaleUpLimit, Stabilizer, Step};
