@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use proptest::prelude::*;
 use switchyard_algorithms::Time;
 use switchyard_algorithms::scaling::{
     BacklogPerInstance, Bounds, FleetPolicy, FleetSignals, FleetState, HistoryEntry, LatencySlo, MetricSample,
@@ -27,9 +28,18 @@ fn consumer() -> FleetPolicy {
     }
 }
 
-/// One message in each of these minutes ago.
+/// Every minute of the last hour as SQS publishes it for an active queue (zeros included), with
+/// one message in each of these minutes ago.
 fn arrivals(minutes_ago: &[u64]) -> Vec<MetricSample> {
-    minutes_ago.iter().rev().map(|&m| MetricSample { at: ago(m), value: 1.0 }).collect()
+    known_for(60, minutes_ago)
+}
+
+/// Only the last `minutes` minutes are known (a new queue, a scaler just deployed).
+fn known_for(minutes: u64, minutes_ago: &[u64]) -> Vec<MetricSample> {
+    (0..=minutes)
+        .rev()
+        .map(|m| MetricSample { at: ago(m), value: if minutes_ago.contains(&m) { 1.0 } else { 0.0 } })
+        .collect()
 }
 
 /// One idle instance, last active `idle_min` minutes ago, nothing waiting.
@@ -67,6 +77,41 @@ fn once_traffic_is_unlikely_the_fleet_goes_to_zero() {
     // Same gaps, but the last message came 25 minutes ago: more than 1.5 × the longest gap (12).
     let sent = arrivals(&[25, 35, 43, 55]);
     let d = decide_fleet(&consumer(), &idle(&sent, 25, &[]), &Tuning::default()).unwrap();
+    assert_eq!(d.desired(), 0, "{:?}", d.decision.steps);
+}
+
+#[test]
+fn a_single_arrival_in_the_window_is_a_gap_to_learn_from() {
+    // Nothing for 30 minutes of a fully known hour, then one message 30 minutes ago: the gap
+    // before it was at least 30 minutes, so another is likely within 45.
+    let sent = arrivals(&[30]);
+    let d = decide_fleet(&consumer(), &idle(&sent, 30, &[]), &Tuning::default()).unwrap();
+    assert!(matches!(d.decision.deciding_step(), Some(Step::KeptWarmForSlo { .. })), "{:?}", d.decision.steps);
+    // 50 minutes ago, after 10 quiet ones: likely within 15 only.
+    let sent = arrivals(&[50]);
+    let d = decide_fleet(&consumer(), &idle(&sent, 50, &[]), &Tuning::default()).unwrap();
+    assert_eq!(d.desired(), 0, "{:?}", d.decision.steps);
+}
+
+#[test]
+fn while_the_arrivals_are_known_for_less_than_the_window_the_fleet_stays_warm() {
+    // A scaler deployed 20 minutes ago has seen no message: too little to call traffic unlikely.
+    let sent = known_for(20, &[]);
+    let d = decide_fleet(&consumer(), &idle(&sent, 20, &[]), &Tuning::default()).unwrap();
+    assert_eq!(d.desired(), 1);
+    let Some(step @ Step::KeptWarmTrafficUnknown { .. }) = d.decision.deciding_step() else {
+        panic!("{:?}", d.decision.steps)
+    };
+    assert!(step.to_string().contains("known for only 1200 s of the 3600 s window"), "{step}");
+}
+
+#[test]
+fn a_quiet_hour_fully_known_lets_the_fleet_go_to_zero() {
+    let d = decide_fleet(&consumer(), &idle(&arrivals(&[]), 60, &[]), &Tuning::default()).unwrap();
+    assert_eq!(d.desired(), 0, "{:?}", d.decision.steps);
+    // With no arrival data at all (a queue CloudWatch has not published for) there is nothing
+    // to weigh: the idle time decides.
+    let d = decide_fleet(&consumer(), &idle(&[], 60, &[]), &Tuning::default()).unwrap();
     assert_eq!(d.desired(), 0, "{:?}", d.decision.steps);
 }
 
@@ -133,4 +178,39 @@ fn a_fleet_without_any_signal_is_refused() {
     let mut signals = idle(&[], 0, &[]);
     signals.queue = None;
     assert!(decide_fleet(&policy, &signals, &Tuning::default()).is_err());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Latency first, waking slower than the SLO: a fleet idle past its time goes to zero only on a
+    /// fully known window whose last arrival is at least 1.5 × its longest gap ago (the gap before
+    /// the first arrival from the window's start included); else it keeps one instance.
+    #[test]
+    fn latency_first_goes_to_zero_only_when_a_full_window_shows_traffic_unlikely(
+        known in 1u64..=90,
+        minutes_ago in prop::collection::btree_set(0u64..=90, 0..6),
+    ) {
+        let minutes_ago: Vec<u64> = minutes_ago.into_iter().filter(|&m| m <= known).collect();
+        let sent = known_for(known, &minutes_ago);
+        let d = decide_fleet(&consumer(), &idle(&sent, 60, &[]), &Tuning::default()).unwrap();
+        let from = known.min(60);
+        let in_window: Vec<u64> = minutes_ago.iter().copied().filter(|&m| m <= from).collect();
+        let likely = match (in_window.iter().max(), in_window.iter().min()) {
+            (Some(&first), Some(&last)) => {
+                let mut sorted = in_window.clone();
+                sorted.sort_unstable();
+                let between = sorted.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+                let longest = (from - first).max(between);
+                last * 10 < longest * 15
+            }
+            _ => false,
+        };
+        let fully_known = known >= 60;
+        if likely || !fully_known {
+            prop_assert_eq!(d.desired(), 1, "known {} min, arrivals {:?}: {:?}", known, minutes_ago, d.decision.steps);
+        } else {
+            prop_assert_eq!(d.desired(), 0, "known {} min, arrivals {:?}: {:?}", known, minutes_ago, d.decision.steps);
+        }
+    }
 }

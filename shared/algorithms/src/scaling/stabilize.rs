@@ -168,6 +168,17 @@ pub enum Step {
         likely_for: Duration,
         replicas: u32,
     },
+    /// Waking from zero takes longer than the SLO allows, and the arrivals are known for only the
+    /// last `known_for` of the `window` (a new queue, a scaler just deployed): too little seen to
+    /// call traffic unlikely, so keep an instance warm.
+    KeptWarmTrafficUnknown {
+        idle_for: Duration,
+        wake_time: Duration,
+        age_target: Duration,
+        known_for: Duration,
+        window: Duration,
+        replicas: u32,
+    },
     /// Went to zero although waking takes longer than the SLO allows: the fleet puts cost first.
     ZeroDespiteSlo {
         wake_time: Duration,
@@ -370,6 +381,16 @@ impl std::fmt::Display for Step {
                 age_target.as_secs(),
                 since_arrival.as_secs(),
                 likely_for.as_secs()
+            ),
+            Step::KeptWarmTrafficUnknown { idle_for, wake_time, age_target, known_for, window, replicas } => write!(
+                f,
+                "idle for {} s, but waking takes ~{} s, above the {} s SLO, and arrivals are known for only {} s \
+                 of the {} s window: keep {replicas} warm",
+                idle_for.as_secs(),
+                wake_time.as_secs(),
+                age_target.as_secs(),
+                known_for.as_secs(),
+                window.as_secs()
             ),
             Step::ZeroDespiteSlo { wake_time, age_target } => write!(
                 f,
