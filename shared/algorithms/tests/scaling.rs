@@ -7,8 +7,8 @@ use std::time::Duration;
 use proptest::prelude::*;
 use switchyard_algorithms::Time;
 use switchyard_algorithms::scaling::{
-    Activity, BacklogPerInstance, BacklogScaleUp, Bounds, FleetState, HistoryEntry, LatencySlo, QueueState, Reason,
-    Recommendation, ScaleUpLimit, Stabilizer, Step,
+    Activity, BacklogPerInstance, BacklogScaleUp, Bounds, DirectionBudget, FleetState, HistoryEntry, LatencySlo,
+    QueueState, Reason, Recommendation, ScaleUpLimit, Stabilizer, Step,
 };
 
 const NOW: Time = Time::from_secs(10_000);
@@ -138,6 +138,58 @@ fn with_the_hpas_policies_alone_the_steps_hold_whatever_is_waiting() {
     };
     assert_eq!(limited.decide(&fleet(0, 0, 100), &rec(286), &[], backlog(4901, 82), NOW).desired, 10);
     assert_eq!(ScaleUpLimit::HPA.backlog, BacklogScaleUp::Limited, "the peer's HPA has no such policy");
+}
+
+/// Desired sizes recorded `minutes` ago, oldest first (recommendations equal to them).
+fn sizes(points: &[(u64, u32)]) -> Vec<HistoryEntry> {
+    points.iter().map(|&(m, d)| HistoryEntry { at: ago(m * 60), recommendation: d, desired: d }).collect()
+}
+
+#[test]
+fn direction_changes_are_counted_between_running_sizes_only() {
+    let budget = DirectionBudget::default();
+    // (history, current, changes within the hour, last direction out?)
+    type Case<'a> = (&'a [(u64, u32)], u32, u32, Option<bool>);
+    let cases: [Case<'_>; 5] = [
+        (&[(50, 10), (40, 8), (20, 12)], 12, 1, Some(true)), // in, then out: one change
+        (&[(50, 10), (40, 12), (20, 14)], 14, 0, Some(true)), // out, out
+        (&[(50, 5), (40, 0), (20, 5), (10, 0)], 3, 0, None), // wake cycles: nothing counts
+        (&[(90, 10), (70, 8), (20, 12)], 12, 1, Some(true)), // the size at the window's start counts
+        (&[(50, 10), (40, 8), (30, 12), (20, 9), (10, 15)], 15, 3, Some(true)),
+    ];
+    for (history, current, changes, last) in cases {
+        assert_eq!(budget.changes_within(&sizes(history), current, NOW), (changes, last), "{history:?} → {current}");
+    }
+}
+
+#[test]
+fn a_small_scale_in_that_would_turn_the_fleet_again_waits_once_the_budget_is_spent() {
+    // In to 8, out to 12 (one change this hour); 10 now would turn it again, and the scale-out
+    // that may follow would make three.
+    let history = sizes(&[(50, 10), (40, 8), (20, 12)]);
+    let d = Stabilizer::default().decide(&fleet(12, 0, 100), &rec(10), &history, busy(), NOW);
+    assert_eq!(d.desired, 12);
+    let Some(step @ Step::HeldForDirectionBudget { changes: 1, budget: 2, .. }) = d.deciding_step() else {
+        panic!("{:?}", d.steps)
+    };
+    assert!(step.to_string().contains("1 direction change(s) in the last 3600 s, 2 allowed"), "{step}");
+}
+
+#[test]
+fn a_large_scale_in_goes_ahead_whatever_the_budget() {
+    // Freeing 8 of 12 (two thirds): the load has clearly fallen.
+    let history = sizes(&[(50, 10), (40, 8), (20, 12)]);
+    let d = Stabilizer::default().decide(&fleet(12, 0, 100), &rec(4), &history, busy(), NOW);
+    assert_eq!(d.desired, 4, "{:?}", d.steps);
+}
+
+#[test]
+fn with_the_budget_unspent_a_fleet_follows_its_load() {
+    let history = sizes(&[(50, 10), (20, 12)]);
+    assert_eq!(Stabilizer::default().decide(&fleet(12, 0, 100), &rec(10), &history, busy(), NOW).desired, 10);
+    let off = Stabilizer { direction_budget: None, ..Stabilizer::default() };
+    let turned = sizes(&[(50, 10), (40, 8), (20, 12)]);
+    assert_eq!(off.decide(&fleet(12, 0, 100), &rec(10), &turned, busy(), NOW).desired, 10);
 }
 
 #[test]
@@ -305,6 +357,39 @@ proptest! {
         prop_assert!(d.desired <= recommended.max(current), "{} above the recommendation: {:?}", d.desired, d.steps);
         if d.desired > limit {
             prop_assert!(d.desired <= backlog_needs, "{} past the limit {limit} with a backlog needing {backlog_needs}: {:?}", d.desired, d.steps);
+        }
+    }
+
+    /// Driven a tick a minute by recommendations whose scale-ins are all small, a running fleet
+    /// turns at most twice within any hour (the default budget), however the load wobbles.
+    #[test]
+    fn a_running_fleet_turns_at_most_its_budget_within_any_window(
+        recommendations in prop::collection::vec(45u32..=55, 60..240),
+    ) {
+        let s = Stabilizer::default();
+        let mut history: Vec<HistoryEntry> = Vec::new();
+        let mut desired = 50;
+        let start = NOW - Duration::from_secs(recommendations.len() as u64 * 60);
+        let mut turns: Vec<Time> = Vec::new();
+        let mut last_out: Option<bool> = None;
+        for (k, &r) in recommendations.iter().enumerate() {
+            let now = start + Duration::from_secs(k as u64 * 60);
+            let fleet = FleetState { desired, in_service: desired, pending: 0, bounds: Bounds::new(0, 100).unwrap() };
+            let activity = Activity { waiting: 10, backlog_needs: 0, active_now: true, last_active: Some(now) };
+            let d = s.decide(&fleet, &rec(r), &history, activity, now);
+            history.push(d.record);
+            if d.desired != desired {
+                let out = d.desired > desired;
+                if last_out.is_some_and(|l| l != out) {
+                    turns.push(now);
+                }
+                last_out = Some(out);
+            }
+            desired = d.desired;
+        }
+        for (i, &t) in turns.iter().enumerate() {
+            let within = turns[i..].iter().take_while(|&&u| u.since(t) <= Duration::from_secs(3600)).count();
+            prop_assert!(within <= 2, "{within} turns within the hour from {:?}: {:?}", t, turns);
         }
     }
 

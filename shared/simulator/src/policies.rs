@@ -231,6 +231,7 @@ impl KedaHpa {
                     scale_down_window: Duration::from_secs(300),
                     scale_up: ScaleUpLimit::HPA,
                     scale_to_zero_after: Some(Duration::from_secs(300)),
+                    direction_budget: None,
                 },
                 config,
             )?,

@@ -1,6 +1,7 @@
-//! From a recommendation to the desired capacity, in the HPA normalizer's order: warm-up, the
-//! scale-down stabilization window, scale-up rate limits, bounds, then scale to zero and
-//! activation. Each step that changes the number is recorded with why.
+//! From a recommendation to the desired capacity, in the HPA normalizer's order: the dead band,
+//! warm-up, the scale-down stabilization window and the direction budget, scale-up rate limits
+//! (lifted for a waiting backlog), bounds, then scale to zero and activation. Each step that
+//! changes the number is recorded with why.
 
 use std::time::Duration;
 
@@ -131,6 +132,14 @@ pub enum Step {
         highest: u32,
         replicas: u32,
     },
+    /// A scale-in that would turn a scale-out around, with `changes` direction changes already
+    /// within the window: it and the scale-out that may follow would exceed the budget.
+    HeldForDirectionBudget {
+        changes: u32,
+        budget: u32,
+        window: Duration,
+        replicas: u32,
+    },
     RateLimitedUp {
         base: u32,
         limit: u32,
@@ -215,6 +224,63 @@ impl Decision {
     }
 }
 
+/// At most `changes` direction changes of a running fleet within `window`: once the window holds
+/// `changes − 1`, a small scale-in (at most `hold_at_most` of the fleet) that would turn a
+/// scale-out around waits — it and the scale-out that may follow would exceed the budget. A
+/// scale-out never waits: the SLO comes first. Nor does a larger scale-in: the load has clearly
+/// fallen, and holding would pay for many idle instances (a fleet of 100 after a spike). Going to
+/// zero and waking from it are not counted, nor held: scale to zero has its own idle time.
+///
+/// A fleet that turns often pays twice for each turn: instances removed boot again (paid, not
+/// serving) when the load comes back, and the SLO is at risk for a boot's time. Cluster
+/// Autoscaler's `--scale-down-delay-after-add` and AWS's scale-in cooldown curb the same thing
+/// with a fixed delay; a budget lets a fleet follow its load until it starts to flap.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DirectionBudget {
+    pub changes: u32,
+    pub window: Duration,
+    /// The largest share of the fleet a held scale-in would have removed, in (0, 1].
+    pub hold_at_most: f64,
+}
+
+impl Default for DirectionBudget {
+    /// Two per hour (a fleet may follow one burst out and back in each hour); a held scale-in
+    /// keeps at most a quarter of the fleet.
+    fn default() -> Self {
+        DirectionBudget { changes: 2, window: Duration::from_secs(3600), hold_at_most: 0.25 }
+    }
+}
+
+impl DirectionBudget {
+    /// The direction changes of a running fleet within the window, and the direction of the last
+    /// change (`Some(true)`: out), from the desired sizes of the history and `current`. A turn
+    /// counts when its second change falls within the window; the first may be older, as far back
+    /// as the history reaches. A change from or to zero is a wake cycle: not counted, and the next
+    /// change has no direction to turn.
+    pub fn changes_within(&self, history: &[HistoryEntry], current: u32, now: Time) -> (u32, Option<bool>) {
+        let from = now - self.window;
+        let mut entries: Vec<(Time, u32)> = history.iter().filter(|h| h.at < now).map(|h| (h.at, h.desired)).collect();
+        entries.sort_by_key(|&(at, _)| at);
+        entries.push((now, current));
+        let (mut changes, mut last, mut previous): (u32, Option<bool>, Option<u32>) = (0, None, None);
+        for (at, size) in entries {
+            if let Some(p) = previous.filter(|&p| p != size) {
+                if p == 0 || size == 0 {
+                    last = None;
+                } else {
+                    let out = size > p;
+                    if last.is_some_and(|l| l != out) && at >= from {
+                        changes += 1;
+                    }
+                    last = Some(out);
+                }
+            }
+            previous = Some(size);
+        }
+        (changes, last)
+    }
+}
+
 /// Turns recommendations into desired capacities.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stabilizer {
@@ -228,6 +294,8 @@ pub struct Stabilizer {
     /// Idle time before a fleet whose minimum is 0 goes to zero (KEDA's cooldownPeriod default is
     /// 300 s). `None`: never below one instance.
     pub scale_to_zero_after: Option<Duration>,
+    /// `None`: a fleet follows its load however often it turns.
+    pub direction_budget: Option<DirectionBudget>,
 }
 
 impl Default for Stabilizer {
@@ -237,6 +305,7 @@ impl Default for Stabilizer {
             scale_down_window: Duration::from_secs(300),
             scale_up: ScaleUpLimit::default(),
             scale_to_zero_after: Some(Duration::from_secs(300)),
+            direction_budget: Some(DirectionBudget::default()),
         }
     }
 }
@@ -244,7 +313,10 @@ impl Default for Stabilizer {
 impl Stabilizer {
     /// How far back the history must reach: the longest window that reads it.
     pub fn history_needed(&self) -> Duration {
-        self.scale_down_window.max(self.scale_up.period).max(self.scale_to_zero_after.unwrap_or_default())
+        self.scale_down_window
+            .max(self.scale_up.period)
+            .max(self.scale_to_zero_after.unwrap_or_default())
+            .max(self.direction_budget.map_or(Duration::ZERO, |b| b.window))
     }
 
     pub fn decide(
@@ -288,6 +360,23 @@ impl Stabilizer {
             }
         }
 
+        let last_active = if activity.active_now { now } else { activity.last_active.unwrap_or(now) };
+        let idle_for = now.since(last_active);
+        let goes_to_zero = n == 0 && self.scale_to_zero_after.is_some_and(|needed| idle_for >= needed);
+        if let Some(budget) = self.direction_budget.filter(|_| n < current && !goes_to_zero) {
+            let (changes, last) = budget.changes_within(history, current, now);
+            let freed = f64::from(current - n) / f64::from(current);
+            if last == Some(true) && changes + 2 > budget.changes && freed <= budget.hold_at_most {
+                n = current;
+                steps.push(Step::HeldForDirectionBudget {
+                    changes,
+                    budget: budget.changes,
+                    window: budget.window,
+                    replicas: n,
+                });
+            }
+        }
+
         if n > current {
             let base = self.scale_up.base(current, history, now);
             let limit = self.scale_up.limit(base, current);
@@ -311,8 +400,6 @@ impl Stabilizer {
             steps.push(Step::Clamped { min: bounds.min(), max: bounds.max(), replicas: n });
         }
 
-        let last_active = if activity.active_now { now } else { activity.last_active.unwrap_or(now) };
-        let idle_for = now.since(last_active);
         if n == 0 && current > 0 {
             match self.scale_to_zero_after {
                 Some(needed) if idle_for >= needed => steps.push(Step::ScaledToZero { idle_for }),
@@ -351,6 +438,12 @@ impl std::fmt::Display for Step {
             Step::StabilizedDown { window, highest, replicas } => write!(
                 f,
                 "highest recommendation in the last {} s was {highest}: scale in only to {replicas}",
+                window.as_secs()
+            ),
+            Step::HeldForDirectionBudget { changes, budget, window, replicas } => write!(
+                f,
+                "{changes} direction change(s) in the last {} s, {budget} allowed: scaling in now would turn the \
+                 fleet again, keep {replicas}",
                 window.as_secs()
             ),
             Step::RateLimitedUp { base, limit, replicas } => {
