@@ -16,8 +16,8 @@
 //! `SWITCHYARD_SCALE_UP_BACKLOG` (`drain`: messages already waiting may lift the scale-up limit
 //! to the instances they need at the acceptable backlog per instance; or `limited`),
 //! `SWITCHYARD_DIRECTION_BUDGET` (2 direction changes of a running fleet per window, or `off`),
-//! `SWITCHYARD_DIRECTION_WINDOW_SECS` (3600), `SWITCHYARD_DIRECTION_HOLD_SHARE` (0.25: the largest
-//! share of the fleet a scale-in held for the budget would have removed),
+//! `SWITCHYARD_DIRECTION_WINDOW_SECS` (3600), `SWITCHYARD_DIRECTION_HOLD_SHARE` (0.5: a scale-in
+//! is held for the budget only when its recommendation is at most this share below the fleet),
 //! `SWITCHYARD_SCALE_TO_ZERO_AFTER_SECS` (300, or `never`), `SWITCHYARD_TOLERANCE` (0.1),
 //! `SWITCHYARD_WAKE_FROM_ZERO_SECS` (150: boot + one tick), `SWITCHYARD_SCALE_TO_ZERO_PRIORITY`
 //! (`latency`: keep one instance while traffic is likely when waking is slower than the SLO; or
@@ -478,11 +478,11 @@ mod tests {
         let set = budget(&[
             ("SWITCHYARD_DIRECTION_BUDGET", "4"),
             ("SWITCHYARD_DIRECTION_WINDOW_SECS", "1800"),
-            ("SWITCHYARD_DIRECTION_HOLD_SHARE", "0.5"),
+            ("SWITCHYARD_DIRECTION_HOLD_SHARE", "0.25"),
         ])
         .unwrap()
         .unwrap();
-        assert_eq!((set.changes, set.window, set.hold_at_most), (4, Duration::from_secs(1800), 0.5));
+        assert_eq!((set.changes, set.window, set.hold_at_most), (4, Duration::from_secs(1800), 0.25));
         for (key, value, expected) in [
             ("SWITCHYARD_DIRECTION_BUDGET", "0", "≥ 1, or off"),
             ("SWITCHYARD_DIRECTION_BUDGET", "many", "≥ 1, or off"),

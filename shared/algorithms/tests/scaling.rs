@@ -184,6 +184,16 @@ fn a_large_scale_in_goes_ahead_whatever_the_budget() {
 }
 
 #[test]
+fn a_scale_in_is_judged_by_the_recommendation_not_by_the_windows_first_step() {
+    // After a burst: 100 instances, the window still holds a recommendation of 81, the load
+    // needs 15. The window steps down to 81 (19 %), but the load has fallen by 85 %: no hold.
+    let mut history = sizes(&[(50, 18), (40, 16), (10, 100)]);
+    history.push(HistoryEntry { at: ago(120), recommendation: 81, desired: 100 });
+    let d = Stabilizer::default().decide(&fleet(100, 0, 100), &rec(15), &history, busy(), NOW);
+    assert_eq!(d.desired, 81, "{:?}", d.steps);
+}
+
+#[test]
 fn with_the_budget_unspent_a_fleet_follows_its_load() {
     let history = sizes(&[(50, 10), (20, 12)]);
     assert_eq!(Stabilizer::default().decide(&fleet(12, 0, 100), &rec(10), &history, busy(), NOW).desired, 10);

@@ -225,8 +225,8 @@ impl Decision {
 }
 
 /// At most `changes` direction changes of a running fleet within `window`: once the window holds
-/// `changes − 1`, a small scale-in (at most `hold_at_most` of the fleet) that would turn a
-/// scale-out around waits — it and the scale-out that may follow would exceed the budget. A
+/// `changes − 1`, a small scale-in (the recommendation at most `hold_at_most` of the fleet below
+/// it) that would turn a scale-out around waits — it and the scale-out that may follow would exceed the budget. A
 /// scale-out never waits: the SLO comes first. Nor does a larger scale-in: the load has clearly
 /// fallen, and holding would pay for many idle instances (a fleet of 100 after a spike). Going to
 /// zero and waking from it are not counted, nor held: scale to zero has its own idle time.
@@ -239,15 +239,16 @@ impl Decision {
 pub struct DirectionBudget {
     pub changes: u32,
     pub window: Duration,
-    /// The largest share of the fleet a held scale-in would have removed, in (0, 1].
+    /// The largest share of the fleet below it a recommendation may be for its scale-in to be
+    /// held, in (0, 1].
     pub hold_at_most: f64,
 }
 
 impl Default for DirectionBudget {
-    /// Two per hour (a fleet may follow one burst out and back in each hour); a held scale-in
-    /// keeps at most a quarter of the fleet.
+    /// Two per hour (a fleet may follow one burst out and back in each hour); a scale-in is held
+    /// only when the load needs at least half the fleet.
     fn default() -> Self {
-        DirectionBudget { changes: 2, window: Duration::from_secs(3600), hold_at_most: 0.25 }
+        DirectionBudget { changes: 2, window: Duration::from_secs(3600), hold_at_most: 0.5 }
     }
 }
 
@@ -365,7 +366,9 @@ impl Stabilizer {
         let goes_to_zero = n == 0 && self.scale_to_zero_after.is_some_and(|needed| idle_for >= needed);
         if let Some(budget) = self.direction_budget.filter(|_| n < current && !goes_to_zero) {
             let (changes, last) = budget.changes_within(history, current, now);
-            let freed = f64::from(current - n) / f64::from(current);
+            // How far the load has fallen: the recommendation's, not the window's first step down
+            // (after a burst of 100 the window steps 100 → 81 → 76 → 17 for a load needing 15).
+            let freed = f64::from(current - recommendation.replicas.min(n)) / f64::from(current);
             if last == Some(true) && changes + 2 > budget.changes && freed <= budget.hold_at_most {
                 n = current;
                 steps.push(Step::HeldForDirectionBudget {
