@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::Serialize;
 use switchyard_algorithms::Time;
 use switchyard_algorithms::scaling::{
-    self, AgeSource, FleetSignals, FleetState, HistoryEntry, MetricSample, PeriodSums, decide_fleet,
+    self, AgeSource, FleetSignals, FleetState, HistoryEntry, MetricSample, PeriodSums, Stabilizer, decide_fleet,
 };
 
 use crate::cloud::{
@@ -278,10 +278,11 @@ fn queries(config: &Config) -> Vec<(SeriesKey, MetricQuery)> {
     out
 }
 
-/// Every series in two GetMetricData reads: the arrivals (per minute) over the traffic window, the
-/// rest over the window the stabilizer and the metrics need. One read over the longer window
-/// would fetch an hour of the history at its own resolution (3 600 points a series at 1 s), for
-/// nothing: only the arrival gaps look back that far.
+/// Every series in two GetMetricData reads: the arrivals (per minute) over the traffic window and
+/// the desired sizes with their recommendations over the direction budget's window, the rest over
+/// the window the stabilizer and the metrics need. One read over the longer window would fetch an
+/// hour of every series at its own resolution (3 600 points a series at 1 s), for nothing: only
+/// the arrival gaps and the direction changes look back that far.
 async fn read_series<C: Cloud>(
     cloud: &C,
     config: &Config,
@@ -289,16 +290,24 @@ async fn read_series<C: Cloud>(
     now: Time,
 ) -> Result<HashMap<String, Series>, CloudError> {
     let tuning = &config.tuning;
-    let (arrivals, rest): (Vec<_>, Vec<_>) =
-        queries.iter().partition(|(key, _)| matches!(key.signal, Signal::MessagesSent));
-    let recent = tuning.scaling.stabilizer.history_needed().max(tuning.scaling.metric_max_age) + tuning.history_period;
+    let stabilizer = tuning.scaling.stabilizer;
+    let budgeted = stabilizer.direction_budget.is_some();
+    let (long, rest): (Vec<_>, Vec<_>) = queries.iter().partition(|(key, _)| match key.signal {
+        Signal::MessagesSent => true,
+        Signal::Recommendation | Signal::Desired => budgeted,
+        _ => false,
+    });
+    // Without the budget's window: what the scale-down window, the rate limit and the idle time need.
+    let recent =
+        Stabilizer { direction_budget: None, ..stabilizer }.history_needed().max(tuning.scaling.metric_max_age)
+            + tuning.history_period;
     let end = now + Duration::from_secs(1);
     let rest: Vec<MetricQuery> = rest.into_iter().map(|(_, q)| q.clone()).collect();
     let mut series = cloud.metric_data(&rest, now - recent, end).await?;
-    if !arrivals.is_empty() {
+    if !long.is_empty() {
         let window = tuning.scaling.lookback().max(recent) + Duration::from_secs(u64::from(SQS_PERIOD));
-        let arrivals: Vec<MetricQuery> = arrivals.into_iter().map(|(_, q)| q.clone()).collect();
-        series.extend(cloud.metric_data(&arrivals, now - window, end).await?);
+        let long: Vec<MetricQuery> = long.into_iter().map(|(_, q)| q.clone()).collect();
+        series.extend(cloud.metric_data(&long, now - window, end).await?);
     }
     Ok(series)
 }

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use proptest::prelude::*;
 use switchyard_algorithms::Time;
 use switchyard_algorithms::scaling::{
     BacklogPerInstance, Bounds, FleetPolicy, FleetSignals, FleetState, HistoryEntry, LatencySlo, MetricSample,
@@ -27,9 +28,18 @@ fn consumer() -> FleetPolicy {
     }
 }
 
-/// One message in each of these minutes ago.
+/// Every minute of the last hour as SQS publishes it for an active queue (zeros included), with
+/// one message in each of these minutes ago.
 fn arrivals(minutes_ago: &[u64]) -> Vec<MetricSample> {
-    minutes_ago.iter().rev().map(|&m| MetricSample { at: ago(m), value: 1.0 }).collect()
+    known_for(60, minutes_ago)
+}
+
+/// Only the last `minutes` minutes are known (a new queue, a scaler just deployed).
+fn known_for(minutes: u64, minutes_ago: &[u64]) -> Vec<MetricSample> {
+    (0..=minutes)
+        .rev()
+        .map(|m| MetricSample { at: ago(m), value: if minutes_ago.contains(&m) { 1.0 } else { 0.0 } })
+        .collect()
 }
 
 /// One idle instance, last active `idle_min` minutes ago, nothing waiting.
@@ -71,6 +81,41 @@ fn once_traffic_is_unlikely_the_fleet_goes_to_zero() {
 }
 
 #[test]
+fn a_single_arrival_in_the_window_is_a_gap_to_learn_from() {
+    // Nothing for 30 minutes of a fully known hour, then one message 30 minutes ago: the gap
+    // before it was at least 30 minutes, so another is likely within 45.
+    let sent = arrivals(&[30]);
+    let d = decide_fleet(&consumer(), &idle(&sent, 30, &[]), &Tuning::default()).unwrap();
+    assert!(matches!(d.decision.deciding_step(), Some(Step::KeptWarmForSlo { .. })), "{:?}", d.decision.steps);
+    // 50 minutes ago, after 10 quiet ones: likely within 15 only.
+    let sent = arrivals(&[50]);
+    let d = decide_fleet(&consumer(), &idle(&sent, 50, &[]), &Tuning::default()).unwrap();
+    assert_eq!(d.desired(), 0, "{:?}", d.decision.steps);
+}
+
+#[test]
+fn while_the_arrivals_are_known_for_less_than_the_window_the_fleet_stays_warm() {
+    // A scaler deployed 20 minutes ago has seen no message: too little to call traffic unlikely.
+    let sent = known_for(20, &[]);
+    let d = decide_fleet(&consumer(), &idle(&sent, 20, &[]), &Tuning::default()).unwrap();
+    assert_eq!(d.desired(), 1);
+    let Some(step @ Step::KeptWarmTrafficUnknown { .. }) = d.decision.deciding_step() else {
+        panic!("{:?}", d.decision.steps)
+    };
+    assert!(step.to_string().contains("known for only 1200 s of the 3600 s window"), "{step}");
+}
+
+#[test]
+fn a_quiet_hour_fully_known_lets_the_fleet_go_to_zero() {
+    let d = decide_fleet(&consumer(), &idle(&arrivals(&[]), 60, &[]), &Tuning::default()).unwrap();
+    assert_eq!(d.desired(), 0, "{:?}", d.decision.steps);
+    // With no arrival data at all (a queue CloudWatch has not published for) there is nothing
+    // to weigh: the idle time decides.
+    let d = decide_fleet(&consumer(), &idle(&[], 60, &[]), &Tuning::default()).unwrap();
+    assert_eq!(d.desired(), 0, "{:?}", d.decision.steps);
+}
+
+#[test]
 fn cost_first_goes_to_zero_and_says_the_slo_will_be_missed() {
     let sent = arrivals(&[7, 17, 25, 37]);
     let mut tuning = Tuning::default();
@@ -105,9 +150,67 @@ fn the_arrival_rate_is_the_newest_fresh_sum_over_its_period() {
 }
 
 #[test]
+fn a_fleet_at_zero_facing_a_dump_starts_what_the_backlog_needs_at_once() {
+    // 4 901 messages at 60 per instance need 82; the arrival rate is not published yet. The steps
+    // alone allow 10 (0 → 10 → 40 → 100 over three ticks).
+    let mut signals = idle(&[], 0, &[]);
+    signals.fleet = FleetState { desired: 0, in_service: 0, pending: 0, bounds: Bounds::new(0, 100).unwrap() };
+    signals.queue = Some(QueueDepth { visible: 4901, ..Default::default() });
+    let d = decide_fleet(&consumer(), &signals, &Tuning::default()).unwrap();
+    assert_eq!(d.desired(), 82, "{:?}", d.decision.steps);
+    assert!(matches!(d.decision.deciding_step(), Some(Step::ScaledUpForBacklog { backlog_needs: 82, .. })));
+}
+
+#[test]
+fn without_a_backlog_policy_the_slo_gives_the_backlog_per_instance() {
+    // 0.5 messages/s × 120 s = 60 messages per instance, as AWS's acceptable backlog.
+    let policy = FleetPolicy { backlog: None, ..consumer() };
+    let mut signals = idle(&[], 0, &[]);
+    signals.fleet = FleetState { desired: 0, in_service: 0, pending: 0, bounds: Bounds::new(0, 100).unwrap() };
+    signals.queue = Some(QueueDepth { visible: 4901, ..Default::default() });
+    let d = decide_fleet(&policy, &signals, &Tuning::default()).unwrap();
+    assert_eq!(d.desired(), 82, "{:?}", d.decision.steps);
+}
+
+#[test]
 fn a_fleet_without_any_signal_is_refused() {
     let policy = FleetPolicy { metrics: Vec::new(), backlog: None, slo: None, idles_to_zero: false };
     let mut signals = idle(&[], 0, &[]);
     signals.queue = None;
     assert!(decide_fleet(&policy, &signals, &Tuning::default()).is_err());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Latency first, waking slower than the SLO: a fleet idle past its time goes to zero only on a
+    /// fully known window whose last arrival is at least 1.5 × its longest gap ago (the gap before
+    /// the first arrival from the window's start included); else it keeps one instance.
+    #[test]
+    fn latency_first_goes_to_zero_only_when_a_full_window_shows_traffic_unlikely(
+        known in 1u64..=90,
+        minutes_ago in prop::collection::btree_set(0u64..=90, 0..6),
+    ) {
+        let minutes_ago: Vec<u64> = minutes_ago.into_iter().filter(|&m| m <= known).collect();
+        let sent = known_for(known, &minutes_ago);
+        let d = decide_fleet(&consumer(), &idle(&sent, 60, &[]), &Tuning::default()).unwrap();
+        let from = known.min(60);
+        let in_window: Vec<u64> = minutes_ago.iter().copied().filter(|&m| m <= from).collect();
+        let likely = match (in_window.iter().max(), in_window.iter().min()) {
+            (Some(&first), Some(&last)) => {
+                let mut sorted = in_window.clone();
+                sorted.sort_unstable();
+                let between = sorted.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+                let longest = (from - first).max(between);
+                last * 10 < longest * 15
+            }
+            _ => false,
+        };
+        let fully_known = known >= 60;
+        if likely || !fully_known {
+            prop_assert_eq!(d.desired(), 1, "known {} min, arrivals {:?}: {:?}", known, minutes_ago, d.decision.steps);
+        } else {
+            prop_assert_eq!(d.desired(), 0, "known {} min, arrivals {:?}: {:?}", known, minutes_ago, d.decision.steps);
+        }
+    }
 }
