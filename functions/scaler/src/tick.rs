@@ -305,12 +305,32 @@ async fn read_series<C: Cloud>(
     let rest: Vec<MetricQuery> = rest.into_iter().map(|(_, q)| q.clone()).collect();
     let mut series = cloud.metric_data(&rest, now - recent, end).await?;
     if !long.is_empty() {
-        let window = tuning.scaling.lookback().max(recent) + Duration::from_secs(u64::from(SQS_PERIOD));
-        let long: Vec<MetricQuery> = long.into_iter().map(|(_, q)| q.clone()).collect();
-        series.extend(cloud.metric_data(&long, now - window, end).await?);
+        // The history is read at its own resolution, so at most HISTORY_PERIODS of it: all of the
+        // direction budget's hour at the one-minute tick; a few minutes at the 1 s of the tests.
+        let history_cap = tuning.history_period * HISTORY_PERIODS;
+        let window = |q: &MetricQuery| {
+            let wanted = tuning.scaling.lookback().max(recent);
+            let wanted = if q.namespace == tuning.namespace { wanted.min(history_cap.max(recent)) } else { wanted };
+            wanted + Duration::from_secs(u64::from(SQS_PERIOD))
+        };
+        // One read per window length (the arrivals', the history's): usually the same, one call.
+        let mut by_window: Vec<(Duration, Vec<MetricQuery>)> = Vec::new();
+        for (_, q) in long {
+            let w = window(q);
+            match by_window.iter_mut().find(|(length, _)| *length == w) {
+                Some((_, queries)) => queries.push(q.clone()),
+                None => by_window.push((w, vec![q.clone()])),
+            }
+        }
+        for (w, queries) in by_window {
+            series.extend(cloud.metric_data(&queries, now - w, end).await?);
+        }
     }
     Ok(series)
 }
+
+/// The most periods of the scaler's own history read in one tick (4 h at the one-minute tick).
+const HISTORY_PERIODS: u32 = 240;
 
 /// SQS publishes its metrics per minute.
 const SQS_PERIOD: u32 = 60;
