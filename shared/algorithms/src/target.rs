@@ -111,7 +111,7 @@ impl Default for Weight {
 }
 
 /// Health as discovery reports it (the Auto Scaling group, a health check). Passive health —
-/// ejecting a target that keeps failing — is kept apart, in [`crate::OutlierConfig`] and the
+/// ejecting a target that keeps failing — is kept apart, in [`OutlierConfig`](crate::health::OutlierConfig) and the
 /// balancer's per-target state, because it changes per request while this changes only when
 /// discovery runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -13,8 +13,9 @@
 //! Lookup is O(1): a bucket table indexed by the top bits of the hash points near the first ring
 //! point at or after the key, and a short scan finishes the search.
 
+use crate::error::Error;
 use crate::hash::{fmix64, hash_bytes};
-use crate::{Candidates, Error, Select, SelectRequest, TargetSet, View};
+use crate::target::TargetSet;
 
 /// ε of bounded loads: how far above the average load one target may go.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -94,7 +95,11 @@ impl HashRing {
             }
         }
         ring.sort_unstable();
+        Self::from_sorted(ring, bounded)
+    }
 
+    /// The ring of these sorted points, with its bucket table.
+    fn from_sorted(ring: Vec<(u64, u32)>, bounded: Option<BoundedLoad>) -> Self {
         // A bucket per point while the ring fits in cache (the scan is then one entry); about four
         // points per bucket beyond, so the table stays small enough to be cached itself and the
         // scan reads one or two cache lines of entries.
@@ -140,44 +145,21 @@ impl HashRing {
         self.entries.len()
     }
 
-    fn walk(&self, start: usize, view: &View<'_>, out: &mut Candidates, limit_per_weight: Option<f64>) {
-        let len = self.entries.len();
-        let mut p = start;
-        for _ in 0..len {
-            let index = self.entries[p].1 as usize;
-            p += 1;
-            if p == len {
-                p = 0;
-            }
-            if out.contains(index) || !view.is_usable(index) {
-                continue;
-            }
-            if let Some(limit) = limit_per_weight
-                && !BoundedLoad::admits(limit, view.load(index), view.weight(index))
-            {
-                continue;
-            }
-            out.push(index);
-            if out.is_full() {
-                return;
-            }
-        }
+    /// Owners of the ring's points clockwise from `key`, one full turn: the ranking of a
+    /// sticky request (a target appears once per point it owns).
+    #[inline]
+    pub fn clockwise(&self, key: u64) -> impl Iterator<Item = usize> + '_ {
+        let start = if self.entries.is_empty() { 0 } else { self.first_point(key) };
+        let (before, after) = self.entries.split_at(start);
+        after.iter().chain(before).map(|&(_, owner)| owner as usize)
     }
-}
 
-impl Select for HashRing {
-    fn select(&self, request: &SelectRequest, view: &View<'_>, out: &mut Candidates) {
-        if self.entries.is_empty() {
-            return;
-        }
-        let start = self.first_point(request.key.unwrap_or(request.random));
-        let capacity = self.bounded.map(|b| b.limit_per_weight(view.total_load(), view.inv_usable_weight()));
-        let before = out.len();
-        self.walk(start, view, out, capacity);
-        if capacity.is_some() && out.len() == before {
-            // Every usable target is at its bound (the bound is computed from shared, possibly
-            // stale loads): serve anyway, in ring order, rather than refuse the request.
-            self.walk(start, view, out, None);
-        }
+    /// The ring without the points of the targets `keep` refuses: the same key lands on the same
+    /// target as it would walking the whole ring and skipping them, as points depend on the id
+    /// only.
+    pub fn retain(&self, keep: impl Fn(usize) -> bool) -> HashRing {
+        let entries: Vec<(u64, u32)> =
+            self.entries.iter().copied().filter(|&(_, owner)| keep(owner as usize)).collect();
+        Self::from_sorted(entries, self.bounded)
     }
 }
