@@ -236,12 +236,7 @@ impl Balancer {
         let loads: Box<[Arc<LoadState>]> =
             kept.iter().map(|k| k.map_or_else(Arc::default, |o| Arc::clone(&self.loads[o]))).collect();
         let outliers = kept.iter().map(|k| k.map_or_else(Arc::default, |o| Arc::clone(&self.outliers[o]))).collect();
-        let selector = match &self.selector {
-            Selector::RoundRobin(_) => Selector::RoundRobin(RoundRobin::new(&targets)),
-            Selector::Ring(_) => Selector::Ring(HashRing::new(&targets, self.config.bounded_load)),
-            Selector::LeastConnections => Selector::LeastConnections,
-            Selector::PowerOfTwoChoices => Selector::PowerOfTwoChoices,
-        };
+        let selector = self.selector.rebuild(&self.targets, &targets);
         let load = self.load.carried_over(loads.iter().map(|s| &**s));
         Ok(Self::assemble(targets, self.config.clone(), selector, loads, outliers, load))
     }

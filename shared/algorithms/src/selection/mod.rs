@@ -215,6 +215,19 @@ impl Selector {
     }
 }
 
+impl Selector {
+    /// The same algorithm for `targets`, this selector having been built for `previous`: the
+    /// ring keeps the points of the targets that stay instead of hashing and sorting them again.
+    pub fn rebuild(&self, previous: &TargetSet, targets: &TargetSet) -> Selector {
+        match self {
+            Selector::RoundRobin(_) => Selector::RoundRobin(RoundRobin::new(targets)),
+            Selector::Ring(ring) => Selector::Ring(ring.rebuild(previous, targets)),
+            Selector::LeastConnections => Selector::LeastConnections,
+            Selector::PowerOfTwoChoices => Selector::PowerOfTwoChoices,
+        }
+    }
+}
+
 impl Select for Selector {
     #[inline]
     fn select(&self, request: &SelectRequest, view: &View<'_>, out: &mut Candidates) {
