@@ -183,6 +183,8 @@ pub struct Balancer {
     load: Loads,
     /// Every index, ascending: the members while every target is usable (or in panic mode).
     everyone: Box<[u32]>,
+    /// Every target's weight, by index.
+    weights: Box<[u32]>,
     selector: Selector,
     usability: Usability,
     narrowed: RwLock<Option<Arc<Narrowed>>>,
@@ -251,12 +253,14 @@ impl Balancer {
     ) -> Self {
         let total_weight = targets.iter().map(|t| u64::from(t.weight.get())).sum();
         let everyone = (0..targets.len() as u32).collect();
+        let weights = targets.iter().map(|t| t.weight.get()).collect();
         Balancer {
             targets,
             loads,
             outliers,
             load,
             everyone,
+            weights,
             selector,
             usability: Usability::default(),
             narrowed: RwLock::new(None),
@@ -328,6 +332,7 @@ impl Balancer {
         };
         let view = View::new(
             &self.targets,
+            &self.weights,
             &self.loads,
             self.load.at(now),
             members,

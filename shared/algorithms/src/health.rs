@@ -53,6 +53,14 @@ impl Default for OutlierConfig {
 }
 
 impl OutlierConfig {
+    /// The settings, if they hold together: a share in [0, 1], and 0 < base ≤ max ejection.
+    ///
+    /// ```
+    /// use switchyard_algorithms::OutlierConfig;
+    ///
+    /// assert!(OutlierConfig::default().validate().is_ok());
+    /// assert!(OutlierConfig { max_ejected_share: 1.5, ..Default::default() }.validate().is_err());
+    /// ```
     pub fn validate(self) -> Result<Self, Error> {
         if !(0.0..=1.0).contains(&self.max_ejected_share) {
             return Err(Error::InvalidConfig(format!(

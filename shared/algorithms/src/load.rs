@@ -75,6 +75,22 @@ pub struct Loads {
 
 impl Loads {
     /// No report yet, nothing in flight; reports count for `fade` after they are taken.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use switchyard_algorithms::Time;
+    /// use switchyard_algorithms::load::{LoadState, Loads};
+    ///
+    /// let loads = Loads::new(Duration::from_secs(10));
+    /// let target = Arc::new(LoadState::default());
+    /// let guard = loads.begin(&target);
+    /// loads.set_reported([&*target].into_iter(), [(&*target, 4)], Time::ZERO);
+    /// // One in flight here, plus the report at half weight 5 s later (this process's share is 1/4).
+    /// assert_eq!(loads.at(Time::from_secs(5)).of(&target), 1.0 + 4.0 * 0.5 * 0.25);
+    /// drop(guard);
+    /// assert_eq!(target.in_flight(), 0);
+    /// ```
     pub fn new(fade: Duration) -> Self {
         Loads {
             in_flight_total: Arc::new(AtomicU64::new(0)),
@@ -157,7 +173,12 @@ impl LoadView<'_> {
     /// The load of the target with these counters.
     #[inline]
     pub fn of(&self, target: &LoadState) -> f64 {
-        f64::from(target.in_flight()) + f64::from(target.reported_load().unwrap_or(0)) * self.report_weight
+        let local = f64::from(target.in_flight());
+        if self.report_weight == 0.0 {
+            // No report, or a faded one (the common case without a load metric).
+            return local;
+        }
+        local + f64::from(target.reported_load().unwrap_or(0)) * self.report_weight
     }
 
     /// The sum of [`LoadView::of`] over all targets. Read on demand: only the bounded-load check

@@ -29,6 +29,13 @@ impl BoundedLoad {
     pub const DEFAULT: BoundedLoad = BoundedLoad { epsilon: 0.25 };
 
     /// ε must be finite and positive: at 0 no target could take a key above the exact average.
+    ///
+    /// ```
+    /// use switchyard_algorithms::BoundedLoad;
+    ///
+    /// assert_eq!(BoundedLoad::new(0.25).map(BoundedLoad::epsilon), Ok(0.25));
+    /// assert!(BoundedLoad::new(0.0).is_err());
+    /// ```
     pub fn new(epsilon: f64) -> Result<Self, Error> {
         if epsilon.is_finite() && epsilon > 0.0 {
             Ok(BoundedLoad { epsilon })

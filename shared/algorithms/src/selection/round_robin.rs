@@ -33,6 +33,15 @@ impl RoundRobin {
     /// Largest schedule table (4 MiB of `u32`).
     pub const MAX_TABLE: u64 = 1 << 20;
 
+    /// The rotation over every target of the set.
+    ///
+    /// ```
+    /// use switchyard_algorithms::{RoundRobin, Target, TargetSet, Weight};
+    ///
+    /// let heavy = Target::new("a", "a:80").with_weight(Weight::new(5).unwrap());
+    /// let set = TargetSet::new(vec![heavy, Target::new("b", "b:80"), Target::new("c", "c:80")]).unwrap();
+    /// assert_eq!(RoundRobin::new(&set).schedule(), [0, 0, 1, 0, 2, 0, 0], "nginx's example");
+    /// ```
     pub fn new(targets: &TargetSet) -> Self {
         let weights: Vec<u64> = targets.iter().map(|t| u64::from(t.weight.get())).collect();
         Self::from_table(schedule(&weights))
