@@ -330,16 +330,16 @@ impl Balancer {
             narrowed = self.narrowed(survey.fingerprint, now);
             (&narrowed.members[..], &narrowed.selector, survey.inv_usable_weight)
         };
-        let view = View::new(
-            &self.targets,
-            &self.weights,
-            &self.loads,
-            self.load.at(now),
+        let view = View {
+            targets: self.targets.as_slice(),
+            weights: &self.weights,
+            loads: &self.loads,
+            load: self.load.at(now),
             members,
-            self.config.slow_start,
+            slow_start: self.config.slow_start,
             now,
             inv_usable_weight,
-        );
+        };
         let before = pick.candidates.len();
         let key = match &self.config.algorithm {
             Algorithm::StickyIp => request.hash_key.map(hash_bytes).or_else(|| request.client_ip.map(hash_ip)),

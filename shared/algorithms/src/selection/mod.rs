@@ -42,39 +42,26 @@ pub struct SelectRequest {
 }
 
 /// What a selector may know while ranking targets for one request: the members it may choose
-/// from, their weights and loads, and how far each is into slow start.
+/// from, their weights and loads, and how far each is into slow start. The balancer fills it in
+/// per pick.
 #[derive(Debug)]
 pub struct View<'a> {
-    targets: &'a [Target],
+    pub(crate) targets: &'a [Target],
     /// Every target's weight, by index: 4 bytes a target, so that the bounded-load check of a
     /// large set reads a cached array instead of a whole `Target` per candidate.
-    weights: &'a [u32],
-    loads: &'a [Arc<LoadState>],
-    load: LoadView<'a>,
-    members: &'a [u32],
-    slow_start: Option<SlowStart>,
-    now: Time,
-    inv_usable_weight: f64,
+    pub(crate) weights: &'a [u32],
+    /// Every target's load counters, by index.
+    pub(crate) loads: &'a [Arc<LoadState>],
+    pub(crate) load: LoadView<'a>,
+    /// The targets the selector may choose: ascending indices.
+    pub(crate) members: &'a [u32],
+    pub(crate) slow_start: Option<SlowStart>,
+    pub(crate) now: Time,
+    /// 1 / the members' total weight.
+    pub(crate) inv_usable_weight: f64,
 }
 
-impl<'a> View<'a> {
-    /// `members` (ascending indices into `targets`) are the targets the selector may choose;
-    /// `weights` and `loads` are every target's weight and counters, by index;
-    /// `inv_usable_weight` is 1 / the members' total weight.
-    #[allow(clippy::too_many_arguments)] // one per thing a selector may know, each named
-    pub(crate) fn new(
-        targets: &'a TargetSet,
-        weights: &'a [u32],
-        loads: &'a [Arc<LoadState>],
-        load: LoadView<'a>,
-        members: &'a [u32],
-        slow_start: Option<SlowStart>,
-        now: Time,
-        inv_usable_weight: f64,
-    ) -> Self {
-        View { targets: targets.as_slice(), weights, loads, load, members, slow_start, now, inv_usable_weight }
-    }
-
+impl View<'_> {
     /// The targets the selector may choose, ascending.
     #[inline]
     pub fn members(&self) -> &[u32] {
