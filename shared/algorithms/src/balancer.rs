@@ -189,7 +189,6 @@ pub struct Balancer {
     usability: Usability,
     narrowed: RwLock<Option<Arc<Narrowed>>>,
     config: BalancerConfig,
-    total_weight: u64,
 }
 
 impl Balancer {
@@ -251,7 +250,6 @@ impl Balancer {
         outliers: Box<[Arc<OutlierState>]>,
         load: Loads,
     ) -> Self {
-        let total_weight = targets.iter().map(|t| u64::from(t.weight.get())).sum();
         let everyone = (0..targets.len() as u32).collect();
         let weights = targets.iter().map(|t| t.weight.get()).collect();
         Balancer {
@@ -265,7 +263,6 @@ impl Balancer {
             usability: Usability::default(),
             narrowed: RwLock::new(None),
             config,
-            total_weight,
         }
     }
 
@@ -315,20 +312,20 @@ impl Balancer {
         if n == 0 {
             return Err(Error::NoTargets);
         }
-        let survey = self.usability.survey(self.targets.as_slice(), |i| self.outliers[i].ejected_until(), now);
-        let panic = health::in_panic(self.config.panic_threshold, survey.usable, n);
+        let ejected_until = |i: usize| self.outliers[i].ejected_until();
+        let survey = self.usability.survey(self.targets.as_slice(), ejected_until, self.config.panic_threshold, now);
+        let panic = survey.panic;
         pick.panic = panic;
         if !panic && survey.usable == 0 {
             return Err(Error::NoUsableTarget);
         }
         // Health is filtered here, once: the selector is the one built over the usable targets.
         let narrowed;
-        let (members, selector, inv_usable_weight) = if panic || survey.usable == n {
-            let inv_weight = if panic { 1.0 / self.total_weight.max(1) as f64 } else { survey.inv_usable_weight };
-            (&self.everyone[..], &self.selector, inv_weight)
+        let (members, selector) = if panic || survey.usable == n {
+            (&self.everyone[..], &self.selector)
         } else {
             narrowed = self.narrowed(survey.fingerprint, now);
-            (&narrowed.members[..], &narrowed.selector, survey.inv_usable_weight)
+            (&narrowed.members[..], &narrowed.selector)
         };
         let view = View {
             targets: self.targets.as_slice(),
@@ -338,7 +335,7 @@ impl Balancer {
             members,
             slow_start: self.config.slow_start,
             now,
-            inv_usable_weight,
+            inv_usable_weight: survey.inv_usable_weight,
         };
         let before = pick.candidates.len();
         let key = match &self.config.algorithm {

@@ -15,7 +15,7 @@
 //! filters health once instead of every selector checking it per candidate.
 
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use crate::error::Error;
@@ -215,12 +215,13 @@ impl SlowStart {
     }
 }
 
-/// Which targets of a set are usable, surveyed again only when that can have changed: after an
-/// ejection ([`Usability::invalidate`]), or once the earliest ejection (passive or from
-/// discovery) runs out.
+/// Which targets of a set are usable, and whether the set is in panic, surveyed again only when
+/// that can have changed: after an ejection ([`Usability::invalidate`]), or once the earliest
+/// ejection (passive or from discovery) runs out.
 #[derive(Debug, Default)]
 pub struct Usability {
     usable: AtomicU32,
+    panic: AtomicBool,
     /// 1 / usable weight (`f64` bits): the bounded-load limit multiplies instead of dividing.
     inv_usable_weight: AtomicU64,
     next_change: AtomicU64,
@@ -233,33 +234,52 @@ pub struct Usability {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Survey {
     pub usable: usize,
-    /// 1 / the total weight of the usable targets (1 when none is).
+    /// Too few targets are usable: health is ignored and every target is used ([`in_panic`]).
+    pub panic: bool,
+    /// 1 / the total weight of the targets picks choose from: the usable ones, or all of them in
+    /// panic (1 when there are none).
     pub inv_usable_weight: f64,
     /// Which targets are usable, as a hash of their ids: equal fingerprints, equal members.
     pub fingerprint: u64,
 }
 
 impl Usability {
-    /// Survey `targets` at `now`; `ejected_until(i)` is target i's passive ejection.
+    /// Survey `targets` at `now`; `ejected_until(i)` is target i's passive ejection,
+    /// `panic_threshold` the share of usable targets below which the set is in panic.
     #[inline]
-    pub fn survey(&self, targets: &[Target], ejected_until: impl Fn(usize) -> Time, now: Time) -> Survey {
+    pub fn survey(
+        &self,
+        targets: &[Target],
+        ejected_until: impl Fn(usize) -> Time,
+        panic_threshold: f64,
+        now: Time,
+    ) -> Survey {
         if now.as_millis() < self.next_change.load(Relaxed) {
             return Survey {
                 usable: self.usable.load(Relaxed) as usize,
+                panic: self.panic.load(Relaxed),
                 inv_usable_weight: f64::from_bits(self.inv_usable_weight.load(Relaxed)),
                 fingerprint: self.fingerprint.load(Relaxed),
             };
         }
-        self.resurvey(targets, ejected_until, now)
+        self.resurvey(targets, ejected_until, panic_threshold, now)
     }
 
     #[cold]
-    fn resurvey(&self, targets: &[Target], ejected_until: impl Fn(usize) -> Time, now: Time) -> Survey {
+    fn resurvey(
+        &self,
+        targets: &[Target],
+        ejected_until: impl Fn(usize) -> Time,
+        panic_threshold: f64,
+        now: Time,
+    ) -> Survey {
         let mut usable = 0u32;
         let mut weight = 0u64;
+        let mut all_weight = 0u64;
         let mut next_change = u64::MAX;
         let mut fingerprint = 0u64;
         for (index, target) in targets.iter().enumerate() {
+            all_weight += u64::from(target.weight.get());
             let until = ejected_until(index);
             if until > now {
                 next_change = next_change.min(until.as_millis());
@@ -276,11 +296,13 @@ impl Usability {
             }
         }
         self.fingerprint.store(fingerprint, Relaxed);
-        let inv_usable_weight = 1.0 / weight.max(1) as f64;
+        let panic = in_panic(panic_threshold, usable as usize, targets.len());
+        let inv_usable_weight = 1.0 / if panic { all_weight } else { weight }.max(1) as f64;
         self.usable.store(usable, Relaxed);
+        self.panic.store(panic, Relaxed);
         self.inv_usable_weight.store(inv_usable_weight.to_bits(), Relaxed);
         self.next_change.store(next_change, Relaxed);
-        Survey { usable: usable as usize, inv_usable_weight, fingerprint }
+        Survey { usable: usable as usize, panic, inv_usable_weight, fingerprint }
     }
 
     /// Survey again at the next call: an ejection has changed the usable members.
