@@ -260,7 +260,7 @@ impl Balancer {
             everyone,
             weights,
             selector,
-            usability: Usability::default(),
+            usability: Usability::new(config.panic_threshold),
             narrowed: RwLock::new(None),
             config,
         }
@@ -312,8 +312,7 @@ impl Balancer {
         if n == 0 {
             return Err(Error::NoTargets);
         }
-        let ejected_until = |i: usize| self.outliers[i].ejected_until();
-        let survey = self.usability.survey(self.targets.as_slice(), ejected_until, self.config.panic_threshold, now);
+        let survey = self.usability.survey(self.targets.as_slice(), |i| self.outliers[i].ejected_until(), now);
         let panic = survey.panic;
         pick.panic = panic;
         if !panic && survey.usable == 0 {

@@ -218,8 +218,10 @@ impl SlowStart {
 /// Which targets of a set are usable, and whether the set is in panic, surveyed again only when
 /// that can have changed: after an ejection ([`Usability::invalidate`]), or once the earliest
 /// ejection (passive or from discovery) runs out.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Usability {
+    /// The share of usable targets below which the set is in panic ([`in_panic`]).
+    panic_threshold: f64,
     usable: AtomicU32,
     panic: AtomicBool,
     /// 1 / usable weight (`f64` bits): the bounded-load limit multiplies instead of dividing.
@@ -244,16 +246,21 @@ pub struct Survey {
 }
 
 impl Usability {
-    /// Survey `targets` at `now`; `ejected_until(i)` is target i's passive ejection,
-    /// `panic_threshold` the share of usable targets below which the set is in panic.
+    /// Not surveyed yet; the set will be in panic below `panic_threshold` of usable targets.
+    pub fn new(panic_threshold: f64) -> Self {
+        Usability {
+            panic_threshold,
+            usable: AtomicU32::new(0),
+            panic: AtomicBool::new(false),
+            inv_usable_weight: AtomicU64::new(0),
+            next_change: AtomicU64::new(0),
+            fingerprint: AtomicU64::new(0),
+        }
+    }
+
+    /// Survey `targets` at `now`; `ejected_until(i)` is target i's passive ejection.
     #[inline]
-    pub fn survey(
-        &self,
-        targets: &[Target],
-        ejected_until: impl Fn(usize) -> Time,
-        panic_threshold: f64,
-        now: Time,
-    ) -> Survey {
+    pub fn survey(&self, targets: &[Target], ejected_until: impl Fn(usize) -> Time, now: Time) -> Survey {
         if now.as_millis() < self.next_change.load(Relaxed) {
             return Survey {
                 usable: self.usable.load(Relaxed) as usize,
@@ -262,17 +269,11 @@ impl Usability {
                 fingerprint: self.fingerprint.load(Relaxed),
             };
         }
-        self.resurvey(targets, ejected_until, panic_threshold, now)
+        self.resurvey(targets, ejected_until, now)
     }
 
     #[cold]
-    fn resurvey(
-        &self,
-        targets: &[Target],
-        ejected_until: impl Fn(usize) -> Time,
-        panic_threshold: f64,
-        now: Time,
-    ) -> Survey {
+    fn resurvey(&self, targets: &[Target], ejected_until: impl Fn(usize) -> Time, now: Time) -> Survey {
         let mut usable = 0u32;
         let mut weight = 0u64;
         let mut all_weight = 0u64;
@@ -296,7 +297,7 @@ impl Usability {
             }
         }
         self.fingerprint.store(fingerprint, Relaxed);
-        let panic = in_panic(panic_threshold, usable as usize, targets.len());
+        let panic = in_panic(self.panic_threshold, usable as usize, targets.len());
         let inv_usable_weight = 1.0 / if panic { all_weight } else { weight }.max(1) as f64;
         self.usable.store(usable, Relaxed);
         self.panic.store(panic, Relaxed);
