@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_ec2::types::Tag;
 use router::aws::{BoxFuture, CloudError, FleetWaker, GroupWaker, Woken};
 use router::event::{HttpEvent, Incoming};
 use router::{Router, RouterConfig, Sources};
@@ -53,22 +52,19 @@ async fn group(clients: &Clients, name: &str) -> (i32, Vec<String>) {
     )
 }
 
-/// Start a backend for each instance that appears in `name`, tagged as its endpoint, until the
-/// group has `count` of them.
-async fn serve_instances_as_they_appear(clients: Clients, name: String, count: usize) {
-    let mut served = Vec::new();
-    let started = Instant::now();
-    while served.len() < count && started.elapsed() < Duration::from_secs(30) {
-        for id in group(&clients, &name).await.1 {
-            if !served.contains(&id) {
-                let (address, _) = switchyard_tests::http_backend("woken").await;
-                let tag = Tag::builder().key("switchyard:endpoint").value(address).build();
-                clients.ec2.create_tags().resources(&id).tags(tag).send().await.unwrap();
-                served.push(id);
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+/// A backend on 127.0.0.1 that every instance the group launches from now on names as its
+/// endpoint (a tag the group propagates at launch): the router never sees a woken instance at
+/// its private address.
+async fn backend_for_new_instances(clients: &Clients, name: &str) {
+    let (address, _) = switchyard_tests::http_backend("woken").await;
+    let tag = aws_sdk_autoscaling::types::Tag::builder()
+        .resource_id(name)
+        .resource_type("auto-scaling-group")
+        .key("switchyard:endpoint")
+        .value(address)
+        .propagate_at_launch(true)
+        .build();
+    clients.autoscaling.create_or_update_tags().tags(tag).send().await.unwrap();
 }
 
 fn settings(group: &str, extra: &[(&'static str, String)]) -> RouterConfig {
@@ -91,11 +87,10 @@ async fn a_get_wakes_the_web_fleet_from_zero_and_is_answered_once_its_instance_s
     let name = env.fleets[0].group_name.clone();
     let router = Router::from_sdk(settings(&name, &[]), Some(&sdk), now()).await.unwrap();
     assert!(router.balancer().targets().is_empty());
-    let backends = tokio::spawn(serve_instances_as_they_appear(clients.clone(), name.clone(), 1));
+    backend_for_new_instances(&clients, &name).await;
     let started = Instant::now();
     let response = router.handle(request("GET"), "first-request", now(), 1).await;
     let waited = started.elapsed();
-    backends.await.unwrap();
     assert_eq!(response.status(), 200, "{:?}", response.body());
     assert_eq!(response.body(), "woken");
     assert_eq!(group(&clients, &name).await.0, 1, "woken to the wake size");
@@ -134,6 +129,7 @@ async fn twenty_first_requests_through_three_routers_make_one_wake() {
         asked: AtomicU32::new(0),
         woke: AtomicU32::new(0),
     });
+    backend_for_new_instances(&clients, &name).await;
     let config = settings(&name, &[("SWITCHYARD_WAKE_HOLD_MS", "500".to_owned())]);
     let mut routers = Vec::new();
     for _ in 0..3 {

@@ -30,8 +30,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use switchyard_algorithms::scaling::{
-    self, BacklogPerInstance, BacklogScaleUp, Bounds, DirectionBudget, FleetPolicy, LatencySlo, Priority, ScaleUpLimit,
-    Stabilizer, TargetTracking, WakeFromZero,
+    self, BacklogPerInstance, BacklogScaleUp, Bounds, DirectionBudget, FleetPolicy, IdleToZero, LatencySlo, Priority,
+    ScaleUpLimit, Stabilizer, TargetTracking, WakeFromZero,
 };
 
 /// Why the configuration was refused.
@@ -97,6 +97,10 @@ struct RawFleet {
     count_in_flight: bool,
     age_slo_seconds: Option<f64>,
     per_instance_rate: Option<f64>,
+    /// A web fleet behind the router: idle to zero when no router counted a request for its group
+    /// for `SWITCHYARD_SCALE_TO_ZERO_AFTER_SECS` (the router wakes it).
+    #[serde(default)]
+    idle_to_zero: bool,
 }
 
 fn yes() -> bool {
@@ -124,6 +128,8 @@ pub struct Fleet {
     pub max: Option<u32>,
     pub metrics: Vec<(MetricSignal, TargetTracking)>,
     pub queue: Option<QueueSignal>,
+    /// A web fleet that idles to zero on the routers' request counts.
+    pub idle_to_zero: bool,
 }
 
 /// Settings shared by every fleet.
@@ -253,7 +259,19 @@ fn validate(raw: RawFleet) -> Result<Fleet, (&'static str, String)> {
     if raw.role == Role::Consumer && queue.is_none() {
         return Err(("queue_url", "a consumer fleet scales on its queue".into()));
     }
-    Ok(Fleet { name: raw.name, group: raw.group, role: raw.role, min: raw.min, max: raw.max, metrics, queue })
+    if raw.idle_to_zero && raw.role != Role::Web {
+        return Err(("idle_to_zero", "is for web fleets (a consumer fleet idles to zero on its queue)".into()));
+    }
+    Ok(Fleet {
+        name: raw.name,
+        group: raw.group,
+        role: raw.role,
+        min: raw.min,
+        max: raw.max,
+        metrics,
+        queue,
+        idle_to_zero: raw.idle_to_zero,
+    })
 }
 
 fn parse_tuning(get: &impl Fn(&str) -> Option<String>) -> Result<Tuning, ConfigError> {
@@ -373,7 +391,11 @@ impl Fleet {
             metrics: self.metrics.iter().map(|(_, tracking)| *tracking).collect(),
             backlog: self.queue.as_ref().and_then(|q| q.backlog),
             slo: self.queue.as_ref().and_then(|q| q.slo),
-            idles_to_zero: self.role == Role::Consumer,
+            idle: match (self.role, self.idle_to_zero) {
+                (Role::Consumer, _) => IdleToZero::OnQueue,
+                (Role::Web, true) => IdleToZero::OnRequests,
+                (Role::Web, false) => IdleToZero::Never,
+            },
         }
     }
 

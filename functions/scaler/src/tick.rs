@@ -176,6 +176,8 @@ pub enum Signal {
     AgeOfOldestMessage,
     /// Busy seconds the fleet's workers report (switchyard-worker).
     WorkerBusy,
+    /// Requests the routers counted for the fleet's group (web fleets that idle to zero).
+    Requests,
     /// The history the scaler records each tick.
     Recommendation,
     Desired,
@@ -198,6 +200,7 @@ impl SeriesKey {
             Signal::MessagesSent => format!("f{fleet}_sent"),
             Signal::AgeOfOldestMessage => format!("f{fleet}_age"),
             Signal::WorkerBusy => format!("f{fleet}_work"),
+            Signal::Requests => format!("f{fleet}_req"),
             Signal::Recommendation => format!("f{fleet}_rec"),
             Signal::Desired => format!("f{fleet}_des"),
             Signal::LastActive => format!("f{fleet}_act"),
@@ -271,6 +274,11 @@ fn queries(config: &Config) -> Vec<(SeriesKey, MetricQuery)> {
             // are quick and ticks are a minute apart.
             push(Signal::WorkerBusy, &tuning.namespace, WORKER_BUSY, by_fleet(), Statistic::Sum, period);
         }
+        if fleet.idle_to_zero {
+            // What the routers count for the group (their EMF `Requests` line, dimension `Group`).
+            let by_group = vec![("Group".to_owned(), fleet.group.clone())];
+            push(Signal::Requests, &tuning.namespace, ROUTER_REQUESTS, by_group, Statistic::Sum, period);
+        }
         push(Signal::Recommendation, &tuning.namespace, RECOMMENDATION, by_fleet(), Statistic::Maximum, period);
         push(Signal::Desired, &tuning.namespace, DESIRED, by_fleet(), Statistic::Minimum, period);
         push(Signal::LastActive, &tuning.namespace, LAST_ACTIVE, by_fleet(), Statistic::Maximum, period);
@@ -331,6 +339,9 @@ async fn read_series<C: Cloud>(
 
 /// The most periods of the scaler's own history read in one tick (4 h at the one-minute tick).
 const HISTORY_PERIODS: u32 = 240;
+
+/// The routers' request count (EMF), per `Group` when they serve an Auto Scaling group.
+pub const ROUTER_REQUESTS: &str = "Requests";
 
 /// SQS publishes its metrics per minute.
 const SQS_PERIOD: u32 = 60;
@@ -403,6 +414,7 @@ fn decide(
         },
         age_of_oldest: series.get(index, Signal::AgeOfOldestMessage),
         worker_busy: PeriodSums { period: tuning.history_period, samples: series.get(index, Signal::WorkerBusy) },
+        requests: PeriodSums { period: tuning.history_period, samples: series.get(index, Signal::Requests) },
         history: &history,
         last_active: series.last_active(index),
         now,

@@ -8,8 +8,8 @@ use std::time::Duration;
 use proptest::prelude::*;
 use switchyard_algorithms::Time;
 use switchyard_algorithms::scaling::{
-    BacklogPerInstance, Bounds, FleetPolicy, FleetSignals, FleetState, HistoryEntry, LatencySlo, MetricSample,
-    PeriodSums, Priority, QueueDepth, Step, Tuning, decide_fleet,
+    BacklogPerInstance, Bounds, FleetPolicy, FleetSignals, FleetState, HistoryEntry, IdleToZero, LatencySlo,
+    MetricSample, PeriodSums, Priority, QueueDepth, Step, Tuning, decide_fleet,
 };
 
 const NOW: Time = Time::from_secs(100_000);
@@ -24,7 +24,7 @@ fn consumer() -> FleetPolicy {
         metrics: Vec::new(),
         backlog: Some(BacklogPerInstance::new(60.0).unwrap().counting_in_flight(true)),
         slo: Some(LatencySlo::new(Duration::from_secs(120), 0.5).unwrap()),
-        idles_to_zero: true,
+        idle: IdleToZero::OnQueue,
     }
 }
 
@@ -51,6 +51,7 @@ fn idle<'a>(sent: &'a [MetricSample], idle_min: u64, history: &'a [HistoryEntry]
         messages_sent: PeriodSums { period: Duration::from_secs(60), samples: sent },
         age_of_oldest: &[],
         worker_busy: PeriodSums::default(),
+        requests: PeriodSums::default(),
         history,
         last_active: Some(ago(idle_min)),
         now: NOW,
@@ -174,7 +175,7 @@ fn without_a_backlog_policy_the_slo_gives_the_backlog_per_instance() {
 
 #[test]
 fn a_fleet_without_any_signal_is_refused() {
-    let policy = FleetPolicy { metrics: Vec::new(), backlog: None, slo: None, idles_to_zero: false };
+    let policy = FleetPolicy { metrics: Vec::new(), backlog: None, slo: None, idle: IdleToZero::Never };
     let mut signals = idle(&[], 0, &[]);
     signals.queue = None;
     assert!(decide_fleet(&policy, &signals, &Tuning::default()).is_err());
@@ -212,5 +213,113 @@ proptest! {
         } else {
             prop_assert_eq!(d.desired(), 0, "known {} min, arrivals {:?}: {:?}", known, minutes_ago, d.decision.steps);
         }
+    }
+}
+
+/// A web fleet behind the router at CPU target tracking (60 %), idling to zero on its requests.
+fn web() -> FleetPolicy {
+    FleetPolicy {
+        metrics: vec![switchyard_algorithms::scaling::TargetTracking::new(60.0).unwrap()],
+        backlog: None,
+        slo: None,
+        idle: IdleToZero::OnRequests,
+    }
+}
+
+/// Two instances at 5 % CPU; requests counted per minute as given (minutes ago, one request each).
+fn web_signals<'a>(
+    cpu: &'a [&'a [MetricSample]],
+    requests: &'a [MetricSample],
+    history: &'a [HistoryEntry],
+    last_active: Option<Time>,
+    desired: u32,
+) -> FleetSignals<'a> {
+    FleetSignals {
+        fleet: FleetState { desired, in_service: desired, pending: 0, bounds: Bounds::new(0, 10).unwrap() },
+        queue: None,
+        metrics: cpu,
+        messages_sent: PeriodSums::default(),
+        age_of_oldest: &[],
+        worker_busy: PeriodSums::default(),
+        requests: PeriodSums { period: Duration::from_secs(60), samples: requests },
+        history,
+        last_active,
+        now: NOW,
+    }
+}
+
+fn low_cpu() -> Vec<MetricSample> {
+    vec![MetricSample { at: ago(1), value: 5.0 }]
+}
+
+/// Ticks a minute apart over the last `minutes`, each deciding `desired`.
+fn steady(minutes: u64, desired: u32) -> Vec<HistoryEntry> {
+    (1..=minutes).rev().map(|m| HistoryEntry { at: ago(m), recommendation: desired, desired }).collect()
+}
+
+#[test]
+fn a_web_fleet_with_no_request_for_the_idle_time_goes_to_zero() {
+    let cpu = low_cpu();
+    let series: [&[MetricSample]; 1] = [&cpu];
+    // The last request in the minute 20 minutes ago; the recommendation has been 0 for the window.
+    let requests = [MetricSample { at: ago(20), value: 3.0 }];
+    let history: Vec<HistoryEntry> =
+        (1..=10).rev().map(|m| HistoryEntry { at: ago(m), recommendation: 0, desired: 2 }).collect();
+    let d = decide_fleet(&web(), &web_signals(&series, &requests, &history, Some(ago(20)), 2), &Tuning::default())
+        .unwrap();
+    assert_eq!(d.desired(), 0, "{:?}", d.decision.steps);
+    assert!(d.recommendation.reason.to_string().contains("no request"), "{}", d.recommendation.reason);
+}
+
+#[test]
+fn a_web_fleet_with_a_request_a_minute_stays_up() {
+    let cpu = low_cpu();
+    let series: [&[MetricSample]; 1] = [&cpu];
+    let requests: Vec<MetricSample> = (1..=10).map(|m| MetricSample { at: ago(m), value: 1.0 }).collect();
+    let history = steady(10, 1);
+    let d =
+        decide_fleet(&web(), &web_signals(&series, &requests, &history, Some(ago(2)), 1), &Tuning::default()).unwrap();
+    assert_eq!(d.desired(), 1, "{:?}", d.decision.steps);
+}
+
+#[test]
+fn a_web_fleet_the_router_just_woke_is_not_sent_back_to_zero() {
+    // The scaler last set 0 (an hour idle); the router has raised it to 1 since. The requests'
+    // metrics are a minute late: none counted yet.
+    let history: Vec<HistoryEntry> =
+        (1..=10).rev().map(|m| HistoryEntry { at: ago(m), recommendation: 0, desired: 0 }).collect();
+    let d = decide_fleet(&web(), &web_signals(&[], &[], &history, Some(ago(60)), 1), &Tuning::default()).unwrap();
+    assert_eq!(d.desired(), 1, "{:?}", d.decision.steps);
+    assert_eq!(d.last_active(), NOW, "the wake starts the idle clock");
+}
+
+#[test]
+fn a_web_fleet_without_idle_to_zero_follows_its_metrics_only() {
+    let cpu = low_cpu();
+    let series: [&[MetricSample]; 1] = [&cpu];
+    let history = steady(10, 1);
+    let policy = FleetPolicy { idle: IdleToZero::Never, ..web() };
+    let d = decide_fleet(&policy, &web_signals(&series, &[], &history, Some(ago(60)), 1), &Tuning::default()).unwrap();
+    assert_eq!(d.desired(), 1, "{:?}", d.decision.steps);
+}
+
+proptest! {
+    /// Requests at random minutes, never more than the idle time apart, never take the fleet to
+    /// zero: sparse traffic does not flap it.
+    #[test]
+    fn requests_closer_than_the_idle_time_never_idle_a_web_fleet_to_zero(gaps in proptest::collection::vec(1u64..5, 1..12)) {
+        let cpu = low_cpu();
+        let series: [&[MetricSample]; 1] = [&cpu];
+        let mut minute = 0;
+        let mut requests = Vec::new();
+        for gap in gaps {
+            requests.push(MetricSample { at: ago(minute), value: 1.0 });
+            minute += gap;
+        }
+        requests.reverse();
+        let history = steady(10, 1);
+        // The default idle time is 5 minutes; the newest request is at most now.
+        let d = decide_fleet(&web(), &web_signals(&series, &requests, &history, None, 1), &Tuning::default()).unwrap();
+        prop_assert_eq!(d.desired(), 1);
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use switchyard_algorithms::Time;
 use switchyard_algorithms::scaling::{
-    Activity, BacklogPerInstance, Bounds, FleetPolicy, FleetSignals, FleetState, HistoryEntry, LatencySlo,
+    Activity, BacklogPerInstance, Bounds, FleetPolicy, FleetSignals, FleetState, HistoryEntry, IdleToZero, LatencySlo,
     MetricSample, PeriodSums, QueueDepth, Recommendation, ScaleUpLimit, Stabilizer, Tuning, decide_fleet,
 };
 
@@ -85,7 +85,7 @@ impl Switchyard {
                     BacklogPerInstance::new(config.acceptable_backlog_per_instance())?.counting_in_flight(true),
                 ),
                 slo: Some(LatencySlo::new(Duration::from_secs_f64(config.slo_age_s), 1.0 / config.processing_mean_s)?),
-                idles_to_zero: true,
+                idle: IdleToZero::OnQueue,
             },
             tuning,
             bounds: Bounds::new(config.min, config.max)?,
@@ -118,6 +118,7 @@ impl Autoscaler for Switchyard {
             messages_sent: PeriodSums { period: Duration::from_secs(60), samples: &self.sent },
             age_of_oldest: &[],
             worker_busy: PeriodSums::default(),
+            requests: PeriodSums::default(),
             history: &self.history,
             last_active: self.last_active,
             now,

@@ -20,9 +20,22 @@ pub struct FleetPolicy {
     pub metrics: Vec<TargetTracking>,
     pub backlog: Option<BacklogPerInstance>,
     pub slo: Option<LatencySlo>,
-    /// A queue consumer may idle to zero and is woken by a waiting message; a web fleet is never
-    /// idled to zero by the scaler (with min 0 it follows its metrics).
-    pub idles_to_zero: bool,
+    /// Whether, and on what, the fleet idles to zero.
+    pub idle: IdleToZero,
+}
+
+/// When a fleet goes to zero (after the stabilizer's `scale_to_zero_after` of no activity), and
+/// what wakes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleToZero {
+    /// Never: the fleet follows its metrics (a web fleet without a router to wake it).
+    Never,
+    /// A queue consumer: idle while nothing is waiting or in flight and its workers report no busy
+    /// time; a waiting message wakes it.
+    OnQueue,
+    /// A web fleet behind the router: idle while no router environment counted a request for its
+    /// group; the router wakes it on the first request.
+    OnRequests,
 }
 
 /// Whether a fleet at zero should rather keep one instance, and what it costs to wake.
@@ -118,6 +131,8 @@ pub struct FleetSignals<'a> {
     pub age_of_oldest: &'a [MetricSample],
     /// Busy seconds the fleet's workers reported per period (`WorkerBusySeconds`, Sum).
     pub worker_busy: PeriodSums<'a>,
+    /// Requests the routers counted for the fleet's group per period (`Requests` by `Group`, Sum).
+    pub requests: PeriodSums<'a>,
     /// Earlier decisions, as [`FleetDecision::record`] returned them.
     pub history: &'a [HistoryEntry],
     /// When the fleet was last seen active, as [`FleetDecision::last_active`] returned it.
@@ -213,16 +228,28 @@ pub fn decide_fleet(
     }
     let recommendation = Recommendation::combine(recommendations, fleet.desired).ok_or(DecideError::NoSignal)?;
 
-    let active_now = match (policy.idles_to_zero, signals.queue) {
-        (true, Some(d)) => d.visible + d.in_flight + d.delayed > 0,
+    // A fleet above zero whose last recorded size was zero was woken by someone else (the router,
+    // on a request): that is activity, or the requests' metrics, a minute late, would let the
+    // next tick put it back to zero.
+    let woken = fleet.desired > 0 && signals.history.iter().max_by_key(|h| h.at).is_some_and(|h| h.desired == 0);
+    let active_now = match (policy.idle, signals.queue) {
+        (IdleToZero::OnQueue, Some(d)) => d.visible + d.in_flight + d.delayed > 0,
+        (IdleToZero::OnRequests, _) => woken,
         _ => true,
     };
-    let activity = Activity {
-        waiting: signals.queue.map_or(0, |d| d.visible),
-        backlog_needs,
-        active_now,
-        last_active: signals.last_active.max(last_reported_busy(signals.worker_busy, now)),
-    };
+    let last_active =
+        signals.last_active.max(last_nonzero(signals.worker_busy, now)).max(last_nonzero(signals.requests, now));
+    // A web fleet's metrics (CPU, say) never recommend zero: with no request for the idle time
+    // it needs none. The stabilizer's scale-down window still applies to this recommendation.
+    let mut recommendation = recommendation;
+    if policy.idle == IdleToZero::OnRequests
+        && !active_now
+        && let (Some(after), Some(seen)) = (tuning.stabilizer.scale_to_zero_after, last_active)
+        && now.since(seen) >= after
+    {
+        recommendation = Recommendation { replicas: 0, reason: Reason::NoRequests { idle_for: now.since(seen) } };
+    }
+    let activity = Activity { waiting: signals.queue.map_or(0, |d| d.visible), backlog_needs, active_now, last_active };
     let mut decision = tuning.stabilizer.decide(fleet, &recommendation, signals.history, activity, now);
     if let (Some(slo), Some(Step::ScaledToZero { idle_for })) = (policy.slo, decision.steps.last().cloned()) {
         weigh_zero_against_slo(&mut decision, idle_for, slo.age_target(), signals, &tuning.wake);
@@ -243,10 +270,11 @@ fn backlog_needs_for(policy: &FleetPolicy, state: &QueueState) -> u32 {
     }
 }
 
-/// The end of the newest period in which the workers reported busy time: activity the queue's
-/// depth misses when jobs are quick and ticks are a minute apart.
-fn last_reported_busy(busy: PeriodSums<'_>, now: Time) -> Option<Time> {
-    busy.samples.iter().rev().find(|s| s.value.is_finite() && s.value > 0.0).map(|s| (s.at + busy.period).min(now))
+/// The end of the newest period with a positive sum: the workers' busy time (activity the
+/// queue's depth misses when jobs are quick and ticks are a minute apart), or the routers'
+/// requests.
+fn last_nonzero(sums: PeriodSums<'_>, now: Time) -> Option<Time> {
+    sums.samples.iter().rev().find(|s| s.value.is_finite() && s.value > 0.0).map(|s| (s.at + sums.period).min(now))
 }
 
 /// Waking from zero takes `wake.wake_time`: when that is longer than the SLO's age target, the

@@ -21,8 +21,8 @@ mod signals;
 mod stabilize;
 
 pub use fleet::{
-    DecideError, FleetDecision, FleetPolicy, FleetSignals, PeriodSums, Priority, QueueDepth, QueueInputs, Tuning,
-    WakeFromZero, decide_fleet,
+    DecideError, FleetDecision, FleetPolicy, FleetSignals, IdleToZero, PeriodSums, Priority, QueueDepth, QueueInputs,
+    Tuning, WakeFromZero, decide_fleet,
 };
 pub use policy::{BacklogPerInstance, LatencySlo, TargetTracking};
 pub use reason::{Reason, Recommendation};

@@ -28,6 +28,9 @@ pub enum Reason {
     },
     /// A signal is missing or stale: hold the current size.
     MissingData { signal: &'static str },
+    /// A web fleet behind the router counted no request for `idle_for`: none needed (the router
+    /// wakes it on the next request).
+    NoRequests { idle_for: Duration },
 }
 
 impl fmt::Display for Reason {
@@ -65,6 +68,9 @@ impl fmt::Display for Reason {
                 }
             }
             Reason::MissingData { signal } => write!(f, "{signal} is missing: hold"),
+            Reason::NoRequests { idle_for } => {
+                write!(f, "no request through any router for {} s: none needed", idle_for.as_secs())
+            }
         }
     }
 }
@@ -77,6 +83,7 @@ impl Reason {
             Reason::TargetTracking { current, value, target } => f64::from(current) * (value / target),
             Reason::Backlog { messages, per_instance } => messages as f64 / per_instance,
             Reason::LatencySlo { for_arrivals, for_backlog, .. } => for_arrivals + for_backlog,
+            Reason::NoRequests { .. } => 0.0,
             Reason::WithinTolerance { .. } | Reason::MissingData { .. } => return None,
         };
         x.is_finite().then_some(x.max(0.0))
