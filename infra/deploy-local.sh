@@ -78,12 +78,17 @@ case "${SWITCHYARD_ROUTER_AWS_ACCESS:-both}" in
 esac
 
 for access in "${accesses[@]}"; do
+  # Waking the web fleet from zero is on (WebFleetWakeSize=1) in both, so that the router's
+  # SetDesiredCapacity statement is read back. (It is on from the first create: LocalStack 4.14's
+  # update leaves a role's inline policy as it was when an !If in it turns.)
+  wake=1
   say "sam deploy --config-env localstack into $endpoint (RouterAwsAccess=$access; VPC $vpc, subnets $subnets, security group $group)"
   AWS_ENDPOINT_URL="$endpoint" SAM_CLI_TELEMETRY=0 "$TOOLS_VENV/bin/sam" deploy \
     --config-file "$SWITCHYARD_ROOT/samconfig.toml" --config-env localstack --template-file "$built/template.yaml" \
     --no-progressbar --no-fail-on-empty-changeset \
     --parameter-overrides "StickySecret=local-demo-sticky-secret-not-for-production" \
-    "RouterVpcId=$vpc" "RouterSubnetIds=$subnets" "RouterSecurityGroupIds=$group" "RouterAwsAccess=$access"
+    "RouterVpcId=$vpc" "RouterSubnetIds=$subnets" "RouterSecurityGroupIds=$group" "RouterAwsAccess=$access" \
+    "WebFleetWakeSize=$wake"
 
   say "what the stack created (RouterAwsAccess=$access)"
   AWS_ENDPOINT_URL="$endpoint" "$STACK_VENV/bin/python" infra/deploy_check.py

@@ -170,6 +170,14 @@ def main():
     check(len(send) == 1 and send[0]["resources"] == [queue_arn]
           and set(send[0]["actions"]) == {"sqs:SendMessage", "sqs:GetQueueAttributes"},
           "router: SendMessage (and GetQueueAttributes, to warm its client) only on the work queue")
+    wake_size = router.get("Environment", {}).get("Variables", {}).get("SWITCHYARD_WAKE_SIZE", "0")
+    wakes = [s for s in router_rules if "autoscaling:SetDesiredCapacity" in s["actions"]]
+    if wake_size != "0":
+        check(len(wakes) == 1 and len(wakes[0]["resources"]) == 1
+              and wakes[0]["resources"][0].endswith("autoScalingGroupName/switchyard-web"),
+              f"router (wake size {wake_size}): SetDesiredCapacity only on the web fleet's group")
+    else:
+        check(not wakes, "router (waking off): no SetDesiredCapacity")
     check(not any(a.endswith(":*") or a == "*" for s in scaler_rules + router_rules for a in s["actions"]),
           "no wildcard actions in either role")
 

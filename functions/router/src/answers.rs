@@ -64,3 +64,41 @@ pub fn too_large(request_id: &str) -> Response<Bytes> {
 pub fn bad_event(problem: &str, request_id: &str) -> Response<Bytes> {
     error(StatusCode::BAD_REQUEST, "bad_event", problem, request_id)
 }
+
+/// The group behind the router is starting (woken from zero): 503 with Retry-After, as a small
+/// page for a browser (`Accept: text/html`) and as JSON otherwise.
+#[cold]
+#[inline(never)]
+pub fn starting(accepts_html: bool, retry_after_secs: u32, request_id: &str) -> Response<Bytes> {
+    if !accepts_html {
+        return unavailable(
+            "service_starting",
+            "the service is starting after being idle: try again in a few seconds",
+            retry_after_secs,
+            request_id,
+        );
+    }
+    let page = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"{retry_after_secs}\">\
+         <title>Starting</title></head><body><h1>Starting</h1><p>The service is starting after being idle. This page \
+         reloads in {retry_after_secs} seconds.</p><p><small>Request {}</small></p></body></html>",
+        html_escape(request_id)
+    );
+    let mut response = Response::new(Bytes::from(page));
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    response
+}
+
+fn html_escape(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '<' => "&lt;".to_owned(),
+            '>' => "&gt;".to_owned(),
+            '&' => "&amp;".to_owned(),
+            '"' => "&quot;".to_owned(),
+            c => c.to_string(),
+        })
+        .collect()
+}

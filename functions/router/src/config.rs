@@ -26,6 +26,9 @@
 //! | `SWITCHYARD_LOAD_PERIOD_SECS` | the metric's period: 1, 5, 10, 30 (high resolution) or a multiple of 60 | 10 |
 //! | `SWITCHYARD_LOAD_REFRESH_SECS` | how often the router reads it | 5 |
 //! | `SWITCHYARD_LOAD_FADE_SECS` | age at which a report no longer counts (it fades linearly until then) | 30 |
+//! | `SWITCHYARD_WAKE_SIZE` | with a group source: when a request finds the group at zero, raise it to this size (0: never wake) | 0 |
+//! | `SWITCHYARD_WAKE_HOLD_MS` | how long an idempotent request waits for the woken group (≤ 28000) | 20000 |
+//! | `SWITCHYARD_WAKE_POLL_MS` | how often a held request's router rediscovers the group | 1000 |
 //! | `SWITCHYARD_METRICS_NAMESPACE` | namespace of the router's own EMF metrics | `Switchyard` |
 //! | `SWITCHYARD_METRICS_INTERVAL_SECS` | how often per-target counts are flushed as one EMF line per target (0: never) | 10 |
 
@@ -100,7 +103,22 @@ pub struct RouterConfig {
     pub metrics_namespace: String,
     /// How often per-target counts are flushed (zero: never).
     pub metrics_interval: Duration,
+    /// Waking a group that has scaled to zero, when a request finds no target.
+    pub wake: Option<Wake>,
 }
+
+/// How the router wakes a group at zero: it raises the desired capacity to `size` (only from 0),
+/// holds an idempotent request up to `hold` while it rediscovers every `poll`, and otherwise
+/// answers 503 with Retry-After.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wake {
+    pub size: u32,
+    pub hold: Duration,
+    pub poll: Duration,
+}
+
+/// The longest a request may be held while its group wakes: API Gateway answers 504 at 30 s.
+const MAX_WAKE_HOLD: Duration = Duration::from_millis(28_000);
 
 impl RouterConfig {
     /// Whether anything configured calls AWS: group discovery, the jobs queue, the load metric.
@@ -256,7 +274,35 @@ impl RouterConfig {
         if metrics_namespace.trim().is_empty() {
             return Err(invalid("SWITCHYARD_METRICS_NAMESPACE", "must not be empty"));
         }
+        let wake = match number("SWITCHYARD_WAKE_SIZE", 0)? {
+            0 => None,
+            size => {
+                if !matches!(targets, TargetSource::Group { .. }) {
+                    return Err(invalid(
+                        "SWITCHYARD_WAKE_SIZE",
+                        "waking needs an Auto Scaling group (SWITCHYARD_TARGET_GROUP)",
+                    ));
+                }
+                let size = u32::try_from(size)
+                    .ok()
+                    .filter(|s| *s <= 1000)
+                    .ok_or_else(|| invalid("SWITCHYARD_WAKE_SIZE", format!("{size} is not within 0..=1000")))?;
+                let hold = Duration::from_millis(number("SWITCHYARD_WAKE_HOLD_MS", 20_000)?);
+                if hold > MAX_WAKE_HOLD {
+                    return Err(invalid(
+                        "SWITCHYARD_WAKE_HOLD_MS",
+                        format!("must be at most {} (API Gateway gives up at 30 s)", MAX_WAKE_HOLD.as_millis()),
+                    ));
+                }
+                let poll = Duration::from_millis(number("SWITCHYARD_WAKE_POLL_MS", 1_000)?);
+                if poll < Duration::from_millis(100) {
+                    return Err(invalid("SWITCHYARD_WAKE_POLL_MS", "must be at least 100"));
+                }
+                Some(Wake { size, hold, poll })
+            }
+        };
         Ok(RouterConfig {
+            wake,
             load_metric,
             metrics_namespace,
             metrics_interval: Duration::from_secs(number("SWITCHYARD_METRICS_INTERVAL_SECS", 10)?),

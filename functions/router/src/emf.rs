@@ -43,6 +43,10 @@ struct RouterCounts {
     no_target: u64,
     jobs_queued: u64,
     jobs_refused: u64,
+    wakes: u64,
+    /// How long requests were held while their group woke, a sample of at most
+    /// [`LATENCY_SAMPLES`] (the first ones: wakes are rare).
+    wake_hold_ms: Vec<f64>,
 }
 
 #[derive(Debug)]
@@ -55,6 +59,9 @@ struct Window {
 #[derive(Debug)]
 pub struct Metrics {
     namespace: String,
+    /// The Auto Scaling group the router serves, if any: its request counts also go out per
+    /// `Group`, which is how the scaler sees a web fleet's traffic (to idle it to zero).
+    group: Option<String>,
     interval: Duration,
     window: Mutex<Window>,
     /// When the current window ends (ms): read without the lock by every request, written only
@@ -68,11 +75,18 @@ impl Metrics {
     pub fn new(namespace: String, interval: Duration, now: Time) -> Self {
         Metrics {
             namespace,
+            group: None,
             interval,
             window: Mutex::new(Window { targets: BTreeMap::new(), router: RouterCounts::default() }),
             due_at_ms: AtomicU64::new(due_at(now, interval)),
             requests: AtomicU64::new(0),
         }
+    }
+
+    /// Counts for `group`'s router: the request line also carries the `Group` dimension.
+    pub fn for_group(mut self, group: Option<String>) -> Self {
+        self.group = group;
+        self
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Window) -> R) -> R {
@@ -114,6 +128,20 @@ impl Metrics {
         self.with(|w| w.router.no_target += 1);
     }
 
+    /// This environment woke its group from zero.
+    pub fn wake(&self) {
+        self.with(|w| w.router.wakes += 1);
+    }
+
+    /// A request held while its group woke was served after `held`.
+    pub fn served_after_wake(&self, held: Duration) {
+        self.with(|w| {
+            if w.router.wake_hold_ms.len() < LATENCY_SAMPLES {
+                w.router.wake_hold_ms.push(held.as_secs_f64() * 1000.0);
+            }
+        });
+    }
+
     pub fn job(&self, queued: bool) {
         self.with(|w| if queued { w.router.jobs_queued += 1 } else { w.router.jobs_refused += 1 });
     }
@@ -137,26 +165,48 @@ impl Metrics {
         let Some((requests, router)) = router else { return Vec::new() };
         let at = now.as_millis();
         let mut lines = Vec::with_capacity(targets.len() + 1);
+        if router.wakes > 0 || !router.wake_hold_ms.is_empty() {
+            let mut metrics = vec![json!({"Name": "Wakes", "Unit": "Count"})];
+            let mut line = json!({"Wakes": router.wakes});
+            if !router.wake_hold_ms.is_empty() {
+                metrics.push(json!({"Name": "WakeHoldTime", "Unit": "Milliseconds"}));
+                line["WakeHoldTime"] = json!(router.wake_hold_ms);
+            }
+            line["_aws"] = json!({
+                "Timestamp": at,
+                "CloudWatchMetrics": [{"Namespace": self.namespace, "Dimensions": [[]], "Metrics": metrics}],
+            });
+            lines.push(line);
+        }
         if requests > 0 {
-            lines.push(json!({
+            let mut line = json!({
                 "Requests": requests,
                 "NoTarget": router.no_target,
                 "JobsQueued": router.jobs_queued,
                 "JobsRefused": router.jobs_refused,
-                "_aws": {
-                    "Timestamp": at,
-                    "CloudWatchMetrics": [{
-                        "Namespace": self.namespace,
-                        "Dimensions": [[]],
-                        "Metrics": [
-                            {"Name": "Requests", "Unit": "Count"},
-                            {"Name": "NoTarget", "Unit": "Count"},
-                            {"Name": "JobsQueued", "Unit": "Count"},
-                            {"Name": "JobsRefused", "Unit": "Count"},
-                        ],
-                    }],
-                },
-            }));
+            });
+            // One line, two dimension sets: the totals, and the requests per group.
+            let dimensions = match &self.group {
+                Some(group) => {
+                    line["Group"] = json!(group);
+                    json!([[], ["Group"]])
+                }
+                None => json!([[]]),
+            };
+            line["_aws"] = json!({
+                "Timestamp": at,
+                "CloudWatchMetrics": [{
+                    "Namespace": self.namespace,
+                    "Dimensions": dimensions,
+                    "Metrics": [
+                        {"Name": "Requests", "Unit": "Count"},
+                        {"Name": "NoTarget", "Unit": "Count"},
+                        {"Name": "JobsQueued", "Unit": "Count"},
+                        {"Name": "JobsRefused", "Unit": "Count"},
+                    ],
+                }],
+            });
+            lines.push(line);
         }
         for (target, counts) in targets {
             let mut metrics = vec![
@@ -196,6 +246,15 @@ fn due_at(started: Time, interval: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_group_routers_requests_also_go_out_per_group() {
+        let m = Metrics::new("Switchyard".into(), Duration::from_secs(10), Time::ZERO).for_group(Some("web".into()));
+        m.request();
+        let lines = m.flush(Time::from_millis(10_000), false);
+        assert_eq!(lines[0]["Group"], "web");
+        assert_eq!(lines[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([[], ["Group"]]));
+    }
 
     #[test]
     fn counts_are_flushed_once_per_interval_as_one_line_per_target() {

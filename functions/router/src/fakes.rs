@@ -6,7 +6,9 @@ use std::sync::Mutex;
 
 use switchyard_algorithms::{Target, Time};
 
-use crate::aws::{BoxFuture, CloudError, Discovery, Job, JobQueue, LoadReports, LoadSource, SendError};
+use crate::aws::{
+    BoxFuture, CloudError, Discovery, FleetWaker, Job, JobQueue, LoadReports, LoadSource, SendError, Woken,
+};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -89,5 +91,35 @@ impl JobQueue for FakeQueue {
 
     fn warm(&self) -> BoxFuture<'_, Result<(), CloudError>> {
         Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// A group's desired capacity, woken as the real one is (only from 0); counts the wakes asked
+/// and can refuse them.
+#[derive(Debug, Default)]
+pub struct FakeWaker {
+    pub desired: Mutex<u32>,
+    /// Calls to `wake`.
+    pub calls: Mutex<u32>,
+    /// `Some` makes every wake fail this way (throttled, not permitted).
+    pub failure: Mutex<Option<CloudError>>,
+}
+
+impl FleetWaker for FakeWaker {
+    fn wake(&self, size: u32) -> BoxFuture<'_, Result<Woken, CloudError>> {
+        *lock(&self.calls) += 1;
+        let result = match lock(&self.failure).clone() {
+            Some(e) => Err(e),
+            None => {
+                let mut desired = lock(&self.desired);
+                if *desired == 0 {
+                    *desired = size;
+                    Ok(Woken::Woke)
+                } else {
+                    Ok(Woken::Awake { desired: *desired })
+                }
+            }
+        };
+        Box::pin(std::future::ready(result))
     }
 }

@@ -33,7 +33,10 @@ use http::{HeaderMap, HeaderValue, Response, header};
 use switchyard_algorithms::{Balancer, BalancerConfig, Outcome, RequestContext, Time};
 use tokio::task::JoinHandle;
 
-use crate::aws::{CloudWatchLoads, Discovery, GroupDiscovery, JobQueue, LoadSource, SqsQueue, StaticTargets};
+use crate::aws::{
+    CloudWatchLoads, Discovery, FleetWaker, GroupDiscovery, GroupWaker, JobQueue, LoadSource, SqsQueue, StaticTargets,
+    Woken,
+};
 use crate::deadline::Deadlines;
 use crate::emf::{Attempt, Metrics};
 use crate::event::{Format, HttpEvent, Incoming, Reply};
@@ -60,6 +63,8 @@ pub struct Sources {
     pub discovery: Option<Arc<dyn Discovery>>,
     pub loads: Option<Arc<dyn LoadSource>>,
     pub queue: Option<Arc<dyn JobQueue>>,
+    /// Raises the group from zero (with `SWITCHYARD_WAKE_SIZE`).
+    pub waker: Option<Arc<dyn FleetWaker>>,
 }
 
 impl Sources {
@@ -83,7 +88,13 @@ impl Sources {
             Arc::new(SqsQueue { sqs: aws_sdk_sqs::Client::new(sdk), url: jobs.queue_url.clone(), budget: jobs.budget })
                 as Arc<dyn JobQueue>
         });
-        Sources { discovery, loads, queue }
+        let waker: Option<Arc<dyn FleetWaker>> = match (&config.targets, &config.wake) {
+            (TargetSource::Group { name, .. }, Some(_)) => {
+                Some(Arc::new(GroupWaker { autoscaling: aws_sdk_autoscaling::Client::new(sdk), group: name.clone() }))
+            }
+            _ => None,
+        };
+        Sources { discovery, loads, queue, waker }
     }
 }
 
@@ -95,11 +106,33 @@ pub struct Router {
     /// The background refreshes of `targets`, aborted when the router is dropped.
     refresh: Vec<JoinHandle<()>>,
     jobs: Option<Jobs>,
+    /// Waking the group from zero, and when this environment last asked (single flight).
+    waking: Option<Waking>,
     retry: RetryPolicy,
     metrics: Metrics,
     upstream: Upstream,
     /// Every request's deadline, in one queue swept by one task (see `deadline`).
     deadlines: Deadlines,
+}
+
+/// How this router wakes its group, and its last wake (one at a time per environment, at most one
+/// every few seconds).
+#[derive(Debug)]
+struct Waking {
+    waker: Arc<dyn FleetWaker>,
+    config: config::Wake,
+    last: tokio::sync::Mutex<Option<(std::time::Instant, bool)>>,
+}
+
+/// How long a woken group is left alone before this environment asks again.
+const WAKE_AGAIN_AFTER: Duration = Duration::from_secs(10);
+
+/// What a request that found no target gets from the wake.
+enum Held {
+    /// Targets appeared within the hold: serve the request with them.
+    Ready(Arc<targets::Routing>, Duration),
+    /// No target (yet): this answer.
+    Answer(Response<Bytes>),
 }
 
 impl Drop for Router {
@@ -154,17 +187,28 @@ impl Router {
             (Some(_), None) => return Err(missing("SWITCHYARD_JOBS_ROUTE", "queueing jobs")),
             (None, _) => None,
         };
+        let waking = match (&config.wake, sources.waker) {
+            (Some(wake), Some(waker)) => Some(Waking { waker, config: *wake, last: tokio::sync::Mutex::new(None) }),
+            (Some(_), None) => return Err(missing("SWITCHYARD_WAKE_SIZE", "waking the group")),
+            (None, _) => None,
+        };
         let targets = Arc::new(Targets::discover(discovery, ttl, loads, balancer_config).await?);
         let refresh = targets.spawn_refresh(system_now);
         Ok(Router {
             retry: RetryPolicy { max_attempts: config.max_attempts },
-            metrics: Metrics::new(config.metrics_namespace.clone(), config.metrics_interval, now),
+            metrics: Metrics::new(config.metrics_namespace.clone(), config.metrics_interval, now).for_group(
+                match &config.targets {
+                    TargetSource::Group { name, .. } => Some(name.clone()),
+                    TargetSource::Static(_) => None,
+                },
+            ),
             upstream: Upstream::new(config.connect_timeout),
             deadlines: Deadlines::default(),
             config,
             targets,
             refresh,
             jobs,
+            waking,
         })
     }
 
@@ -253,7 +297,19 @@ impl Router {
             self.metrics.job(response.status() == http::StatusCode::ACCEPTED);
             return response;
         }
-        let routing = self.targets.routing();
+        let mut routing = self.targets.routing();
+        let mut now = now;
+        if routing.balancer.targets().is_empty()
+            && let Some(waking) = &self.waking
+        {
+            match self.wake_and_hold(waking, &method, &headers, request_id, now).await {
+                Held::Ready(woken, held) => {
+                    routing = woken;
+                    now = Time::from_millis(now.as_millis() + held.as_millis() as u64);
+                }
+                Held::Answer(response) => return response,
+            }
+        }
         let balancer = &*routing.balancer;
         let cookie = match self.config.algorithm {
             switchyard_algorithms::Algorithm::StickyCookie(_) => sticky_cookie(&headers, &self.config.cookie_name),
@@ -317,6 +373,72 @@ impl Router {
             }
         }
         answers::unserved(last_failure.as_ref(), request_id)
+    }
+
+    /// The group has no target: wake it (from zero), then hold an idempotent request until
+    /// targets appear or the hold ends; anything else is told the service is starting. A wake
+    /// that AWS refuses is answered at once, never held.
+    #[cold]
+    #[inline(never)]
+    async fn wake_and_hold(
+        &self,
+        waking: &Waking,
+        method: &http::Method,
+        headers: &HeaderMap,
+        request_id: &str,
+        now: Time,
+    ) -> Held {
+        let html =
+            headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).any(|v| v.contains("text/html"));
+        let retry_after = u32::try_from(waking.config.hold.as_secs().max(5)).unwrap_or(30);
+        if let Err(e) = self.wake(waking).await {
+            tracing::error!(request_id, error = %e, "waking the group failed");
+            return Held::Answer(answers::starting(html, retry_after, request_id));
+        }
+        if !retry::is_idempotent(method) {
+            return Held::Answer(answers::starting(html, retry_after, request_id));
+        }
+        let started = tokio::time::Instant::now();
+        let until = started + waking.config.hold;
+        while tokio::time::Instant::now() < until {
+            tokio::time::sleep(waking.config.poll.min(until - tokio::time::Instant::now())).await;
+            let held = started.elapsed();
+            let at = Time::from_millis(now.as_millis() + held.as_millis() as u64);
+            self.targets.rediscover_at_most_every(waking.config.poll, at).await;
+            let routing = self.targets.routing();
+            if !routing.balancer.targets().is_empty() {
+                tracing::info!(request_id, held_ms = held.as_millis() as u64, "group awake: serving the held request");
+                self.metrics.served_after_wake(held);
+                return Held::Ready(routing, held);
+            }
+        }
+        tracing::warn!(
+            request_id,
+            hold_ms = waking.config.hold.as_millis() as u64,
+            "group still starting after the hold"
+        );
+        Held::Answer(answers::starting(html, retry_after, request_id))
+    }
+
+    /// Ask for the wake, once per environment at a time and at most every
+    /// [`WAKE_AGAIN_AFTER`] after one that worked; a failed one is asked again by the next request.
+    async fn wake(&self, waking: &Waking) -> Result<(), aws::CloudError> {
+        let mut last = waking.last.lock().await;
+        if let Some((at, true)) = *last
+            && at.elapsed() < WAKE_AGAIN_AFTER
+        {
+            return Ok(());
+        }
+        let result = waking.waker.wake(waking.config.size).await;
+        *last = Some((std::time::Instant::now(), result.is_ok()));
+        match result? {
+            Woken::Woke => {
+                tracing::info!(size = waking.config.size, "group woken from zero");
+                self.metrics.wake();
+            }
+            Woken::Awake { desired } => tracing::debug!(desired, "group already waking"),
+        }
+        Ok(())
     }
 
     /// No target to pick: 503.

@@ -58,6 +58,9 @@ pub struct Targets {
     discovery: Arc<dyn Discovery>,
     ttl: Duration,
     loads: Option<LoadFeed>,
+    /// When the last discovery started (ms), for [`Targets::rediscover_at_most_every`].
+    discovered_at_ms: std::sync::atomic::AtomicU64,
+    discovering: tokio::sync::Mutex<()>,
 }
 
 /// The system clock, for the background tasks (requests get their time passed in).
@@ -78,7 +81,14 @@ impl Targets {
             Vec::new()
         });
         let balancer = Balancer::new(TargetSet::new(targets)?, config)?;
-        Ok(Targets { current: RwLock::new(Arc::new(Routing::new(balancer))), discovery, ttl, loads })
+        Ok(Targets {
+            current: RwLock::new(Arc::new(Routing::new(balancer))),
+            discovery,
+            ttl,
+            loads,
+            discovered_at_ms: std::sync::atomic::AtomicU64::new(0),
+            discovering: tokio::sync::Mutex::new(()),
+        })
     }
 
     /// The balancer and addresses to serve one request with.
@@ -91,9 +101,22 @@ impl Targets {
         *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = routing;
     }
 
+    /// Discover now unless a discovery started less than `period` ago or is under way: requests
+    /// held while their group wakes share one discovery per period.
+    pub async fn rediscover_at_most_every(&self, period: Duration, now: Time) {
+        use std::sync::atomic::Ordering;
+        let last = self.discovered_at_ms.load(Ordering::Relaxed);
+        if now.as_millis().saturating_sub(last) < period.as_millis() as u64 {
+            return;
+        }
+        let Ok(_only_one) = self.discovering.try_lock() else { return };
+        self.rediscover(now).await;
+    }
+
     /// Discover once and swap in the new set if it differs. A failure keeps the last good set and
     /// is logged.
     pub async fn rediscover(&self, now: Time) {
+        self.discovered_at_ms.store(now.as_millis(), std::sync::atomic::Ordering::Relaxed);
         let set = match self.discovery.discover().await {
             Ok(targets) => match TargetSet::new(targets) {
                 Ok(set) => set,

@@ -13,6 +13,11 @@
 //! ```
 //! Tuning (optional): `SWITCHYARD_SCALE_DOWN_WINDOW_SECS` (300), `SWITCHYARD_SCALE_UP_PERCENT`
 //! (300), `SWITCHYARD_SCALE_UP_ABSOLUTE` (10), `SWITCHYARD_SCALE_UP_PERIOD_SECS` (60),
+//! `SWITCHYARD_SCALE_UP_BACKLOG` (`drain`: messages already waiting may lift the scale-up limit
+//! to the instances they need at the acceptable backlog per instance; or `limited`),
+//! `SWITCHYARD_DIRECTION_BUDGET` (2 direction changes of a running fleet per window, or `off`),
+//! `SWITCHYARD_DIRECTION_WINDOW_SECS` (3600), `SWITCHYARD_DIRECTION_HOLD_SHARE` (0.5: a scale-in
+//! is held for the budget only when its recommendation is at most this share below the fleet),
 //! `SWITCHYARD_SCALE_TO_ZERO_AFTER_SECS` (300, or `never`), `SWITCHYARD_TOLERANCE` (0.1),
 //! `SWITCHYARD_WAKE_FROM_ZERO_SECS` (150: boot + one tick), `SWITCHYARD_SCALE_TO_ZERO_PRIORITY`
 //! (`latency`: keep one instance while traffic is likely when waking is slower than the SLO; or
@@ -25,8 +30,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use switchyard_algorithms::scaling::{
-    self, BacklogPerInstance, Bounds, FleetPolicy, LatencySlo, Priority, ScaleUpLimit, Stabilizer, TargetTracking,
-    WakeFromZero,
+    self, BacklogPerInstance, BacklogScaleUp, Bounds, DirectionBudget, FleetPolicy, IdleToZero, LatencySlo, Priority,
+    ScaleUpLimit, Stabilizer, TargetTracking, WakeFromZero,
 };
 
 /// Why the configuration was refused.
@@ -92,6 +97,10 @@ struct RawFleet {
     count_in_flight: bool,
     age_slo_seconds: Option<f64>,
     per_instance_rate: Option<f64>,
+    /// A web fleet behind the router: idle to zero when no router counted a request for its group
+    /// for `SWITCHYARD_SCALE_TO_ZERO_AFTER_SECS` (the router wakes it).
+    #[serde(default)]
+    idle_to_zero: bool,
 }
 
 fn yes() -> bool {
@@ -119,6 +128,8 @@ pub struct Fleet {
     pub max: Option<u32>,
     pub metrics: Vec<(MetricSignal, TargetTracking)>,
     pub queue: Option<QueueSignal>,
+    /// A web fleet that idles to zero on the routers' request counts.
+    pub idle_to_zero: bool,
 }
 
 /// Settings shared by every fleet.
@@ -248,7 +259,19 @@ fn validate(raw: RawFleet) -> Result<Fleet, (&'static str, String)> {
     if raw.role == Role::Consumer && queue.is_none() {
         return Err(("queue_url", "a consumer fleet scales on its queue".into()));
     }
-    Ok(Fleet { name: raw.name, group: raw.group, role: raw.role, min: raw.min, max: raw.max, metrics, queue })
+    if raw.idle_to_zero && raw.role != Role::Web {
+        return Err(("idle_to_zero", "is for web fleets (a consumer fleet idles to zero on its queue)".into()));
+    }
+    Ok(Fleet {
+        name: raw.name,
+        group: raw.group,
+        role: raw.role,
+        min: raw.min,
+        max: raw.max,
+        metrics,
+        queue,
+        idle_to_zero: raw.idle_to_zero,
+    })
 }
 
 fn parse_tuning(get: &impl Fn(&str) -> Option<String>) -> Result<Tuning, ConfigError> {
@@ -297,6 +320,44 @@ fn parse_tuning(get: &impl Fn(&str) -> Option<String>) -> Result<Tuning, ConfigE
             ));
         }
     };
+    let backlog = match get("SWITCHYARD_SCALE_UP_BACKLOG").as_deref().map(str::trim) {
+        None => stabilizer.scale_up.backlog,
+        Some("drain") => BacklogScaleUp::Drain,
+        Some("limited") => BacklogScaleUp::Limited,
+        Some(other) => {
+            return Err(invalid("SWITCHYARD_SCALE_UP_BACKLOG", format!("expected drain or limited, got {other:?}")));
+        }
+    };
+    let default_budget = stabilizer.direction_budget.unwrap_or_default();
+    let direction_budget = match get("SWITCHYARD_DIRECTION_BUDGET").as_deref().map(str::trim) {
+        Some("off") => None,
+        value => {
+            let changes = match value {
+                None => default_budget.changes,
+                Some(v) => match v.parse::<u32>() {
+                    Ok(n) if n >= 1 => n,
+                    _ => {
+                        return Err(invalid(
+                            "SWITCHYARD_DIRECTION_BUDGET",
+                            format!("expected a whole number of direction changes ≥ 1, or off, got {v:?}"),
+                        ));
+                    }
+                },
+            };
+            let window = secs("SWITCHYARD_DIRECTION_WINDOW_SECS", default_budget.window)?;
+            if window.is_zero() {
+                return Err(invalid("SWITCHYARD_DIRECTION_WINDOW_SECS", "must be at least 1"));
+            }
+            let hold_at_most = number("SWITCHYARD_DIRECTION_HOLD_SHARE", default_budget.hold_at_most)?;
+            if !(hold_at_most > 0.0 && hold_at_most <= 1.0) {
+                return Err(invalid(
+                    "SWITCHYARD_DIRECTION_HOLD_SHARE",
+                    format!("must be within (0, 1], got {hold_at_most}"),
+                ));
+            }
+            Some(DirectionBudget { changes, window, hold_at_most })
+        }
+    };
     Ok(Tuning {
         scaling: scaling::Tuning {
             stabilizer: Stabilizer {
@@ -306,8 +367,10 @@ fn parse_tuning(get: &impl Fn(&str) -> Option<String>) -> Result<Tuning, ConfigE
                     percent: number("SWITCHYARD_SCALE_UP_PERCENT", stabilizer.scale_up.percent)?,
                     absolute: absolute as u32,
                     period: secs("SWITCHYARD_SCALE_UP_PERIOD_SECS", stabilizer.scale_up.period)?,
+                    backlog,
                 },
                 scale_to_zero_after,
+                direction_budget,
             },
             metric_max_age: secs("SWITCHYARD_METRIC_MAX_AGE_SECS", defaults.metric_max_age)?,
             wake: WakeFromZero {
@@ -328,7 +391,11 @@ impl Fleet {
             metrics: self.metrics.iter().map(|(_, tracking)| *tracking).collect(),
             backlog: self.queue.as_ref().and_then(|q| q.backlog),
             slo: self.queue.as_ref().and_then(|q| q.slo),
-            idles_to_zero: self.role == Role::Consumer,
+            idle: match (self.role, self.idle_to_zero) {
+                (Role::Consumer, _) => IdleToZero::OnQueue,
+                (Role::Web, true) => IdleToZero::OnRequests,
+                (Role::Web, false) => IdleToZero::Never,
+            },
         }
     }
 
@@ -411,6 +478,43 @@ mod tests {
         assert!(err.starts_with("SWITCHYARD_SCALE_UP_PERCENT"), "{err}");
         assert!(config("[]", &[]).is_err());
         assert!(matches!(Config::from_lookup(|_| None), Err(ConfigError::Missing { key: "SWITCHYARD_FLEETS", .. })));
+    }
+
+    #[test]
+    fn the_backlog_scale_up_policy_defaults_to_drain_and_is_checked() {
+        let c = config(WORKERS, &[]).unwrap();
+        assert_eq!(c.tuning.scaling.stabilizer.scale_up.backlog, BacklogScaleUp::Drain);
+        assert_eq!(c.tuning.scaling, scaling::Tuning::default(), "the defaults are the algorithms crate's");
+        let c = config(WORKERS, &[("SWITCHYARD_SCALE_UP_BACKLOG", " limited ")]).unwrap();
+        assert_eq!(c.tuning.scaling.stabilizer.scale_up.backlog, BacklogScaleUp::Limited);
+        let err = config(WORKERS, &[("SWITCHYARD_SCALE_UP_BACKLOG", "always")]).unwrap_err().to_string();
+        assert!(err.starts_with("SWITCHYARD_SCALE_UP_BACKLOG") && err.contains("drain or limited"), "{err}");
+    }
+
+    #[test]
+    fn the_direction_budget_is_read_and_checked() {
+        let budget =
+            |extra: &[(&str, &str)]| config(WORKERS, extra).map(|c| c.tuning.scaling.stabilizer.direction_budget);
+        assert_eq!(budget(&[]).unwrap(), Some(DirectionBudget::default()));
+        assert_eq!(budget(&[("SWITCHYARD_DIRECTION_BUDGET", "off")]).unwrap(), None);
+        let set = budget(&[
+            ("SWITCHYARD_DIRECTION_BUDGET", "4"),
+            ("SWITCHYARD_DIRECTION_WINDOW_SECS", "1800"),
+            ("SWITCHYARD_DIRECTION_HOLD_SHARE", "0.25"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!((set.changes, set.window, set.hold_at_most), (4, Duration::from_secs(1800), 0.25));
+        for (key, value, expected) in [
+            ("SWITCHYARD_DIRECTION_BUDGET", "0", "≥ 1, or off"),
+            ("SWITCHYARD_DIRECTION_BUDGET", "many", "≥ 1, or off"),
+            ("SWITCHYARD_DIRECTION_WINDOW_SECS", "0", "at least 1"),
+            ("SWITCHYARD_DIRECTION_HOLD_SHARE", "1.5", "within (0, 1]"),
+            ("SWITCHYARD_DIRECTION_HOLD_SHARE", "0", "within (0, 1]"),
+        ] {
+            let err = budget(&[(key, value)]).unwrap_err().to_string();
+            assert!(err.starts_with(key) && err.contains(expected), "{key}={value}: {err}");
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::Serialize;
 use switchyard_algorithms::Time;
 use switchyard_algorithms::scaling::{
-    self, AgeSource, FleetSignals, FleetState, HistoryEntry, MetricSample, PeriodSums, decide_fleet,
+    self, AgeSource, FleetSignals, FleetState, HistoryEntry, MetricSample, PeriodSums, Stabilizer, decide_fleet,
 };
 
 use crate::cloud::{
@@ -176,6 +176,8 @@ pub enum Signal {
     AgeOfOldestMessage,
     /// Busy seconds the fleet's workers report (switchyard-worker).
     WorkerBusy,
+    /// Requests the routers counted for the fleet's group (web fleets that idle to zero).
+    Requests,
     /// The history the scaler records each tick.
     Recommendation,
     Desired,
@@ -198,6 +200,7 @@ impl SeriesKey {
             Signal::MessagesSent => format!("f{fleet}_sent"),
             Signal::AgeOfOldestMessage => format!("f{fleet}_age"),
             Signal::WorkerBusy => format!("f{fleet}_work"),
+            Signal::Requests => format!("f{fleet}_req"),
             Signal::Recommendation => format!("f{fleet}_rec"),
             Signal::Desired => format!("f{fleet}_des"),
             Signal::LastActive => format!("f{fleet}_act"),
@@ -271,6 +274,11 @@ fn queries(config: &Config) -> Vec<(SeriesKey, MetricQuery)> {
             // are quick and ticks are a minute apart.
             push(Signal::WorkerBusy, &tuning.namespace, WORKER_BUSY, by_fleet(), Statistic::Sum, period);
         }
+        if fleet.idle_to_zero {
+            // What the routers count for the group (their EMF `Requests` line, dimension `Group`).
+            let by_group = vec![("Group".to_owned(), fleet.group.clone())];
+            push(Signal::Requests, &tuning.namespace, ROUTER_REQUESTS, by_group, Statistic::Sum, period);
+        }
         push(Signal::Recommendation, &tuning.namespace, RECOMMENDATION, by_fleet(), Statistic::Maximum, period);
         push(Signal::Desired, &tuning.namespace, DESIRED, by_fleet(), Statistic::Minimum, period);
         push(Signal::LastActive, &tuning.namespace, LAST_ACTIVE, by_fleet(), Statistic::Maximum, period);
@@ -278,10 +286,11 @@ fn queries(config: &Config) -> Vec<(SeriesKey, MetricQuery)> {
     out
 }
 
-/// Every series in two GetMetricData reads: the arrivals (per minute) over the traffic window, the
-/// rest over the window the stabilizer and the metrics need. One read over the longer window
-/// would fetch an hour of the history at its own resolution (3 600 points a series at 1 s), for
-/// nothing: only the arrival gaps look back that far.
+/// Every series in two GetMetricData reads: the arrivals (per minute) over the traffic window and
+/// the desired sizes with their recommendations over the direction budget's window, the rest over
+/// the window the stabilizer and the metrics need. One read over the longer window would fetch an
+/// hour of every series at its own resolution (3 600 points a series at 1 s), for nothing: only
+/// the arrival gaps and the direction changes look back that far.
 async fn read_series<C: Cloud>(
     cloud: &C,
     config: &Config,
@@ -289,19 +298,50 @@ async fn read_series<C: Cloud>(
     now: Time,
 ) -> Result<HashMap<String, Series>, CloudError> {
     let tuning = &config.tuning;
-    let (arrivals, rest): (Vec<_>, Vec<_>) =
-        queries.iter().partition(|(key, _)| matches!(key.signal, Signal::MessagesSent));
-    let recent = tuning.scaling.stabilizer.history_needed().max(tuning.scaling.metric_max_age) + tuning.history_period;
+    let stabilizer = tuning.scaling.stabilizer;
+    let budgeted = stabilizer.direction_budget.is_some();
+    let (long, rest): (Vec<_>, Vec<_>) = queries.iter().partition(|(key, _)| match key.signal {
+        Signal::MessagesSent => true,
+        Signal::Recommendation | Signal::Desired => budgeted,
+        _ => false,
+    });
+    // Without the budget's window: what the scale-down window, the rate limit and the idle time need.
+    let recent =
+        Stabilizer { direction_budget: None, ..stabilizer }.history_needed().max(tuning.scaling.metric_max_age)
+            + tuning.history_period;
     let end = now + Duration::from_secs(1);
     let rest: Vec<MetricQuery> = rest.into_iter().map(|(_, q)| q.clone()).collect();
     let mut series = cloud.metric_data(&rest, now - recent, end).await?;
-    if !arrivals.is_empty() {
-        let window = tuning.scaling.lookback().max(recent) + Duration::from_secs(u64::from(SQS_PERIOD));
-        let arrivals: Vec<MetricQuery> = arrivals.into_iter().map(|(_, q)| q.clone()).collect();
-        series.extend(cloud.metric_data(&arrivals, now - window, end).await?);
+    if !long.is_empty() {
+        // The history is read at its own resolution, so at most HISTORY_PERIODS of it: all of the
+        // direction budget's hour at the one-minute tick; a few minutes at the 1 s of the tests.
+        let history_cap = tuning.history_period * HISTORY_PERIODS;
+        let window = |q: &MetricQuery| {
+            let wanted = tuning.scaling.lookback().max(recent);
+            let wanted = if q.namespace == tuning.namespace { wanted.min(history_cap.max(recent)) } else { wanted };
+            wanted + Duration::from_secs(u64::from(SQS_PERIOD))
+        };
+        // One read per window length (the arrivals', the history's): usually the same, one call.
+        let mut by_window: Vec<(Duration, Vec<MetricQuery>)> = Vec::new();
+        for (_, q) in long {
+            let w = window(q);
+            match by_window.iter_mut().find(|(length, _)| *length == w) {
+                Some((_, queries)) => queries.push(q.clone()),
+                None => by_window.push((w, vec![q.clone()])),
+            }
+        }
+        for (w, queries) in by_window {
+            series.extend(cloud.metric_data(&queries, now - w, end).await?);
+        }
     }
     Ok(series)
 }
+
+/// The most periods of the scaler's own history read in one tick (4 h at the one-minute tick).
+const HISTORY_PERIODS: u32 = 240;
+
+/// The routers' request count (EMF), per `Group` when they serve an Auto Scaling group.
+pub const ROUTER_REQUESTS: &str = "Requests";
 
 /// SQS publishes its metrics per minute.
 const SQS_PERIOD: u32 = 60;
@@ -374,6 +414,7 @@ fn decide(
         },
         age_of_oldest: series.get(index, Signal::AgeOfOldestMessage),
         worker_busy: PeriodSums { period: tuning.history_period, samples: series.get(index, Signal::WorkerBusy) },
+        requests: PeriodSums { period: tuning.history_period, samples: series.get(index, Signal::Requests) },
         history: &history,
         last_active: series.last_active(index),
         now,

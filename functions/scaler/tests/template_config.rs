@@ -26,12 +26,17 @@ fn the_templates_fleets_parse_with_default_parameters() {
         }
     }
     defaults.insert("QueueUrl".into(), "https://sqs.us-east-1.amazonaws.com/123456789012/work".into());
-    let mut json = body;
-    for (name, value) in &defaults {
-        json = json.replace(&format!("${{{name}}}"), value);
+    // Both values of the web fleet's idle_to_zero (WebFleetWakeSize 0 and above).
+    for idles in ["false", "true"] {
+        defaults.insert("WebIdlesToZero".into(), idles.into());
+        let mut json = body.clone();
+        for (name, value) in &defaults {
+            json = json.replace(&format!("${{{name}}}"), value);
+        }
+        assert!(!json.contains("${"), "unsubstituted parameter in {json}");
+        let config = scaler::config::Config::from_lookup(|k| (k == "SWITCHYARD_FLEETS").then(|| json.clone()))
+            .unwrap_or_else(|e| panic!("{e}\n{json}"));
+        assert_eq!(config.fleets.len(), 2);
+        assert_eq!(config.fleets[0].idle_to_zero, idles == "true");
     }
-    assert!(!json.contains("${"), "unsubstituted parameter in {json}");
-    let config = scaler::config::Config::from_lookup(|k| (k == "SWITCHYARD_FLEETS").then(|| json.clone()))
-        .unwrap_or_else(|e| panic!("{e}\n{json}"));
-    assert_eq!(config.fleets.len(), 2);
 }

@@ -1,21 +1,25 @@
-//! The balancer: a target set, the chosen selector built for it, and the per-target state that
-//! changes per request (in-flight counts, reported loads, passive health).
+//! The balancer: composes discovery's target set, [`health`](crate::health),
+//! [`load`](crate::load), [`selection`](crate::selection) and [`sticky`](crate::sticky) cookies.
 //!
 //! A balancer is built once per discovery change and shared (`Arc`) by every request of the
-//! process; picking takes `&self` and allocates nothing. [`Balancer::rebuild`] carries the state
-//! of targets that stay (by id) into the new set, so a discovery refresh neither forgets an
-//! ejection nor loses count of requests still in flight.
+//! process; picking takes `&self` and allocates nothing. It filters health once: the selector it
+//! picks with is built over the usable targets, and rebuilt only when they change (an ejection,
+//! one running out), so no selector checks health per candidate. [`Balancer::rebuild`] carries
+//! the state of targets that stay (by id) into the new set, so a discovery refresh neither
+//! forgets an ejection nor loses count of requests still in flight.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::hash::{fmix64, hash_bytes};
-use crate::{
-    BoundedLoad, Candidates, CookieError, Ejection, Error, HashRing, LeastConnections, OutlierConfig,
-    PowerOfTwoChoices, RoundRobin, Select, SelectRequest, StickyCookie, Target, TargetSet, Time,
-};
+use crate::candidates::{Candidates, MAX_CANDIDATES};
+use crate::error::Error;
+use crate::hash::hash_bytes;
+use crate::health::{self, Ejection, Outcome, OutlierConfig, OutlierState, SlowStart, Usability};
+use crate::load::{InFlight, LoadState, Loads};
+use crate::selection::{BoundedLoad, HashRing, RoundRobin, Select, SelectRequest, Selector, View};
+use crate::sticky::{CookieError, StickyCookie};
+use crate::target::{TargetSet, Time};
 
 /// How the balancer picks.
 #[derive(Debug, Clone)]
@@ -44,39 +48,6 @@ impl Algorithm {
     }
 }
 
-/// A new target's share ramps linearly from `min_factor` of its weight to all of it over
-/// `window`, so a cold instance (empty caches, JIT warm-up) is not handed a full share at once.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SlowStart {
-    /// The window in seconds, converted once (a `Duration` → `f64` conversion divides).
-    window_secs: f64,
-    min_factor: f64,
-}
-
-impl SlowStart {
-    /// Envoy's `min_weight_percent` default is 10 %.
-    pub fn new(window: Duration) -> Result<Self, Error> {
-        Self::with_min_factor(window, 0.1)
-    }
-
-    pub fn with_min_factor(window: Duration, min_factor: f64) -> Result<Self, Error> {
-        if window.is_zero() || !(min_factor > 0.0 && min_factor <= 1.0) {
-            return Err(Error::InvalidConfig(format!(
-                "slow start needs a window > 0 and a minimum factor in (0, 1], got {window:?} and {min_factor}"
-            )));
-        }
-        Ok(SlowStart { window_secs: window.as_secs_f64(), min_factor })
-    }
-
-    /// Share of its weight a target started at `started_at` gets at `now`, in `[min_factor, 1]`.
-    #[inline]
-    pub fn factor(&self, started_at: Time, now: Time) -> f64 {
-        let elapsed_ms = now.as_millis().saturating_sub(started_at.as_millis());
-        let ramp = elapsed_ms as f64 / 1000.0 / self.window_secs;
-        ramp.clamp(self.min_factor, 1.0)
-    }
-}
-
 /// Balancer settings. `Default` is round robin with Envoy-like health settings.
 #[derive(Debug, Clone)]
 pub struct BalancerConfig {
@@ -94,7 +65,7 @@ pub struct BalancerConfig {
     /// says where every router sent its traffic since, and adding it at full weight makes all
     /// routers avoid (then flood) the same targets together. See the crate README's study.
     pub report_fade: Duration,
-    /// Candidates ranked up front (1..=[`crate::MAX_CANDIDATES`]); more come one at a time from
+    /// Candidates ranked up front (1..=[`MAX_CANDIDATES`]); more come one at a time from
     /// [`Balancer::next_candidate`].
     pub max_candidates: usize,
 }
@@ -121,11 +92,10 @@ impl BalancerConfig {
                 self.panic_threshold
             )));
         }
-        if !(1..=crate::MAX_CANDIDATES).contains(&self.max_candidates) {
+        if !(1..=MAX_CANDIDATES).contains(&self.max_candidates) {
             return Err(Error::InvalidConfig(format!(
                 "max candidates must be within 1..={}, got {}",
-                crate::MAX_CANDIDATES,
-                self.max_candidates
+                MAX_CANDIDATES, self.max_candidates
             )));
         }
         self.outlier.validate()?;
@@ -145,14 +115,6 @@ pub struct RequestContext<'a> {
     pub hash_key: Option<&'a [u8]>,
     /// A fresh random number for this request.
     pub random: u64,
-}
-
-/// Outcome of one attempt at a target, for passive health.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Success,
-    /// Connect error, timeout, or a 5xx from the target.
-    Failure,
 }
 
 /// The candidates for one request and what the caller needs to keep stickiness.
@@ -176,170 +138,85 @@ impl Pick {
     }
 }
 
-/// Marker for "this target has not reported a load".
-const NO_REPORT: u32 = u32::MAX;
-
-/// What changes about one target while requests flow: shared by every request of a process and
-/// carried across rebuilds of the balancer.
-#[derive(Debug)]
-pub struct TargetState {
-    in_flight: AtomicU32,
-    reported: AtomicU32,
-    consecutive_failures: AtomicU32,
-    ejections: AtomicU32,
-    ejected_until: AtomicU64,
+/// What changes about one target while requests flow, as of now: its load counters and its
+/// passive health. Shared by every request of a process and carried across rebuilds.
+#[derive(Debug, Clone, Copy)]
+pub struct TargetState<'a> {
+    load: &'a LoadState,
+    outlier: &'a OutlierState,
 }
 
-impl Default for TargetState {
-    fn default() -> Self {
-        TargetState {
-            in_flight: AtomicU32::new(0),
-            reported: AtomicU32::new(NO_REPORT),
-            consecutive_failures: AtomicU32::new(0),
-            ejections: AtomicU32::new(0),
-            ejected_until: AtomicU64::new(0),
-        }
-    }
-}
-
-impl TargetState {
+impl TargetState<'_> {
     #[inline]
     pub fn in_flight(&self) -> u32 {
-        self.in_flight.load(Relaxed)
+        self.load.in_flight()
     }
 
     #[inline]
     pub fn reported_load(&self) -> Option<u32> {
-        Some(self.reported.load(Relaxed)).filter(|&r| r != NO_REPORT)
+        self.load.reported_load()
     }
 
     #[inline]
     pub fn ejected_until(&self) -> Time {
-        Time::from_millis(self.ejected_until.load(Relaxed))
+        self.outlier.ejected_until()
     }
 }
 
-/// Counts one request in flight to a target until dropped.
+/// The selector over the usable targets, while some are not.
 #[derive(Debug)]
-pub struct InFlight {
-    state: Arc<TargetState>,
-    total: Arc<AtomicU64>,
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.state.in_flight.fetch_sub(1, Relaxed);
-        self.total.fetch_sub(1, Relaxed);
-    }
-}
-
-/// What a selector may know while ranking targets for one request.
-#[derive(Debug)]
-pub struct View<'a> {
-    targets: &'a [Target],
-    states: &'a [Arc<TargetState>],
-    now: Time,
-    panic: bool,
-    slow_start: Option<SlowStart>,
-    in_flight_total: &'a AtomicU64,
-    reported_total: &'a AtomicU64,
-    /// Weight of reported loads now, in [0, 1] (see [`BalancerConfig::report_fade`]).
-    report_weight: f64,
-    inv_usable_weight: f64,
-}
-
-impl View<'_> {
-    #[inline]
-    pub fn len(&self) -> usize {
-        self.targets.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.targets.is_empty()
-    }
-
-    /// Whether the target may take this request: healthy as discovered, not ejected — or the
-    /// balancer is in panic mode, where every target may.
-    #[inline]
-    pub fn is_usable(&self, index: usize) -> bool {
-        self.panic || (self.targets[index].health.admits(self.now) && self.states[index].ejected_until() <= self.now)
-    }
-
-    #[inline]
-    pub fn weight(&self, index: usize) -> u32 {
-        self.targets[index].weight.get()
-    }
-
-    /// This process's in-flight requests to the target plus the load it last reported (if
-    /// any), the report weighted by its freshness.
-    #[inline]
-    pub fn load(&self, index: usize) -> f64 {
-        let state = &self.states[index];
-        f64::from(state.in_flight()) + f64::from(state.reported_load().unwrap_or(0)) * self.report_weight
-    }
-
-    /// The sum of [`View::load`] over all targets.
-    #[inline]
-    pub fn total_load(&self) -> f64 {
-        // Read on demand: only the bounded-load check needs it.
-        self.in_flight_total.load(Relaxed) as f64 + self.reported_total.load(Relaxed) as f64 * self.report_weight
-    }
-
-    /// 1 / the total weight of the usable targets (of all targets in panic mode): the bounded-load
-    /// limit multiplies by it instead of dividing.
-    #[inline]
-    pub fn inv_usable_weight(&self) -> f64 {
-        self.inv_usable_weight
-    }
-
-    /// The slow-start ramp factor of the target, 1 when slow start is off or over.
-    #[inline]
-    pub fn slow_start_factor(&self, index: usize) -> f64 {
-        self.slow_start.map_or(1.0, |s| s.factor(self.targets[index].started_at, self.now))
-    }
-
-    #[inline]
-    pub fn effective_weight(&self, index: usize) -> f64 {
-        f64::from(self.weight(index)) * self.slow_start_factor(index)
-    }
-}
-
-/// How many targets are usable, recomputed only when it can have changed: after an ejection, or
-/// once the earliest ejection (passive or from discovery) runs out.
-#[derive(Debug, Default)]
-struct Usability {
-    usable: AtomicU32,
-    /// 1 / usable weight (`f64` bits): the bounded-load limit multiplies instead of dividing.
-    inv_usable_weight: AtomicU64,
-    next_change: AtomicU64,
-    /// Which targets are usable, as a fingerprint: the rotation is rebuilt only when it changes.
-    fingerprint: AtomicU64,
+struct Narrowed {
+    /// Which usable set it was built for (see [`Usability`]).
+    fingerprint: u64,
+    members: Box<[u32]>,
+    selector: Selector,
 }
 
 /// Picks targets for requests. See the module documentation.
 #[derive(Debug)]
 pub struct Balancer {
     targets: TargetSet,
-    states: Box<[Arc<TargetState>]>,
-    in_flight_total: Arc<AtomicU64>,
-    reported_total: AtomicU64,
-    /// When the reported loads were taken (ms of [`Time`]).
-    reported_at: AtomicU64,
-    /// This process's share of the fleet's load when the report came (`f64` bits): reports are
-    /// fleet totals, scaled by it to this process's view so they weigh like local counts.
-    report_share: AtomicU64,
-    selector: Box<dyn Select>,
-    config: BalancerConfig,
+    /// Per target, by index: load counters and passive health, each shared with in-flight guards
+    /// and carried into rebuilt balancers.
+    loads: Box<[Arc<LoadState>]>,
+    outliers: Box<[Arc<OutlierState>]>,
+    load: Loads,
+    /// Every index, ascending: the members while every target is usable (or in panic mode).
+    everyone: Box<[u32]>,
+    /// Every target's weight, by index.
+    weights: Box<[u32]>,
+    selector: Selector,
     usability: Usability,
-    /// Round robin over the usable targets while some are not (`None` while all are).
-    usable_rotation: RwLock<Option<Arc<RoundRobin>>>,
-    total_weight: u64,
+    narrowed: RwLock<Option<Arc<Narrowed>>>,
+    config: BalancerConfig,
 }
 
 impl Balancer {
+    /// A balancer over `targets`; fails on invalid configuration.
+    ///
+    /// ```
+    /// use switchyard_algorithms::{Balancer, BalancerConfig, RequestContext, Target, TargetSet, Time};
+    ///
+    /// let targets = TargetSet::new(vec![Target::new("a", "10.0.0.1:80"), Target::new("b", "10.0.0.2:80")])?;
+    /// let balancer = Balancer::new(targets, BalancerConfig::default())?;
+    /// let pick = balancer.pick(&RequestContext::default(), Time::ZERO)?;
+    /// assert_eq!(pick.candidates.first(), Some(0), "round robin starts with the first target");
+    /// # Ok::<(), switchyard_algorithms::Error>(())
+    /// ```
     pub fn new(targets: TargetSet, config: BalancerConfig) -> Result<Self, Error> {
-        let states = (0..targets.len()).map(|_| Arc::new(TargetState::default())).collect();
-        Self::assemble(targets, config.validate()?, states, Arc::new(AtomicU64::new(0)))
+        let config = config.validate()?;
+        let selector = match config.algorithm {
+            Algorithm::RoundRobin => Selector::RoundRobin(RoundRobin::new(&targets)),
+            Algorithm::StickyCookie(_) | Algorithm::StickyIp => {
+                Selector::Ring(HashRing::new(&targets, config.bounded_load))
+            }
+            Algorithm::LeastConnections => Selector::LeastConnections,
+            Algorithm::PowerOfTwoChoices => Selector::PowerOfTwoChoices,
+        };
+        let loads = (0..targets.len()).map(|_| Arc::default()).collect();
+        let outliers = (0..targets.len()).map(|_| Arc::default()).collect();
+        let load = Loads::new(config.report_fade);
+        Ok(Self::assemble(targets, config, selector, loads, outliers, load))
     }
 
     /// A balancer for a new target set with the same configuration, keeping the state of the
@@ -348,53 +225,45 @@ impl Balancer {
         // Both sets are sorted by id: one merge pass pairs the targets that stay.
         let old = self.targets.as_slice();
         let mut o = 0;
-        let states = targets
+        let kept: Vec<Option<usize>> = targets
             .iter()
             .map(|t| {
                 while o < old.len() && old[o].id < t.id {
                     o += 1;
                 }
-                match old.get(o) {
-                    Some(kept) if kept.id == t.id => Arc::clone(&self.states[o]),
-                    _ => Arc::new(TargetState::default()),
-                }
+                old.get(o).filter(|kept| kept.id == t.id).map(|_| o)
             })
             .collect();
-        let rebuilt = Self::assemble(targets, self.config.clone(), states, Arc::clone(&self.in_flight_total))?;
-        rebuilt
-            .reported_total
-            .store(rebuilt.states.iter().map(|s| u64::from(s.reported_load().unwrap_or(0))).sum(), Relaxed);
-        rebuilt.reported_at.store(self.reported_at.load(Relaxed), Relaxed);
-        rebuilt.report_share.store(self.report_share.load(Relaxed), Relaxed);
-        Ok(rebuilt)
+        let loads: Box<[Arc<LoadState>]> =
+            kept.iter().map(|k| k.map_or_else(Arc::default, |o| Arc::clone(&self.loads[o]))).collect();
+        let outliers = kept.iter().map(|k| k.map_or_else(Arc::default, |o| Arc::clone(&self.outliers[o]))).collect();
+        let selector = self.selector.rebuild(&self.targets, &targets);
+        let load = self.load.carried_over(loads.iter().map(|s| &**s));
+        Ok(Self::assemble(targets, self.config.clone(), selector, loads, outliers, load))
     }
 
     fn assemble(
         targets: TargetSet,
         config: BalancerConfig,
-        states: Box<[Arc<TargetState>]>,
-        in_flight_total: Arc<AtomicU64>,
-    ) -> Result<Self, Error> {
-        let selector: Box<dyn Select> = match config.algorithm {
-            Algorithm::RoundRobin => Box::new(RoundRobin::new(&targets)),
-            Algorithm::StickyCookie(_) | Algorithm::StickyIp => Box::new(HashRing::new(&targets, config.bounded_load)),
-            Algorithm::LeastConnections => Box::new(LeastConnections),
-            Algorithm::PowerOfTwoChoices => Box::new(PowerOfTwoChoices),
-        };
-        let total_weight = targets.iter().map(|t| u64::from(t.weight.get())).sum();
-        Ok(Balancer {
+        selector: Selector,
+        loads: Box<[Arc<LoadState>]>,
+        outliers: Box<[Arc<OutlierState>]>,
+        load: Loads,
+    ) -> Self {
+        let everyone = (0..targets.len() as u32).collect();
+        let weights = targets.iter().map(|t| t.weight.get()).collect();
+        Balancer {
             targets,
-            states,
-            in_flight_total,
-            reported_total: AtomicU64::new(0),
-            reported_at: AtomicU64::new(0),
-            report_share: AtomicU64::new(1.0f64.to_bits()),
+            loads,
+            outliers,
+            load,
+            everyone,
+            weights,
             selector,
+            usability: Usability::new(config.panic_threshold),
+            narrowed: RwLock::new(None),
             config,
-            usability: Usability::default(),
-            usable_rotation: RwLock::new(None),
-            total_weight,
-        })
+        }
     }
 
     pub fn targets(&self) -> &TargetSet {
@@ -405,8 +274,8 @@ impl Balancer {
         &self.config
     }
 
-    pub fn state(&self, index: usize) -> Option<&TargetState> {
-        self.states.get(index).map(|s| &**s)
+    pub fn state(&self, index: usize) -> Option<TargetState<'_>> {
+        Some(TargetState { load: self.loads.get(index)?, outlier: self.outliers.get(index)? })
     }
 
     /// The pick for one request at `now`: `max_candidates` ranked targets (by default one).
@@ -439,24 +308,33 @@ impl Balancer {
 
     /// Fill `pick.candidates` (keeping what it holds) for this request.
     fn select_into(&self, request: &RequestContext<'_>, now: Time, pick: &mut Pick) -> Result<(), Error> {
-        if self.targets.is_empty() {
+        let n = self.targets.len();
+        if n == 0 {
             return Err(Error::NoTargets);
         }
-        let (usable, inv_usable_weight) = self.usability(now);
-        // Envoy's rule: a threshold of 0 disables panic mode; then a set with nothing usable is an error.
-        let threshold = self.config.panic_threshold;
-        let panic = threshold > 0.0 && (usable == 0 || (usable as f64) < threshold * self.targets.len() as f64);
+        let survey = self.usability.survey(self.targets.as_slice(), |i| self.outliers[i].ejected_until(), now);
+        let panic = survey.panic;
         pick.panic = panic;
+        if !panic && survey.usable == 0 {
+            return Err(Error::NoUsableTarget);
+        }
+        // Health is filtered here, once: the selector is the one built over the usable targets.
+        let narrowed;
+        let (members, selector) = if panic || survey.usable == n {
+            (&self.everyone[..], &self.selector)
+        } else {
+            narrowed = self.narrowed(survey.fingerprint, now);
+            (&narrowed.members[..], &narrowed.selector)
+        };
         let view = View {
             targets: self.targets.as_slice(),
-            states: &self.states,
-            now,
-            panic,
+            weights: &self.weights,
+            loads: &self.loads,
+            load: self.load.at(now),
+            members,
             slow_start: self.config.slow_start,
-            in_flight_total: &self.in_flight_total,
-            reported_total: &self.reported_total,
-            report_weight: self.report_weight(now),
-            inv_usable_weight: if panic { 1.0 / self.total_weight.max(1) as f64 } else { inv_usable_weight },
+            now,
+            inv_usable_weight: survey.inv_usable_weight,
         };
         let before = pick.candidates.len();
         let key = match &self.config.algorithm {
@@ -467,7 +345,8 @@ impl Balancer {
                     Some(Ok(id)) => match self.targets.position(id.as_str()) {
                         Some(index) => {
                             pick.cookie_target = Some(index);
-                            if view.is_usable(index) && self.within_bound(&view, index) {
+                            let usable = panic || members.binary_search(&(index as u32)).is_ok();
+                            if usable && self.config.bounded_load.is_none_or(|b| view.within_bound(b, index)) {
                                 pick.candidates.push(index);
                             }
                             // Overflow and fall-throughs continue from the target's place on the ring.
@@ -485,17 +364,7 @@ impl Balancer {
             _ => None,
         };
         if !pick.candidates.is_full() {
-            let request = SelectRequest { key, random: request.random };
-            // Round robin while some targets are unusable: the rotation over the usable ones.
-            let narrowed = if !panic && (usable as usize) < self.targets.len() {
-                self.usable_rotation.read().map_or(None, |r| r.clone())
-            } else {
-                None
-            };
-            match &narrowed {
-                Some(rotation) => rotation.select(&request, &view, &mut pick.candidates),
-                None => self.selector.select(&request, &view, &mut pick.candidates),
-            }
+            selector.select(&SelectRequest { key, random: request.random }, &view, &mut pick.candidates);
         }
         if pick.candidates.len() == before {
             return Err(Error::NoUsableTarget);
@@ -503,15 +372,24 @@ impl Balancer {
         Ok(())
     }
 
-    fn within_bound(&self, view: &View<'_>, index: usize) -> bool {
-        match self.config.bounded_load {
-            Some(bound) => BoundedLoad::admits(
-                bound.limit_per_weight(view.total_load(), view.inv_usable_weight()),
-                view.load(index),
-                view.weight(index),
-            ),
-            None => true,
+    /// The selector over the usable targets, built again when they changed since it was.
+    #[cold]
+    fn narrowed(&self, fingerprint: u64, now: Time) -> Arc<Narrowed> {
+        if let Ok(slot) = self.narrowed.read()
+            && let Some(narrowed) = slot.as_ref().filter(|n| n.fingerprint == fingerprint)
+        {
+            return Arc::clone(narrowed);
         }
+        let members: Box<[u32]> = (0..self.targets.len())
+            .filter(|&i| health::admits(self.targets[i].health, self.outliers[i].ejected_until(), now))
+            .map(|i| i as u32)
+            .collect();
+        let selector = self.selector.over(&self.targets, &members);
+        let narrowed = Arc::new(Narrowed { fingerprint, members, selector });
+        if let Ok(mut slot) = self.narrowed.write() {
+            *slot = Some(Arc::clone(&narrowed));
+        }
+        narrowed
     }
 
     /// A sticky cookie value for `index`, when the algorithm is `sticky_cookie`.
@@ -524,34 +402,16 @@ impl Balancer {
 
     /// Count a request in flight to `index` until the returned guard is dropped.
     pub fn begin(&self, index: usize) -> Option<InFlight> {
-        let state = self.states.get(index)?;
-        state.in_flight.fetch_add(1, Relaxed);
-        self.in_flight_total.fetch_add(1, Relaxed);
-        Some(InFlight { state: Arc::clone(state), total: Arc::clone(&self.in_flight_total) })
+        self.loads.get(index).map(|target| self.load.begin(target))
     }
 
     /// Record how an attempt at `index` went; returns the ejection it caused, if any.
     pub fn record(&self, index: usize, outcome: Outcome, now: Time) -> Option<Ejection> {
-        let state = self.states.get(index)?;
-        if outcome == Outcome::Success {
-            state.consecutive_failures.store(0, Relaxed);
-            return None;
-        }
-        let failures = state.consecutive_failures.fetch_add(1, Relaxed).saturating_add(1);
-        let outlier = &self.config.outlier;
-        if failures < outlier.consecutive_failures.get() || state.ejected_until() > now {
-            return None;
-        }
-        let ejected_now = self.states.iter().filter(|s| s.ejected_until() > now).count();
-        if ejected_now >= outlier.max_ejected(self.targets.len()) {
-            return None;
-        }
-        let multiplier = outlier.next_multiplier(state.ejections.load(Relaxed), state.ejected_until(), now);
-        let until = now + outlier.ejection_time(multiplier);
-        state.ejections.store(multiplier, Relaxed);
-        state.ejected_until.store(until.as_millis(), Relaxed);
-        state.consecutive_failures.store(0, Relaxed);
-        self.usability.next_change.store(0, Relaxed);
+        let outlier = self.outliers.get(index)?;
+        let ejected_now = || self.outliers.iter().filter(|s| s.ejected_until() > now).count();
+        let (until, multiplier) =
+            outlier.record(outcome, now, &self.config.outlier, self.targets.len(), ejected_now)?;
+        self.usability.invalidate();
         Some(Ejection { index, until, multiplier })
     }
 
@@ -559,85 +419,11 @@ impl Balancer {
     /// as of `taken_at`. Targets absent from `reports` have no report: their load is this
     /// process's count alone.
     pub fn set_reported_loads<'a>(&self, reports: impl IntoIterator<Item = (&'a str, u32)>, taken_at: Time) {
-        self.states.iter().for_each(|s| s.reported.store(NO_REPORT, Relaxed));
-        for (id, load) in reports {
-            if let Some(index) = self.targets.position(id) {
-                self.states[index].reported.store(load.min(NO_REPORT - 1), Relaxed);
-            }
-        }
-        let total = self.states.iter().map(|s| u64::from(s.reported_load().unwrap_or(0))).sum();
-        self.reported_total.store(total, Relaxed);
-        self.reported_at.store(taken_at.as_millis(), Relaxed);
-        // Many routers share the fleet: a target's reported load is everyone's. Our share of it is
-        // estimated as our in-flight total over the reported total (1 when we carry it all, or
-        // when nothing is reported or in flight, so that a lone router counts reports fully).
-        let local = self.in_flight_total.load(Relaxed) as f64;
-        let share = if total == 0 || local == 0.0 { 1.0 } else { (local / total as f64).clamp(0.01, 1.0) };
-        self.report_share.store(share.to_bits(), Relaxed);
+        let reports = reports
+            .into_iter()
+            .filter_map(|(id, load)| self.targets.position(id).map(|index| (&*self.loads[index], load)));
+        self.load.set_reported(self.loads.iter().map(|s| &**s), reports, taken_at);
     }
-
-    fn report_weight(&self, now: Time) -> f64 {
-        // Nothing reported (the common case without a load metric): no arithmetic on the hot path.
-        let fade_ms = self.config.report_fade.as_millis() as f64;
-        if self.reported_total.load(Relaxed) == 0 || fade_ms <= 0.0 {
-            return 0.0;
-        }
-        let age_ms = now.as_millis().saturating_sub(self.reported_at.load(Relaxed)) as f64;
-        (1.0 - age_ms / fade_ms).clamp(0.0, 1.0) * f64::from_bits(self.report_share.load(Relaxed))
-    }
-
-    /// Usable targets and 1 / their total weight.
-    fn usability(&self, now: Time) -> (u32, f64) {
-        if now.as_millis() < self.usability.next_change.load(Relaxed) {
-            return (
-                self.usability.usable.load(Relaxed),
-                f64::from_bits(self.usability.inv_usable_weight.load(Relaxed)),
-            );
-        }
-        let mut usable = 0u32;
-        let mut weight = 0u64;
-        let mut next_change = u64::MAX;
-        let mut fingerprint = 0u64;
-        for (target, state) in self.targets.iter().zip(self.states.iter()) {
-            let ejected_until = state.ejected_until();
-            if ejected_until > now {
-                next_change = next_change.min(ejected_until.as_millis());
-            }
-            if let crate::Health::EjectedUntil(until) = target.health
-                && until > now
-            {
-                next_change = next_change.min(until.as_millis());
-            }
-            if target.health.admits(now) && ejected_until <= now {
-                usable += 1;
-                weight += u64::from(target.weight.get());
-                fingerprint = fmix64(fingerprint ^ index_key(&target.id));
-            }
-        }
-        if matches!(self.config.algorithm, Algorithm::RoundRobin)
-            && self.usability.fingerprint.swap(fingerprint, Relaxed) != fingerprint
-        {
-            let rotation = ((usable as usize) < self.targets.len()).then(|| {
-                let members: Vec<usize> = (0..self.targets.len())
-                    .filter(|&i| self.targets[i].health.admits(now) && self.states[i].ejected_until() <= now)
-                    .collect();
-                Arc::new(RoundRobin::over(&self.targets, &members))
-            });
-            if let Ok(mut slot) = self.usable_rotation.write() {
-                *slot = rotation;
-            }
-        }
-        self.usability.usable.store(usable, Relaxed);
-        let inv = 1.0 / weight.max(1) as f64;
-        self.usability.inv_usable_weight.store(inv.to_bits(), Relaxed);
-        self.usability.next_change.store(next_change, Relaxed);
-        (usable, inv)
-    }
-}
-
-/// A target's contribution to the usable set's fingerprint.
-fn index_key(id: &crate::TargetId) -> u64 {
-    hash_bytes(id.as_str().as_bytes())
 }
 
 fn hash_ip(ip: IpAddr) -> u64 {

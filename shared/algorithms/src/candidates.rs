@@ -15,6 +15,15 @@ pub struct Candidates {
 
 impl Candidates {
     /// Room for `capacity` candidates (clamped to `1..=MAX_CANDIDATES`).
+    ///
+    /// ```
+    /// use switchyard_algorithms::Candidates;
+    ///
+    /// let mut candidates = Candidates::with_capacity(2);
+    /// assert!(candidates.push(4) && !candidates.push(4), "distinct");
+    /// assert!(candidates.push(1) && !candidates.push(2), "full");
+    /// assert_eq!(candidates.iter().collect::<Vec<_>>(), [4, 1]);
+    /// ```
     #[inline]
     pub fn with_capacity(capacity: usize) -> Self {
         Candidates { indices: [0; MAX_CANDIDATES], len: 0, capacity: capacity.clamp(1, MAX_CANDIDATES) as u8 }

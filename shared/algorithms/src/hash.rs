@@ -34,6 +34,13 @@ pub const fn fmix64(mut k: u64) -> u64 {
 pub struct SplitMix64(u64);
 
 impl SplitMix64 {
+    /// ```
+    /// use switchyard_algorithms::hash::SplitMix64;
+    ///
+    /// let (mut a, mut b) = (SplitMix64::new(7), SplitMix64::new(7));
+    /// assert_eq!(a.next_u64(), b.next_u64(), "the same seed, the same numbers");
+    /// assert!(a.below(10) < 10);
+    /// ```
     #[inline]
     pub const fn new(seed: u64) -> Self {
         SplitMix64(seed)

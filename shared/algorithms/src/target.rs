@@ -20,6 +20,14 @@ pub struct Time(u64);
 impl Time {
     pub const ZERO: Time = Time(0);
 
+    /// ```
+    /// use std::time::Duration;
+    /// use switchyard_algorithms::Time;
+    ///
+    /// let t = Time::from_millis(1_500);
+    /// assert_eq!(t + Duration::from_millis(500), Time::from_secs(2));
+    /// assert_eq!(Time::from_secs(2).since(t), Duration::from_millis(500));
+    /// ```
     #[inline]
     pub const fn from_millis(ms: u64) -> Self {
         Time(ms)
@@ -62,6 +70,13 @@ impl Sub<Duration> for Time {
 pub struct TargetId(Arc<str>);
 
 impl TargetId {
+    /// ```
+    /// use switchyard_algorithms::TargetId;
+    ///
+    /// let id = TargetId::new("i-0abc");
+    /// assert_eq!(id.as_str(), "i-0abc");
+    /// assert_eq!(id, TargetId::from("i-0abc"));
+    /// ```
     pub fn new(id: impl AsRef<str>) -> Self {
         TargetId(Arc::from(id.as_ref()))
     }
@@ -91,6 +106,13 @@ impl Weight {
     pub const ONE: Weight = Weight(NonZeroU32::MIN);
 
     /// `None` for zero: a target that should get nothing is left out of the set (or drained).
+    ///
+    /// ```
+    /// use switchyard_algorithms::Weight;
+    ///
+    /// assert_eq!(Weight::new(3).map(Weight::get), Some(3));
+    /// assert_eq!(Weight::new(0), None);
+    /// ```
     pub const fn new(w: u32) -> Option<Self> {
         match NonZeroU32::new(w) {
             Some(w) => Some(Weight(w)),
@@ -111,7 +133,7 @@ impl Default for Weight {
 }
 
 /// Health as discovery reports it (the Auto Scaling group, a health check). Passive health —
-/// ejecting a target that keeps failing — is kept apart, in [`crate::OutlierConfig`] and the
+/// ejecting a target that keeps failing — is kept apart, in [`OutlierConfig`](crate::health::OutlierConfig) and the
 /// balancer's per-target state, because it changes per request while this changes only when
 /// discovery runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -150,6 +172,16 @@ pub struct Target {
 
 impl Target {
     /// A healthy target of weight 1 that has been up since the epoch (no slow start).
+    ///
+    /// ```
+    /// use switchyard_algorithms::{Health, Target, Time, Weight};
+    ///
+    /// let target = Target::new("i-0abc", "10.0.0.7:8080")
+    ///     .with_weight(Weight::new(2).unwrap())
+    ///     .started_at(Time::from_secs(60));
+    /// assert_eq!(target.health, Health::Healthy);
+    /// assert_eq!(target.weight.get(), 2);
+    /// ```
     pub fn new(id: impl AsRef<str>, address: impl Into<String>) -> Self {
         Target {
             id: TargetId::new(id),
@@ -188,6 +220,15 @@ pub struct TargetSet {
 
 impl TargetSet {
     /// Fails on duplicate ids: two entries for one server would double its share silently.
+    ///
+    /// ```
+    /// use switchyard_algorithms::{Error, Target, TargetSet};
+    ///
+    /// let set = TargetSet::new(vec![Target::new("b", "b:80"), Target::new("a", "a:80")]).unwrap();
+    /// assert_eq!(set.position("a"), Some(0), "sorted by id");
+    /// let twice = TargetSet::new(vec![Target::new("a", "a:80"), Target::new("a", "a:81")]);
+    /// assert!(matches!(twice, Err(Error::DuplicateTarget(_))));
+    /// ```
     pub fn new(mut targets: Vec<Target>) -> Result<Self, Error> {
         if targets.len() > MAX_TARGETS {
             return Err(Error::TooManyTargets(targets.len()));

@@ -9,7 +9,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use switchyard_algorithms::Time;
 use switchyard_algorithms::scaling::{
-    Activity, Bounds, FleetState, HistoryEntry, Reason, Recommendation, ScaleUpLimit, Stabilizer,
+    Activity, BacklogScaleUp, Bounds, FleetState, HistoryEntry, Reason, Recommendation, ScaleUpLimit, Stabilizer,
 };
 
 /// The most a fleet of `base` instances at the start of a period may reach by its end.
@@ -31,11 +31,11 @@ proptest! {
         absolute in 1u32..20,
         period_s in prop_oneof![Just(15u64), Just(60u64), 1u64..300],
     ) {
-        let limit = ScaleUpLimit { percent, absolute, period: Duration::from_secs(period_s) };
+        let limit = ScaleUpLimit { percent, absolute, period: Duration::from_secs(period_s), backlog: BacklogScaleUp::Limited };
         let stabilizer = Stabilizer { scale_up: limit, ..Stabilizer::default() };
         let bounds = Bounds::new(0, 100_000).unwrap();
         let wanted = Recommendation { replicas: 90_000, reason: Reason::Backlog { messages: 900_000, per_instance: 10.0 } };
-        let busy = Activity { waiting: 900_000, active_now: true, last_active: None };
+        let busy = Activity { waiting: 900_000, backlog_needs: 0, active_now: true, last_active: None };
         let t0 = Time::from_secs(1_000_000);
         let mut history: Vec<HistoryEntry> = Vec::new();
         // (time, size in force from then on), the size before the first tick included.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use switchyard_algorithms::Time;
 use switchyard_algorithms::scaling::{
-    Activity, BacklogPerInstance, Bounds, FleetPolicy, FleetSignals, FleetState, HistoryEntry, LatencySlo,
+    Activity, BacklogPerInstance, Bounds, FleetPolicy, FleetSignals, FleetState, HistoryEntry, IdleToZero, LatencySlo,
     MetricSample, PeriodSums, QueueDepth, Recommendation, ScaleUpLimit, Stabilizer, Tuning, decide_fleet,
 };
 
@@ -41,7 +41,8 @@ impl Stabilized {
         let now = Time::from_secs(o.now_s);
         let fleet = FleetState { desired: o.desired, in_service: o.in_service, pending, bounds: self.bounds };
         let (waiting, active_now) = activity;
-        let activity = Activity { waiting, active_now, last_active: self.last_active };
+        // The HPA has no backlog policy: its scale-up steps hold whatever is waiting.
+        let activity = Activity { waiting, backlog_needs: 0, active_now, last_active: self.last_active };
         let decision = self.stabilizer.decide(&fleet, recommendation, &self.history, activity, now);
         self.history.push(decision.record);
         self.history.retain(|h| now.since(h.at) <= self.stabilizer.history_needed());
@@ -84,7 +85,7 @@ impl Switchyard {
                     BacklogPerInstance::new(config.acceptable_backlog_per_instance())?.counting_in_flight(true),
                 ),
                 slo: Some(LatencySlo::new(Duration::from_secs_f64(config.slo_age_s), 1.0 / config.processing_mean_s)?),
-                idles_to_zero: true,
+                idle: IdleToZero::OnQueue,
             },
             tuning,
             bounds: Bounds::new(config.min, config.max)?,
@@ -117,6 +118,7 @@ impl Autoscaler for Switchyard {
             messages_sent: PeriodSums { period: Duration::from_secs(60), samples: &self.sent },
             age_of_oldest: &[],
             worker_busy: PeriodSums::default(),
+            requests: PeriodSums::default(),
             history: &self.history,
             last_active: self.last_active,
             now,
@@ -205,7 +207,8 @@ impl Autoscaler for AwsTargetTracking {
 /// KEDA's SQS scaler driving the HPA, with their defaults:
 /// - KEDA polls GetQueueAttributes every 30 s: visible + in flight (`scaleOnInFlight: true`),
 ///   `queueLength` = acceptable backlog per instance (the same target as the others);
-/// - the HPA syncs every 15 s: `ceil(metric ÷ queueLength)` with a 10 % tolerance; scale-up
+/// - the HPA syncs every 15 s: `ceil(metric ÷ queueLength)` unless the usage ratio `metric ÷
+///   (queueLength × current)` is within 10 % of 1 (its replica calculator's tolerance); scale-up
 ///   100 % or 4 pods per 15 s (the larger); scale-down stabilization 300 s;
 /// - KEDA activates 0 → 1 on any message (`activationQueueLength: 0`) and goes to zero after
 ///   `cooldownPeriod` 300 s without activity.
@@ -222,11 +225,14 @@ impl KedaHpa {
             queue_length: config.acceptable_backlog_per_instance(),
             stabilized: Stabilized::new(
                 // The HPA's documented defaults and KEDA's cooldownPeriod: the peer's, not Switchyard's.
+                // The tolerance is the replica calculator's (in `decide`); the HPA's normalizer
+                // applies no second dead band.
                 Stabilizer {
-                    tolerance: 0.1,
+                    tolerance: 0.0,
                     scale_down_window: Duration::from_secs(300),
                     scale_up: ScaleUpLimit::HPA,
                     scale_to_zero_after: Some(Duration::from_secs(300)),
+                    direction_budget: None,
                 },
                 config,
             )?,
@@ -251,7 +257,9 @@ impl Autoscaler for KedaHpa {
         let metric = self.metric.unwrap_or(0);
         let wanted = (metric as f64 / self.queue_length).ceil() as u32;
         let current = o.desired;
-        let ratio = if current == 0 { f64::INFINITY } else { f64::from(wanted) / f64::from(current) };
+        // The HPA's replica calculator for an external AverageValue metric: the usage ratio
+        // `metric ÷ (queueLength × current)`, unrounded, against the 10 % tolerance.
+        let ratio = if current == 0 { f64::INFINITY } else { metric as f64 / (self.queue_length * f64::from(current)) };
         let replicas = if (ratio - 1.0).abs() <= 0.1 { current } else { wanted };
         let recommendation = Recommendation {
             replicas,

@@ -28,6 +28,49 @@ fn on_the_spike_switchyard_has_30_percent_fewer_violation_minutes_than_aws_at_no
     assert!(ours.instance_minutes <= aws.instance_minutes, "{} vs {}", ours.instance_minutes, aws.instance_minutes);
 }
 
+/// Every trace the README's tables show.
+const TRACES: [&str; 7] =
+    ["spike", "constant", "diurnal", "sawtooth", "nightly-batch", "flash-sale", "traces/bursty-afternoon.csv"];
+
+#[test]
+fn on_every_trace_switchyard_meets_issue_19s_violation_and_cost_goals() {
+    for trace in TRACES {
+        let outcomes = run(trace);
+        let (ours, aws, keda) =
+            (by(&outcomes, "switchyard"), by(&outcomes, "aws target tracking"), by(&outcomes, "keda + hpa"));
+        assert!(
+            (ours.slo_violation_minutes as f64) <= 0.7 * aws.slo_violation_minutes as f64,
+            "{trace}: {} vs AWS's {} violation minutes",
+            ours.slo_violation_minutes,
+            aws.slo_violation_minutes
+        );
+        assert!(
+            ours.instance_minutes <= aws.instance_minutes,
+            "{trace}: {} vs {}",
+            ours.instance_minutes,
+            aws.instance_minutes
+        );
+        assert!(
+            ours.slo_violation_minutes <= keda.slo_violation_minutes,
+            "{trace}: {} vs KEDA's {} violation minutes",
+            ours.slo_violation_minutes,
+            keda.slo_violation_minutes
+        );
+    }
+}
+
+#[test]
+fn switchyard_turns_at_most_twice_an_hour_outside_wake_cycles_but_on_the_sawtooth() {
+    for trace in TRACES {
+        let outcomes = run(trace);
+        let ours = by(&outcomes, "switchyard");
+        let per_hour = ours.direction_changes_outside_wake as f64 * 60.0 / ours.minutes as f64;
+        // The sawtooth's load itself turns four times an hour (README: the goal is not met there).
+        let allowed = if trace == "sawtooth" { 4.0 } else { 2.0 };
+        assert!(per_hour <= allowed, "{trace}: {per_hour:.1} direction changes per hour");
+    }
+}
+
 #[test]
 fn a_flat_load_does_not_make_switchyard_flap() {
     let outcomes = run("constant");

@@ -1,7 +1,8 @@
 //! What the router needs from AWS, behind three small traits owned here: where targets come from
-//! ([`Discovery`]), what load they report ([`LoadSource`]) and where jobs go ([`JobQueue`]). Each is
-//! implemented once over the AWS SDK ([`GroupDiscovery`], [`CloudWatchLoads`], [`SqsQueue`]) and by
-//! the in-memory fakes in [`crate::fakes`] for logic tests.
+//! ([`Discovery`]), what load they report ([`LoadSource`]), where jobs go ([`JobQueue`]) and how a
+//! group at zero is woken ([`FleetWaker`]). Each is implemented once over the AWS SDK
+//! ([`GroupDiscovery`], [`CloudWatchLoads`], [`SqsQueue`], [`GroupWaker`]) and by the in-memory
+//! fakes in [`crate::fakes`] for logic tests.
 //!
 //! The traits return boxed futures so that the router holds them as `Arc<dyn …>`: one allocation
 //! per call, on paths that run every few seconds (discovery, loads) or once per job.
@@ -9,6 +10,7 @@
 mod discovery;
 mod loads;
 mod queue;
+mod wake;
 
 use std::fmt;
 use std::future::Future;
@@ -19,6 +21,7 @@ use switchyard_algorithms::{Target, Time};
 pub use discovery::{GroupDiscovery, StaticTargets};
 pub use loads::{CloudWatchLoads, LoadReports, newest_per_target};
 pub use queue::{Fifo, IDEMPOTENCY_KEY_ATTRIBUTE, Job, SendError, SqsQueue, UnknownOutcomeIsFinal};
+pub use wake::{FleetWaker, GroupWaker, Woken};
 
 /// A future the traits return: `Send`, so the background refresh can run it on any thread.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

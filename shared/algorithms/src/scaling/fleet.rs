@@ -20,9 +20,22 @@ pub struct FleetPolicy {
     pub metrics: Vec<TargetTracking>,
     pub backlog: Option<BacklogPerInstance>,
     pub slo: Option<LatencySlo>,
-    /// A queue consumer may idle to zero and is woken by a waiting message; a web fleet is never
-    /// idled to zero by the scaler (with min 0 it follows its metrics).
-    pub idles_to_zero: bool,
+    /// Whether, and on what, the fleet idles to zero.
+    pub idle: IdleToZero,
+}
+
+/// When a fleet goes to zero (after the stabilizer's `scale_to_zero_after` of no activity), and
+/// what wakes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleToZero {
+    /// Never: the fleet follows its metrics (a web fleet without a router to wake it).
+    Never,
+    /// A queue consumer: idle while nothing is waiting or in flight and its workers report no busy
+    /// time; a waiting message wakes it.
+    OnQueue,
+    /// A web fleet behind the router: idle while no router environment counted a request for its
+    /// group; the router wakes it on the first request.
+    OnRequests,
 }
 
 /// Whether a fleet at zero should rather keep one instance, and what it costs to wake.
@@ -118,6 +131,8 @@ pub struct FleetSignals<'a> {
     pub age_of_oldest: &'a [MetricSample],
     /// Busy seconds the fleet's workers reported per period (`WorkerBusySeconds`, Sum).
     pub worker_busy: PeriodSums<'a>,
+    /// Requests the routers counted for the fleet's group per period (`Requests` by `Group`, Sum).
+    pub requests: PeriodSums<'a>,
     /// Earlier decisions, as [`FleetDecision::record`] returned them.
     pub history: &'a [HistoryEntry],
     /// When the fleet was last seen active, as [`FleetDecision::last_active`] returned it.
@@ -182,6 +197,7 @@ pub fn decide_fleet(
     }
 
     let mut queue_inputs = None;
+    let mut backlog_needs = 0;
     if let Some(depth) = signals.queue {
         let sent = signals.messages_sent;
         let arrival_rate = latest_sample(sent.samples, now, max_age)
@@ -197,6 +213,7 @@ pub fn decide_fleet(
             oldest_age: reported_age,
             arrival_rate,
         };
+        backlog_needs = backlog_needs_for(policy, &state);
         recommendations.extend(policy.backlog.map(|b| b.recommend(Some(&state))));
         let slo = policy.slo.map(|s| s.recommend(Some(&state)));
         let age_of_oldest = match slo.as_ref().map(|r| &r.reason) {
@@ -211,15 +228,28 @@ pub fn decide_fleet(
     }
     let recommendation = Recommendation::combine(recommendations, fleet.desired).ok_or(DecideError::NoSignal)?;
 
-    let active_now = match (policy.idles_to_zero, signals.queue) {
-        (true, Some(d)) => d.visible + d.in_flight + d.delayed > 0,
+    // A fleet above zero whose last recorded size was zero was woken by someone else (the router,
+    // on a request): that is activity, or the requests' metrics, a minute late, would let the
+    // next tick put it back to zero.
+    let woken = fleet.desired > 0 && signals.history.iter().max_by_key(|h| h.at).is_some_and(|h| h.desired == 0);
+    let active_now = match (policy.idle, signals.queue) {
+        (IdleToZero::OnQueue, Some(d)) => d.visible + d.in_flight + d.delayed > 0,
+        (IdleToZero::OnRequests, _) => woken,
         _ => true,
     };
-    let activity = Activity {
-        waiting: signals.queue.map_or(0, |d| d.visible),
-        active_now,
-        last_active: signals.last_active.max(last_reported_busy(signals.worker_busy, now)),
-    };
+    let last_active =
+        signals.last_active.max(last_nonzero(signals.worker_busy, now)).max(last_nonzero(signals.requests, now));
+    // A web fleet's metrics (CPU, say) never recommend zero: with no request for the idle time
+    // it needs none. The stabilizer's scale-down window still applies to this recommendation.
+    let mut recommendation = recommendation;
+    if policy.idle == IdleToZero::OnRequests
+        && !active_now
+        && let (Some(after), Some(seen)) = (tuning.stabilizer.scale_to_zero_after, last_active)
+        && now.since(seen) >= after
+    {
+        recommendation = Recommendation { replicas: 0, reason: Reason::NoRequests { idle_for: now.since(seen) } };
+    }
+    let activity = Activity { waiting: signals.queue.map_or(0, |d| d.visible), backlog_needs, active_now, last_active };
     let mut decision = tuning.stabilizer.decide(fleet, &recommendation, signals.history, activity, now);
     if let (Some(slo), Some(Step::ScaledToZero { idle_for })) = (policy.slo, decision.steps.last().cloned()) {
         weigh_zero_against_slo(&mut decision, idle_for, slo.age_target(), signals, &tuning.wake);
@@ -227,16 +257,32 @@ pub fn decide_fleet(
     Ok(FleetDecision { recommendation, decision, queue: queue_inputs })
 }
 
-/// The end of the newest period in which the workers reported busy time: activity the queue's
-/// depth misses when jobs are quick and ticks are a minute apart.
-fn last_reported_busy(busy: PeriodSums<'_>, now: Time) -> Option<Time> {
-    busy.samples.iter().rev().find(|s| s.value.is_finite() && s.value > 0.0).map(|s| (s.at + busy.period).min(now))
+/// Instances the messages in the queue need, each given a full acceptable backlog: the backlog
+/// policy's count, or without one, the SLO's (`μ × age target` messages each).
+fn backlog_needs_for(policy: &FleetPolicy, state: &QueueState) -> u32 {
+    match (policy.backlog, policy.slo) {
+        (Some(backlog), _) => backlog.recommend(Some(state)).replicas,
+        (None, Some(slo)) => {
+            let needs = (state.visible as f64 / slo.acceptable_backlog_per_instance()).ceil();
+            if needs.is_finite() { needs.min(f64::from(u32::MAX)) as u32 } else { 0 }
+        }
+        (None, None) => 0,
+    }
+}
+
+/// The end of the newest period with a positive sum: the workers' busy time (activity the
+/// queue's depth misses when jobs are quick and ticks are a minute apart), or the routers'
+/// requests.
+fn last_nonzero(sums: PeriodSums<'_>, now: Time) -> Option<Time> {
+    sums.samples.iter().rev().find(|s| s.value.is_finite() && s.value > 0.0).map(|s| (s.at + sums.period).min(now))
 }
 
 /// Waking from zero takes `wake.wake_time`: when that is longer than the SLO's age target, the
 /// first message after an idle spell breaks the SLO. Keep one instance while traffic is likely
 /// (the time since the last arrival within `gap_factor` × the longest recent gap between
-/// arrivals), unless the fleet puts cost first — then go to zero and say so.
+/// arrivals), or while the arrivals are known for only part of the traffic window (a new queue, a
+/// scaler just deployed: too little seen to call traffic unlikely) — unless the fleet puts cost
+/// first; then go to zero and say so.
 fn weigh_zero_against_slo(
     decision: &mut Decision,
     idle_for: Duration,
@@ -251,35 +297,66 @@ fn weigh_zero_against_slo(
         decision.steps.push(Step::ZeroDespiteSlo { wake_time: wake.wake_time, age_target });
         return;
     }
-    let Some((last_arrival, longest_gap)) = arrival_gaps(signals.messages_sent, signals.now, wake.traffic_window)
-    else {
-        return;
-    };
-    let likely_for = longest_gap * wake.gap_factor_tenths / 10;
-    let since = signals.now.since(last_arrival);
-    if since < likely_for {
-        let keep = signals.fleet.bounds.clamp(1);
-        decision.steps.push(Step::KeptWarmForSlo {
+    let replicas = signals.fleet.bounds.clamp(1);
+    let step = match traffic(signals.messages_sent, signals.now, wake) {
+        Traffic::Unlikely => return,
+        Traffic::PartlyKnown { known_for } => Step::KeptWarmTrafficUnknown {
             idle_for,
             wake_time: wake.wake_time,
             age_target,
-            since_arrival: since,
+            known_for,
+            window: wake.traffic_window,
+            replicas,
+        },
+        Traffic::Likely { since_arrival, likely_for } => Step::KeptWarmForSlo {
+            idle_for,
+            wake_time: wake.wake_time,
+            age_target,
+            since_arrival,
             likely_for,
-            replicas: keep,
-        });
-        decision.desired = keep;
-        decision.record.desired = keep;
-    }
+            replicas,
+        },
+    };
+    decision.steps.push(step);
+    decision.desired = replicas;
+    decision.record.desired = replicas;
 }
 
-/// The last period with arrivals, and the longest gap between periods with arrivals within
-/// `window`; `None` with fewer than two such periods (no gap to learn from).
-fn arrival_gaps(sent: PeriodSums<'_>, now: Time, window: Duration) -> Option<(Time, Duration)> {
-    let from = now - window;
-    let mut arrivals = sent.samples.iter().filter(|s| s.at >= from && s.at <= now && s.value > 0.0).map(|s| s.at);
-    let first = arrivals.next()?;
-    let (last, longest) = arrivals.fold((first, None), |(previous, longest): (Time, Option<Duration>), at| {
-        (at, Some(longest.unwrap_or_default().max(at.since(previous))))
+/// Whether another message is likely soon, from the arrivals of the traffic window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Traffic {
+    /// The last arrival is within `likely_for` (gap factor × the longest gap) of now.
+    Likely { since_arrival: Duration, likely_for: Duration },
+    /// The arrivals are known for only the last `known_for` of the window, and that part does not
+    /// show traffic likely: too little seen to call it unlikely.
+    PartlyKnown { known_for: Duration },
+    /// The whole window is known (or nothing at all is) and the last arrival is too long ago.
+    Unlikely,
+}
+
+/// Reads the arrivals per period within the traffic window. The gaps are those between periods
+/// with arrivals, and the one before the first arrival from the start of what is known (at least
+/// that long: a single arrival in the window is a gap to learn from too).
+fn traffic(sent: PeriodSums<'_>, now: Time, wake: &WakeFromZero) -> Traffic {
+    let window_start = now - wake.traffic_window;
+    let known: Vec<&MetricSample> = sent.samples.iter().filter(|s| s.at <= now && s.value.is_finite()).collect();
+    let Some(earliest) = known.iter().map(|s| s.at).min() else {
+        return Traffic::Unlikely;
+    };
+    let from = earliest.max(window_start);
+    let mut arrivals = known.iter().filter(|s| s.at >= from && s.value > 0.0).map(|s| s.at).collect::<Vec<_>>();
+    arrivals.sort_unstable();
+    let likely = arrivals.last().and_then(|&last| {
+        let first = arrivals.first().copied().unwrap_or(last);
+        let between = arrivals.windows(2).map(|w| w[1].since(w[0])).max().unwrap_or_default();
+        let longest = first.since(from).max(between);
+        let likely_for = longest * wake.gap_factor_tenths / 10;
+        let since_arrival = now.since(last);
+        (since_arrival < likely_for).then_some(Traffic::Likely { since_arrival, likely_for })
     });
-    longest.map(|gap| (last, gap))
+    match likely {
+        Some(likely) => likely,
+        None if now.since(earliest) < wake.traffic_window => Traffic::PartlyKnown { known_for: now.since(earliest) },
+        None => Traffic::Unlikely,
+    }
 }

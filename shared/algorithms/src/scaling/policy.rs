@@ -118,6 +118,12 @@ impl LatencySlo {
         self.age_target
     }
 
+    /// The messages one instance drains within the age target, `μ × T`: AWS's acceptable backlog
+    /// per instance ("acceptable latency ÷ processing time").
+    pub fn acceptable_backlog_per_instance(&self) -> f64 {
+        self.per_instance_rate * self.age_target.as_secs_f64()
+    }
+
     /// `per_instance_rate`: messages per second one instance processes.
     pub fn new(age_target: Duration, per_instance_rate: f64) -> Result<Self, Error> {
         if age_target.is_zero() {

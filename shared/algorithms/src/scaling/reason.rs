@@ -28,6 +28,9 @@ pub enum Reason {
     },
     /// A signal is missing or stale: hold the current size.
     MissingData { signal: &'static str },
+    /// A web fleet behind the router counted no request for `idle_for`: none needed (the router
+    /// wakes it on the next request).
+    NoRequests { idle_for: Duration },
 }
 
 impl fmt::Display for Reason {
@@ -65,7 +68,25 @@ impl fmt::Display for Reason {
                 }
             }
             Reason::MissingData { signal } => write!(f, "{signal} is missing: hold"),
+            Reason::NoRequests { idle_for } => {
+                write!(f, "no request through any router for {} s: none needed", idle_for.as_secs())
+            }
         }
+    }
+}
+
+impl Reason {
+    /// The replica count before rounding up, when the policy computed one: the HPA compares this
+    /// ratio, not the rounded count, with its tolerance. `None` for a hold.
+    pub fn unrounded(&self) -> Option<f64> {
+        let x = match *self {
+            Reason::TargetTracking { current, value, target } => f64::from(current) * (value / target),
+            Reason::Backlog { messages, per_instance } => messages as f64 / per_instance,
+            Reason::LatencySlo { for_arrivals, for_backlog, .. } => for_arrivals + for_backlog,
+            Reason::NoRequests { .. } => 0.0,
+            Reason::WithinTolerance { .. } | Reason::MissingData { .. } => return None,
+        };
+        x.is_finite().then_some(x.max(0.0))
     }
 }
 
@@ -77,6 +98,24 @@ pub struct Recommendation {
 }
 
 impl Recommendation {
+    /// The count before rounding: the reason's, when it rounds up to `replicas`; else `replicas`
+    /// (a number set apart from its reason, such as a hold for missing data, is taken as is).
+    ///
+    /// ```
+    /// use switchyard_algorithms::scaling::{Reason, Recommendation};
+    /// let r = Recommendation { replicas: 6, reason: Reason::Backlog { messages: 320, per_instance: 60.0 } };
+    /// assert!((r.unrounded() - 5.333).abs() < 1e-3);
+    /// let held = Recommendation { replicas: 4, reason: Reason::MissingData { signal: "queue depth" } };
+    /// assert_eq!(held.unrounded(), 4.0);
+    /// ```
+    pub fn unrounded(&self) -> f64 {
+        let whole = f64::from(self.replicas);
+        match self.reason.unrounded() {
+            Some(x) if x.ceil().min(f64::from(u32::MAX)) == whole => x,
+            _ => whole,
+        }
+    }
+
     /// Several signals: the largest recommendation wins. If any signal is missing, the fleet may
     /// grow but not shrink below `current` (missing data means hold, never scale in).
     /// `None` for no recommendations at all.

@@ -1,6 +1,7 @@
-//! From a recommendation to the desired capacity, in the HPA normalizer's order: warm-up, the
-//! scale-down stabilization window, scale-up rate limits, bounds, then scale to zero and
-//! activation. Each step that changes the number is recorded with why.
+//! From a recommendation to the desired capacity, in the HPA normalizer's order: the dead band,
+//! warm-up, the scale-down stabilization window and the direction budget, scale-up rate limits
+//! (lifted for a waiting backlog), bounds, then scale to zero and activation. Each step that
+//! changes the number is recorded with why.
 
 use std::time::Duration;
 
@@ -26,11 +27,47 @@ pub struct ScaleUpLimit {
     pub percent: f64,
     pub absolute: u32,
     pub period: Duration,
+    /// Whether the messages already waiting may lift the limit ([`BacklogScaleUp`]).
+    pub backlog: BacklogScaleUp,
+}
+
+/// A third scale-up policy beside the percent and absolute steps, taken when it allows more (the
+/// HPA's `selectPolicy: Max`): grow at once to the instances the messages already waiting need
+/// ([`Activity::backlog_needs`]: each gets a full acceptable backlog).
+///
+/// The percent and absolute steps guard against growing on a forecast (an arrival rate, a CPU
+/// average) that may not last. A backlog read from the queue is work already there: an instance
+/// launched for it has at least an acceptable backlog to drain. Held to the steps, a fleet at zero
+/// facing 20 000 messages needs three ticks (0 → 10 → 40 → 100 at "×4 or +10 per minute") before
+/// its last instances even start to boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BacklogScaleUp {
+    /// The percent and absolute steps hold whatever is waiting (the HPA's policies).
+    Limited,
+    /// Up to the instances the waiting messages need, at once, when the steps allow fewer.
+    #[default]
+    Drain,
 }
 
 impl ScaleUpLimit {
     /// The Kubernetes HPA's default scale-up behaviour: 100 % or 4 pods per 15 s.
-    pub const HPA: ScaleUpLimit = ScaleUpLimit { percent: 100.0, absolute: 4, period: Duration::from_secs(15) };
+    pub const HPA: ScaleUpLimit =
+        ScaleUpLimit { percent: 100.0, absolute: 4, period: Duration::from_secs(15), backlog: BacklogScaleUp::Limited };
+
+    /// The most the fleet may reach from `base` within a period: `base + max(base × percent /
+    /// 100, absolute)`, never below `current`.
+    ///
+    /// ```
+    /// use switchyard_algorithms::scaling::ScaleUpLimit;
+    /// let default = ScaleUpLimit::default(); // ×4 or +10 per minute
+    /// assert_eq!(default.limit(0, 0), 10);
+    /// assert_eq!(default.limit(10, 10), 40);
+    /// assert_eq!(ScaleUpLimit::HPA.limit(8, 8), 16);
+    /// ```
+    pub fn limit(&self, base: u32, current: u32) -> u32 {
+        let step = ((f64::from(base) * self.percent / 100.0).ceil() as u32).max(self.absolute);
+        base.saturating_add(step).max(current)
+    }
 
     /// The size growth is counted from: the size in force at the start of the period (the last
     /// tick at or before it), or any smaller size since. Counting from the size after the previous
@@ -52,15 +89,20 @@ impl ScaleUpLimit {
 
 impl Default for ScaleUpLimit {
     fn default() -> Self {
-        ScaleUpLimit { percent: 300.0, absolute: 10, period: Duration::from_secs(60) }
+        ScaleUpLimit { percent: 300.0, absolute: 10, period: Duration::from_secs(60), backlog: BacklogScaleUp::Drain }
     }
 }
 
-/// What is known about work on the fleet, for scale to zero and activation.
+/// What is known about work on the fleet, for the backlog's scale-up, scale to zero and
+/// activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Activity {
     /// Messages waiting (visible): one is enough to wake a fleet at zero.
     pub waiting: u64,
+    /// Instances the messages in the queue need, each given a full acceptable backlog (the backlog
+    /// policy's count): how far [`BacklogScaleUp::Drain`] may lift the scale-up limit. 0 when the
+    /// fleet has no queue.
+    pub backlog_needs: u32,
     /// Any work now: messages waiting or in flight, or workers that reported processing.
     pub active_now: bool,
     /// When activity was last seen, as recorded by earlier ticks (`Decision::last_active`).
@@ -90,9 +132,25 @@ pub enum Step {
         highest: u32,
         replicas: u32,
     },
+    /// A scale-in that would turn a scale-out around, with `changes` direction changes already
+    /// within the window: it and the scale-out that may follow would exceed the budget.
+    HeldForDirectionBudget {
+        changes: u32,
+        budget: u32,
+        window: Duration,
+        replicas: u32,
+    },
     RateLimitedUp {
         base: u32,
         limit: u32,
+        replicas: u32,
+    },
+    /// Above the rate limit, up to what the messages already waiting need
+    /// ([`BacklogScaleUp::Drain`]).
+    ScaledUpForBacklog {
+        base: u32,
+        limit: u32,
+        backlog_needs: u32,
         replicas: u32,
     },
     Clamped {
@@ -117,6 +175,17 @@ pub enum Step {
         age_target: Duration,
         since_arrival: Duration,
         likely_for: Duration,
+        replicas: u32,
+    },
+    /// Waking from zero takes longer than the SLO allows, and the arrivals are known for only the
+    /// last `known_for` of the `window` (a new queue, a scaler just deployed): too little seen to
+    /// call traffic unlikely, so keep an instance warm.
+    KeptWarmTrafficUnknown {
+        idle_for: Duration,
+        wake_time: Duration,
+        age_target: Duration,
+        known_for: Duration,
+        window: Duration,
         replicas: u32,
     },
     /// Went to zero although waking takes longer than the SLO allows: the fleet puts cost first.
@@ -155,11 +224,70 @@ impl Decision {
     }
 }
 
+/// At most `changes` direction changes of a running fleet within `window`: once the window holds
+/// `changes − 1`, a small scale-in (the recommendation at most `hold_at_most` of the fleet below
+/// it) that would turn a scale-out around waits — it and the scale-out that may follow would exceed the budget. A
+/// scale-out never waits: the SLO comes first. Nor does a larger scale-in: the load has clearly
+/// fallen, and holding would pay for many idle instances (a fleet of 100 after a spike). Going to
+/// zero and waking from it are not counted, nor held: scale to zero has its own idle time.
+///
+/// A fleet that turns often pays twice for each turn: instances removed boot again (paid, not
+/// serving) when the load comes back, and the SLO is at risk for a boot's time. Cluster
+/// Autoscaler's `--scale-down-delay-after-add` and AWS's scale-in cooldown curb the same thing
+/// with a fixed delay; a budget lets a fleet follow its load until it starts to flap.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DirectionBudget {
+    pub changes: u32,
+    pub window: Duration,
+    /// The largest share of the fleet below it a recommendation may be for its scale-in to be
+    /// held, in (0, 1].
+    pub hold_at_most: f64,
+}
+
+impl Default for DirectionBudget {
+    /// Two per hour (a fleet may follow one burst out and back in each hour); a scale-in is held
+    /// only when the load needs at least half the fleet.
+    fn default() -> Self {
+        DirectionBudget { changes: 2, window: Duration::from_secs(3600), hold_at_most: 0.5 }
+    }
+}
+
+impl DirectionBudget {
+    /// The direction changes of a running fleet within the window, and the direction of the last
+    /// change (`Some(true)`: out), from the desired sizes of the history and `current`. A turn
+    /// counts when its second change falls within the window; the first may be older, as far back
+    /// as the history reaches. A change from or to zero is a wake cycle: not counted, and the next
+    /// change has no direction to turn.
+    pub fn changes_within(&self, history: &[HistoryEntry], current: u32, now: Time) -> (u32, Option<bool>) {
+        let from = now - self.window;
+        let mut entries: Vec<(Time, u32)> = history.iter().filter(|h| h.at < now).map(|h| (h.at, h.desired)).collect();
+        entries.sort_by_key(|&(at, _)| at);
+        entries.push((now, current));
+        let (mut changes, mut last, mut previous): (u32, Option<bool>, Option<u32>) = (0, None, None);
+        for (at, size) in entries {
+            if let Some(p) = previous.filter(|&p| p != size) {
+                if p == 0 || size == 0 {
+                    last = None;
+                } else {
+                    let out = size > p;
+                    if last.is_some_and(|l| l != out) && at >= from {
+                        changes += 1;
+                    }
+                    last = Some(out);
+                }
+            }
+            previous = Some(size);
+        }
+        (changes, last)
+    }
+}
+
 /// Turns recommendations into desired capacities.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stabilizer {
     /// Dead band: a recommendation within this share of the current size changes nothing (HPA's
     /// tolerance, 10 %), so noise in the signals does not move the fleet by one instance each way.
+    /// Compared before rounding ([`Recommendation::unrounded`]), as the HPA compares its ratio.
     pub tolerance: f64,
     /// HPA's default: 300 s.
     pub scale_down_window: Duration,
@@ -167,6 +295,8 @@ pub struct Stabilizer {
     /// Idle time before a fleet whose minimum is 0 goes to zero (KEDA's cooldownPeriod default is
     /// 300 s). `None`: never below one instance.
     pub scale_to_zero_after: Option<Duration>,
+    /// `None`: a fleet follows its load however often it turns.
+    pub direction_budget: Option<DirectionBudget>,
 }
 
 impl Default for Stabilizer {
@@ -176,6 +306,7 @@ impl Default for Stabilizer {
             scale_down_window: Duration::from_secs(300),
             scale_up: ScaleUpLimit::default(),
             scale_to_zero_after: Some(Duration::from_secs(300)),
+            direction_budget: Some(DirectionBudget::default()),
         }
     }
 }
@@ -183,7 +314,10 @@ impl Default for Stabilizer {
 impl Stabilizer {
     /// How far back the history must reach: the longest window that reads it.
     pub fn history_needed(&self) -> Duration {
-        self.scale_down_window.max(self.scale_up.period).max(self.scale_to_zero_after.unwrap_or_default())
+        self.scale_down_window
+            .max(self.scale_up.period)
+            .max(self.scale_to_zero_after.unwrap_or_default())
+            .max(self.direction_budget.map_or(Duration::ZERO, |b| b.window))
     }
 
     pub fn decide(
@@ -202,7 +336,13 @@ impl Stabilizer {
             history.iter().filter(move |h| h.at >= from && h.at <= now)
         };
 
-        if current > 0 && n != current && f64::from(n.abs_diff(current)) <= self.tolerance * f64::from(current) {
+        // The HPA's dead band: the unrounded recommendation over the current size, within the
+        // tolerance of 1. Comparing rounded counts instead turns noise of a fraction of an
+        // instance into a whole instance each way (5.3 needed of 5 is not 6).
+        if current > 0
+            && n != current
+            && (recommendation.unrounded() / f64::from(current) - 1.0).abs() <= self.tolerance
+        {
             n = current;
             steps.push(Step::WithinTolerance { tolerance: self.tolerance, replicas: n });
         }
@@ -221,11 +361,36 @@ impl Stabilizer {
             }
         }
 
+        let last_active = if activity.active_now { now } else { activity.last_active.unwrap_or(now) };
+        let idle_for = now.since(last_active);
+        let goes_to_zero = n == 0 && self.scale_to_zero_after.is_some_and(|needed| idle_for >= needed);
+        if let Some(budget) = self.direction_budget.filter(|_| n < current && !goes_to_zero) {
+            let (changes, last) = budget.changes_within(history, current, now);
+            // How far the load has fallen: the recommendation's, not the window's first step down
+            // (after a burst of 100 the window steps 100 → 81 → 76 → 17 for a load needing 15).
+            let freed = f64::from(current - recommendation.replicas.min(n)) / f64::from(current);
+            if last == Some(true) && changes + 2 > budget.changes && freed <= budget.hold_at_most {
+                n = current;
+                steps.push(Step::HeldForDirectionBudget {
+                    changes,
+                    budget: budget.changes,
+                    window: budget.window,
+                    replicas: n,
+                });
+            }
+        }
+
         if n > current {
             let base = self.scale_up.base(current, history, now);
-            let step = ((f64::from(base) * self.scale_up.percent / 100.0).ceil() as u32).max(self.scale_up.absolute);
-            let limit = base.saturating_add(step).max(current);
-            if n > limit {
+            let limit = self.scale_up.limit(base, current);
+            let backlog_needs = match self.scale_up.backlog {
+                BacklogScaleUp::Drain => activity.backlog_needs,
+                BacklogScaleUp::Limited => 0,
+            };
+            if n > limit && backlog_needs > limit {
+                n = n.min(backlog_needs);
+                steps.push(Step::ScaledUpForBacklog { base, limit, backlog_needs, replicas: n });
+            } else if n > limit {
                 n = limit;
                 steps.push(Step::RateLimitedUp { base, limit, replicas: n });
             }
@@ -238,8 +403,6 @@ impl Stabilizer {
             steps.push(Step::Clamped { min: bounds.min(), max: bounds.max(), replicas: n });
         }
 
-        let last_active = if activity.active_now { now } else { activity.last_active.unwrap_or(now) };
-        let idle_for = now.since(last_active);
         if n == 0 && current > 0 {
             match self.scale_to_zero_after {
                 Some(needed) if idle_for >= needed => steps.push(Step::ScaledToZero { idle_for }),
@@ -280,9 +443,20 @@ impl std::fmt::Display for Step {
                 "highest recommendation in the last {} s was {highest}: scale in only to {replicas}",
                 window.as_secs()
             ),
+            Step::HeldForDirectionBudget { changes, budget, window, replicas } => write!(
+                f,
+                "{changes} direction change(s) in the last {} s, {budget} allowed: scaling in now would turn the \
+                 fleet again, keep {replicas}",
+                window.as_secs()
+            ),
             Step::RateLimitedUp { base, limit, replicas } => {
                 write!(f, "scale-up limited to {limit} from {base} this period: {replicas}")
             }
+            Step::ScaledUpForBacklog { base, limit, backlog_needs, replicas } => write!(
+                f,
+                "scale-up limited to {limit} from {base} this period, but the messages waiting need \
+                 {backlog_needs}: {replicas}"
+            ),
             Step::Clamped { min, max, replicas } => write!(f, "clamped to [{min}, {max}]: {replicas}"),
             Step::KeptAwake { idle_for, needed, replicas } => match needed {
                 Some(needed) => write!(
@@ -303,6 +477,16 @@ impl std::fmt::Display for Step {
                 age_target.as_secs(),
                 since_arrival.as_secs(),
                 likely_for.as_secs()
+            ),
+            Step::KeptWarmTrafficUnknown { idle_for, wake_time, age_target, known_for, window, replicas } => write!(
+                f,
+                "idle for {} s, but waking takes ~{} s, above the {} s SLO, and arrivals are known for only {} s \
+                 of the {} s window: keep {replicas} warm",
+                idle_for.as_secs(),
+                wake_time.as_secs(),
+                age_target.as_secs(),
+                known_for.as_secs(),
+                window.as_secs()
             ),
             Step::ZeroDespiteSlo { wake_time, age_target } => write!(
                 f,

@@ -16,8 +16,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::hash::SplitMix64;
-use crate::{Candidates, Select, SelectRequest, TargetSet, View};
+use crate::target::TargetSet;
 
 /// Smooth weighted round robin over a target set.
 #[derive(Debug)]
@@ -34,6 +33,15 @@ impl RoundRobin {
     /// Largest schedule table (4 MiB of `u32`).
     pub const MAX_TABLE: u64 = 1 << 20;
 
+    /// The rotation over every target of the set.
+    ///
+    /// ```
+    /// use switchyard_algorithms::{RoundRobin, Target, TargetSet, Weight};
+    ///
+    /// let heavy = Target::new("a", "a:80").with_weight(Weight::new(5).unwrap());
+    /// let set = TargetSet::new(vec![heavy, Target::new("b", "b:80"), Target::new("c", "c:80")]).unwrap();
+    /// assert_eq!(RoundRobin::new(&set).schedule(), [0, 0, 1, 0, 2, 0, 0], "nginx's example");
+    /// ```
     pub fn new(targets: &TargetSet) -> Self {
         let weights: Vec<u64> = targets.iter().map(|t| u64::from(t.weight.get())).collect();
         Self::from_table(schedule(&weights))
@@ -43,10 +51,10 @@ impl RoundRobin {
     /// the balancer uses while some targets are unusable, so that their share is split among
     /// the others by weight. Skipping them in the full rotation instead would hand each skipped
     /// turn to whichever target follows it (issue 19: 2 : 1 between two equal survivors).
-    pub fn over(targets: &TargetSet, members: &[usize]) -> Self {
+    pub fn over(targets: &TargetSet, members: &[u32]) -> Self {
         let weights: Vec<u64> =
-            members.iter().filter_map(|&i| targets.get(i)).map(|t| u64::from(t.weight.get())).collect();
-        let table = schedule(&weights).into_iter().map(|position| members[position as usize] as u32).collect();
+            members.iter().filter_map(|&i| targets.get(i as usize)).map(|t| u64::from(t.weight.get())).collect();
+        let table = schedule(&weights).into_iter().map(|position| members[position as usize]).collect();
         Self::from_table(table)
     }
 
@@ -60,42 +68,27 @@ impl RoundRobin {
     pub fn schedule(&self) -> &[u32] {
         &self.table
     }
-}
 
-impl Select for RoundRobin {
-    fn select(&self, request: &SelectRequest, view: &View<'_>, out: &mut Candidates) {
-        let len = self.table.len();
-        if len == 0 {
-            return;
-        }
-        // A retry (candidates already chosen) goes on from the last one's place in the schedule and
-        // leaves the shared rotation alone: moving it would hand the failed request's turn to the
-        // next request too, skewing every other request's share while a target is failing.
-        let start = match out.last() {
-            Some(last) => self.table.iter().position(|&i| i as usize == last).map_or(0, |p| (p + 1) % len),
-            None => fastmod(self.cursor.fetch_add(1, Ordering::Relaxed), self.fastmod, len),
-        };
-        let mut rng = SplitMix64::new(request.random);
-        let mut position = start;
-        for _ in 0..len {
-            let index = self.table[position] as usize;
-            position += 1;
-            if position == len {
-                position = 0;
-            }
-            if out.contains(index) || !view.is_usable(index) {
-                continue;
-            }
-            // Slow start: a warming target takes its turn with probability = its ramp factor.
-            let factor = view.slow_start_factor(index);
-            if factor < 1.0 && rng.unit() >= factor {
-                continue;
-            }
-            out.push(index);
-            if out.is_full() {
-                return;
-            }
-        }
+    /// Where in the schedule the next request starts: each call takes the next turn. Lock-free:
+    /// one atomic increment.
+    #[inline]
+    pub fn next_turn(&self) -> usize {
+        fastmod(self.cursor.fetch_add(1, Ordering::Relaxed), self.fastmod, self.table.len().max(1))
+    }
+
+    /// The place in the schedule right after `index`'s first turn (0 if it has none): where a
+    /// retry goes on from, leaving the shared rotation alone. Moving the rotation would hand the
+    /// failed request's turn to the next request too, skewing every other request's share while
+    /// a target is failing.
+    pub fn after(&self, index: usize) -> usize {
+        self.table.iter().position(|&i| i as usize == index).map_or(0, |p| (p + 1) % self.table.len())
+    }
+
+    /// Target indices in schedule order from place `start`, one full period.
+    #[inline]
+    pub fn from_place(&self, start: usize) -> impl Iterator<Item = usize> + '_ {
+        let (before, after) = self.table.split_at(start.min(self.table.len()));
+        after.iter().chain(before).map(|&i| i as usize)
     }
 }
 

@@ -12,7 +12,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::{Error, TargetId, Time};
+use crate::error::Error;
+use crate::target::{TargetId, Time};
 
 const VERSION: &str = "v1";
 /// Longest cookie value accepted for parsing; anything longer is rejected before any work.
@@ -25,6 +26,14 @@ pub struct CookieKey(Vec<u8>);
 impl CookieKey {
     pub const MIN_LEN: usize = 32;
 
+    /// Refuses keys shorter than [`CookieKey::MIN_LEN`] bytes.
+    ///
+    /// ```
+    /// use switchyard_algorithms::CookieKey;
+    ///
+    /// assert!(CookieKey::new([7u8; 32]).is_ok());
+    /// assert!(CookieKey::new(*b"too short").is_err());
+    /// ```
     pub fn new(key: impl Into<Vec<u8>>) -> Result<Self, Error> {
         let key = key.into();
         if key.len() < Self::MIN_LEN {
@@ -73,6 +82,17 @@ impl std::fmt::Debug for StickyCookie {
 }
 
 impl StickyCookie {
+    /// Cookies signed with `key` that keep a client on its target for `lifetime` (at least 1 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchyard_algorithms::{CookieKey, StickyCookie, TargetId, Time};
+    ///
+    /// let cookies = StickyCookie::new(CookieKey::new([7u8; 32]).unwrap(), Duration::from_secs(3600));
+    /// let now = Time::from_secs(1_700_000_000);
+    /// let value = cookies.issue(&TargetId::new("i-0abc"), now);
+    /// assert_eq!(cookies.verify(&value, now), Ok(TargetId::new("i-0abc")));
+    /// ```
     pub fn new(key: CookieKey, lifetime: std::time::Duration) -> Self {
         // HMAC accepts keys of any length; CookieKey has already enforced the minimum.
         let keyed = <Hmac<Sha256> as Mac>::new_from_slice(&key.0).unwrap_or_else(|_| unreachable!());
