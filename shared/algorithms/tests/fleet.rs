@@ -265,8 +265,8 @@ fn a_web_fleet_with_no_request_for_the_idle_time_goes_to_zero() {
     let requests = [MetricSample { at: ago(20), value: 3.0 }];
     let history: Vec<HistoryEntry> =
         (1..=10).rev().map(|m| HistoryEntry { at: ago(m), recommendation: 0, desired: 2 }).collect();
-    let d = decide_fleet(&web(), &web_signals(&series, &requests, &history, Some(ago(20)), 2), &Tuning::default())
-        .unwrap();
+    let d =
+        decide_fleet(&web(), &web_signals(&series, &requests, &history, Some(ago(20)), 2), &Tuning::default()).unwrap();
     assert_eq!(d.desired(), 0, "{:?}", d.decision.steps);
     assert!(d.recommendation.reason.to_string().contains("no request"), "{}", d.recommendation.reason);
 }
