@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use scaler::cloud::{AwsCloud, Cloud, CloudError, Group, HistoryPoint, MetricQuery, QueueDepth, Series};
 use scaler::config::Config;
@@ -108,4 +108,56 @@ async fn with_localstack_down_from_the_start_the_tick_reports_every_fleet() {
     assert!(report.fleets.is_empty());
     assert_eq!(report.failed.len(), 2);
     assert!(report.failed.iter().all(|f| f.error.starts_with("DescribeAutoScalingGroups")), "{:?}", report.failed);
+}
+
+/// A TCP endpoint that accepts connections and never answers.
+async fn hung_endpoint() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            open.push(stream);
+        }
+    });
+    format!("http://{address}")
+}
+
+#[tokio::test]
+async fn with_sqs_not_answering_the_tick_ends_within_its_budget_and_every_fleet_holds() {
+    let localstack = switchyard_tests::localstack();
+    let sdk = localstack.sdk_config().await;
+    let clients = Clients::new(&sdk);
+    let env = LocalEnvironment::with_prefix(&unique_name("hung"));
+    bootstrap(&clients, &env).await.unwrap();
+    let workers = &env.fleets[1].group_name;
+    let before =
+        clients.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(workers).send().await.unwrap();
+    let desired_before = before.auto_scaling_groups()[0].desired_capacity();
+
+    let mut cloud = AwsCloud::new(&sdk);
+    let hung = aws_sdk_sqs::config::Builder::from(&sdk).endpoint_url(hung_endpoint().await).build();
+    cloud.sqs = aws_sdk_sqs::Client::from_conf(hung);
+    let fleets = format!(
+        r#"[{{"name": "a", "group": "{workers}", "role": "consumer", "queue_url": "http://127.0.0.1/000000000000/a", "backlog_per_instance": 1}},
+            {{"name": "b", "group": "{workers}", "role": "consumer", "queue_url": "http://127.0.0.1/000000000000/b", "backlog_per_instance": 1}}]"#
+    );
+    let env_vars = HashMap::from([
+        ("SWITCHYARD_FLEETS", fleets),
+        ("SWITCHYARD_TICK_BUDGET_SECS", "6".to_owned()),
+        ("SWITCHYARD_CALL_TIMEOUT_SECS", "2".to_owned()),
+        ("SWITCHYARD_NAMESPACE", format!("Switchyard/{}", env.work_queue)),
+    ]);
+    let config = Config::from_lookup(|k| env_vars.get(k).cloned()).unwrap();
+    let started = std::time::Instant::now();
+    let report = tokio::time::timeout(Duration::from_secs(30), tick(&cloud, &config, false, now()))
+        .await
+        .expect("the tick ends (unbounded, a call to a silent endpoint never does)");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(7), "the 6 s budget holds: {took:?}");
+    assert_eq!(report.failed.len(), 2, "both fleets reported: {:?}", report.failed);
+    assert!(report.fleets.is_empty());
+    let after =
+        clients.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(workers).send().await.unwrap();
+    assert_eq!(after.auto_scaling_groups()[0].desired_capacity(), desired_before, "held");
 }

@@ -23,7 +23,8 @@
 //! (`latency`: keep one instance while traffic is likely when waking is slower than the SLO; or
 //! `cost`),
 //! `SWITCHYARD_HISTORY_PERIOD_SECS` (60: the tick; tests use 1), `SWITCHYARD_METRIC_MAX_AGE_SECS`
-//! (300), `SWITCHYARD_NAMESPACE` (`Switchyard`).
+//! (300), `SWITCHYARD_NAMESPACE` (`Switchyard`), `SWITCHYARD_TICK_BUDGET_SECS` (40: below the
+//! function's 50 s timeout), `SWITCHYARD_CALL_TIMEOUT_SECS` (10: one AWS call, retries included).
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
@@ -140,6 +141,11 @@ pub struct Tuning {
     /// Resolution of the history kept in CloudWatch: the scaler's tick.
     pub history_period: Duration,
     pub namespace: String,
+    /// The most one tick may take, every AWS call included: below the function's timeout, so that
+    /// a tick whose calls hang still ends, holds what it could not decide, and says so.
+    pub tick_budget: Duration,
+    /// The most one AWS call may take within it, so that one hung call leaves time for the others.
+    pub call_timeout: Duration,
 }
 
 /// The scaler's whole configuration.
@@ -358,6 +364,14 @@ fn parse_tuning(get: &impl Fn(&str) -> Option<String>) -> Result<Tuning, ConfigE
             Some(DirectionBudget { changes, window, hold_at_most })
         }
     };
+    let tick_budget = secs("SWITCHYARD_TICK_BUDGET_SECS", Duration::from_secs(40))?;
+    let call_timeout = secs("SWITCHYARD_CALL_TIMEOUT_SECS", Duration::from_secs(10))?;
+    if tick_budget.is_zero() || call_timeout.is_zero() || call_timeout > tick_budget {
+        return Err(invalid(
+            "SWITCHYARD_CALL_TIMEOUT_SECS",
+            "timeouts must satisfy 0 < SWITCHYARD_CALL_TIMEOUT_SECS ≤ SWITCHYARD_TICK_BUDGET_SECS",
+        ));
+    }
     Ok(Tuning {
         scaling: scaling::Tuning {
             stabilizer: Stabilizer {
@@ -381,6 +395,8 @@ fn parse_tuning(get: &impl Fn(&str) -> Option<String>) -> Result<Tuning, ConfigE
         },
         history_period,
         namespace: get("SWITCHYARD_NAMESPACE").unwrap_or_else(|| "Switchyard".into()),
+        tick_budget,
+        call_timeout,
     })
 }
 

@@ -80,6 +80,77 @@ pub struct TickReport {
 
 /// Run one tick at `now`.
 pub async fn tick<C: Cloud>(cloud: &C, config: &Config, dry_run: bool, now: Time) -> TickReport {
+    let bounded = Bounded { cloud, budget: Budget::start(config.tuning.tick_budget, config.tuning.call_timeout) };
+    tick_within(&bounded, config, dry_run, now).await
+}
+
+/// The tick's time: every AWS call gets at most the call timeout and never more than what is left
+/// of the tick's budget. A call cut short fails like any other (its fleet holds, and the report
+/// says why); once the budget is spent, every later call fails at once.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    until: tokio::time::Instant,
+    per_call: Duration,
+}
+
+impl Budget {
+    fn start(budget: Duration, per_call: Duration) -> Self {
+        Budget { until: tokio::time::Instant::now() + budget, per_call }
+    }
+
+    async fn call<T>(
+        &self,
+        operation: &'static str,
+        call: impl std::future::Future<Output = Result<T, CloudError>>,
+    ) -> Result<T, CloudError> {
+        let left = self.until.saturating_duration_since(tokio::time::Instant::now());
+        let limit = left.min(self.per_call);
+        match tokio::time::timeout(limit, call).await {
+            Ok(result) => result,
+            Err(_) if limit < self.per_call => Err(CloudError {
+                operation,
+                message: "not called or not answered: the tick's time budget is spent".into(),
+            }),
+            Err(_) => Err(CloudError { operation, message: format!("no answer within {} s", limit.as_secs()) }),
+        }
+    }
+}
+
+/// A `Cloud` whose every call is bounded by the tick's [`Budget`].
+struct Bounded<'a, C> {
+    cloud: &'a C,
+    budget: Budget,
+}
+
+impl<C: Cloud> Cloud for Bounded<'_, C> {
+    async fn describe_groups(&self, names: &[String]) -> Result<Vec<Group>, CloudError> {
+        self.budget.call("DescribeAutoScalingGroups", self.cloud.describe_groups(names)).await
+    }
+    async fn queue_depth(&self, url: &str) -> Result<QueueDepth, CloudError> {
+        self.budget.call("GetQueueAttributes", self.cloud.queue_depth(url)).await
+    }
+    async fn metric_data(
+        &self,
+        queries: &[MetricQuery],
+        start: Time,
+        end: Time,
+    ) -> Result<HashMap<String, Series>, CloudError> {
+        self.budget.call("GetMetricData", self.cloud.metric_data(queries, start, end)).await
+    }
+    async fn record_history(
+        &self,
+        namespace: &str,
+        points: &[HistoryPoint],
+        high_resolution: bool,
+    ) -> Result<(), CloudError> {
+        self.budget.call("PutMetricData", self.cloud.record_history(namespace, points, high_resolution)).await
+    }
+    async fn set_desired_capacity(&self, group: &str, desired: u32) -> Result<(), CloudError> {
+        self.budget.call("SetDesiredCapacity", self.cloud.set_desired_capacity(group, desired)).await
+    }
+}
+
+async fn tick_within<C: Cloud>(cloud: &C, config: &Config, dry_run: bool, now: Time) -> TickReport {
     let mut report = TickReport { dry_run, at_ms: now.as_millis(), fleets: Vec::new(), failed: Vec::new() };
     let fail_all = |report: &mut TickReport, error: &CloudError| {
         report

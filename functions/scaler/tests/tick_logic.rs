@@ -17,6 +17,8 @@ struct Fake {
     groups: Vec<Group>,
     queues: HashMap<String, QueueDepth>,
     fail_history: bool,
+    /// A queue whose GetQueueAttributes never answers.
+    hung_queue: Option<String>,
     series: HashMap<String, Series>,
     describe_calls: Mutex<u32>,
     metric_calls: Mutex<u32>,
@@ -34,6 +36,9 @@ impl Cloud for Fake {
         Ok(self.groups.iter().filter(|g| names.contains(&g.name)).cloned().collect())
     }
     async fn queue_depth(&self, url: &str) -> Result<QueueDepth, CloudError> {
+        if self.hung_queue.as_deref() == Some(url) {
+            std::future::pending::<()>().await;
+        }
         self.queues.get(url).copied().ok_or_else(|| err("GetQueueAttributes"))
     }
     async fn metric_data(&self, _: &[MetricQuery], _: Time, _: Time) -> Result<HashMap<String, Series>, CloudError> {
@@ -208,4 +213,38 @@ async fn busy_time_the_workers_report_keeps_the_fleet_awake_when_the_queue_looks
     assert_eq!(busy.recorded.lock().unwrap()[0].last_active, at(8), "the period's end (68 s ago + 60 s)");
     let idle = cloud(0.0);
     assert_eq!(tick(&idle, &config, false, NOW).await.fleets[0].desired, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_that_never_answers_fails_its_fleet_within_the_call_timeout_and_the_others_go_on() {
+    let mut cloud = fake();
+    cloud.hung_queue = Some("q/a".into());
+    let started = tokio::time::Instant::now();
+    let report = tick(&cloud, &config(), false, NOW).await;
+    assert!(started.elapsed() <= std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+    assert_eq!(report.failed.len(), 1);
+    assert!(report.failed[0].error.contains("no answer within 10 s"), "{}", report.failed[0].error);
+    assert_eq!(cloud.resized.lock().unwrap().as_slice(), [("gb".to_owned(), 3)], "fleet b is still sized");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tick_ends_within_its_budget_however_many_calls_hang() {
+    let mut cloud = fake();
+    cloud.hung_queue = Some("q/a".into());
+    let fleets = (0..10)
+        .map(|i| format!(r#"{{"name": "f{i}", "group": "ga", "role": "consumer", "queue_url": "q/a", "backlog_per_instance": 10}}"#))
+        .collect::<Vec<_>>()
+        .join(",");
+    let env = HashMap::from([
+        ("SWITCHYARD_FLEETS", format!("[{fleets}]")),
+        ("SWITCHYARD_TICK_BUDGET_SECS", "25".to_owned()),
+        ("SWITCHYARD_CALL_TIMEOUT_SECS", "10".to_owned()),
+    ]);
+    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let started = tokio::time::Instant::now();
+    let report = tick(&cloud, &config, false, NOW).await;
+    assert!(started.elapsed() <= std::time::Duration::from_secs(25), "{:?}", started.elapsed());
+    assert_eq!(report.failed.len(), 10, "every fleet that could not be decided is reported");
+    assert!(report.failed.iter().any(|f| f.error.contains("budget is spent")), "{:?}", report.failed);
+    assert!(cloud.resized.lock().unwrap().is_empty(), "nothing resized on a guess");
 }
