@@ -43,7 +43,7 @@ pub fn no_target(request_id: &str) -> Response<Bytes> {
 #[inline(never)]
 pub fn unserved(last: Option<&Failure>, request_id: &str) -> Response<Bytes> {
     match last {
-        Some(Failure::Timeout) => {
+        Some(Failure::Timeout | Failure::AttemptTimeout) => {
             error(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", "the target did not answer in time", request_id)
         }
         Some(_) => error(StatusCode::BAD_GATEWAY, "upstream_failed", "no target could serve this request", request_id),

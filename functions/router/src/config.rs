@@ -14,6 +14,7 @@
 //! | `SWITCHYARD_COOKIE_MAX_AGE_SECS` | sticky cookie lifetime | 3600 |
 //! | `SWITCHYARD_CONNECT_TIMEOUT_MS` | connect timeout per attempt | 1000 |
 //! | `SWITCHYARD_TIMEOUT_MS` | total time for the upstream part of a request | 25000 |
+//! | `SWITCHYARD_ATTEMPT_TIMEOUT_MS` | idempotent requests: one attempt's limit, then the next target within the total (0: none) | 10000 |
 //! | `SWITCHYARD_MAX_BODY_BYTES` | largest request body accepted | 6291456 (Lambda's payload limit) |
 //! | `SWITCHYARD_MAX_ATTEMPTS` | attempts per request, first included (1..=8) | 3 |
 //! | `SWITCHYARD_JOBS_ROUTE` | `METHOD /path` whose requests are queued instead of proxied | |
@@ -95,6 +96,9 @@ pub struct RouterConfig {
     pub cookie_name: String,
     pub connect_timeout: Duration,
     pub timeout: Duration,
+    /// Idempotent requests only: one attempt's limit, after which the next goes to another target
+    /// within `timeout` (`None`: an attempt may take the whole `timeout`).
+    pub attempt_timeout: Option<Duration>,
     pub max_body_bytes: usize,
     pub max_attempts: usize,
     pub jobs: Option<JobsRoute>,
@@ -301,7 +305,18 @@ impl RouterConfig {
                 Some(Wake { size, hold, poll })
             }
         };
+        let attempt_timeout = match number("SWITCHYARD_ATTEMPT_TIMEOUT_MS", 10_000)? {
+            0 => None,
+            ms if Duration::from_millis(ms) < connect_timeout => {
+                return Err(invalid(
+                    "SWITCHYARD_ATTEMPT_TIMEOUT_MS",
+                    "must be 0 (none) or at least SWITCHYARD_CONNECT_TIMEOUT_MS",
+                ));
+            }
+            ms => Some(Duration::from_millis(ms)),
+        };
         Ok(RouterConfig {
+            attempt_timeout,
             wake,
             load_metric,
             metrics_namespace,

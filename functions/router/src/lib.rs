@@ -338,7 +338,10 @@ impl Router {
             // The last allowed attempt takes the prepared headers instead of copying them.
             let last = attempt + 1 == self.retry.max_attempts;
             let result = match address {
-                Some(address) => self.upstream.send(address, &mut outgoing, last, &deadline).await,
+                Some(address) => {
+                    let per_attempt = self.config.attempt_timeout.filter(|_| retry::is_idempotent(&method));
+                    self.upstream.send(address, &mut outgoing, last, &deadline, per_attempt).await
+                }
                 None => Err(Failure::Other(format!("bad target address {}", target.address))),
             };
             let (outcome, latency) = match &result {
@@ -497,7 +500,10 @@ fn failed(
         }
         _ => tracing::info!(request_id, target = %target, error = %failure, attempt, "upstream failed"),
     }
-    if let Some(ejection) = balancer.record(index, Outcome::Failure, now) {
+    // A connection that could not be made is the router's side of the failure (Envoy's
+    // local-origin errors): the target stops getting first attempts at once, for a short backoff.
+    let outcome = if matches!(failure, Failure::Connect(_)) { Outcome::Refused } else { Outcome::Failure };
+    if let Some(ejection) = balancer.record(index, outcome, now) {
         let target = balancer.targets().get(index).map(|t| t.id.to_string()).unwrap_or_default();
         tracing::warn!(target, until_ms = ejection.until.as_millis(), "target ejected");
     }

@@ -27,6 +27,8 @@ pub enum Failure {
     /// The connection could not be made: the request never reached the target.
     Connect(String),
     Timeout,
+    /// This attempt took longer than the per-attempt timeout (the request's own time is left).
+    AttemptTimeout,
     /// The target answered with a server error (kept for the final answer's choice).
     Status(StatusCode),
     Other(String),
@@ -37,6 +39,7 @@ impl fmt::Display for Failure {
         match self {
             Failure::Connect(e) => write!(f, "connect: {e}"),
             Failure::Timeout => f.write_str("timed out"),
+            Failure::AttemptTimeout => f.write_str("attempt timed out"),
             Failure::Status(s) => write!(f, "status {s}"),
             Failure::Other(e) => f.write_str(e),
         }
@@ -117,13 +120,15 @@ impl Upstream {
 
     /// One attempt: send `outgoing` to `address`, read the whole answer before `deadline`
     /// (the request's, shared by its attempts).
-    /// `last` says no attempt follows this one.
+    /// `last` says no attempt follows this one; `attempt_timeout`, when set, bounds this attempt
+    /// alone (the next may go to another target within the request's deadline).
     pub async fn send(
         &self,
         address: &Address,
         outgoing: &mut Outgoing,
         last: bool,
         deadline: &Deadline,
+        attempt_timeout: Option<Duration>,
     ) -> Result<Response<Bytes>, Failure> {
         let upstream = outgoing.for_target(address, last)?;
         let exchange = async {
@@ -132,10 +137,17 @@ impl Upstream {
             let bytes = Limited::new(body, MAX_RESPONSE_BYTES).collect().await.map_err(not_read)?.to_bytes();
             Ok::<_, Failure>((parts, bytes))
         };
+        let attempt_over = async {
+            match attempt_timeout {
+                Some(limit) => tokio::time::sleep(limit).await,
+                None => std::future::pending().await,
+            }
+        };
         let (mut parts, bytes) = tokio::select! {
             biased;
             answer = exchange => answer?,
             () = deadline.expired() => return Err(Failure::Timeout),
+            () = attempt_over => return Err(Failure::AttemptTimeout),
         };
         strip_hop_only(&mut parts.headers);
         let mut response = Response::new(bytes);

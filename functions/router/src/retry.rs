@@ -37,6 +37,8 @@ impl RetryPolicy {
             Failure::Status(_) if idempotent && !last => Next::Retry,
             Failure::Status(_) => Next::Answer,
             Failure::Timeout => Next::GiveUp,
+            Failure::AttemptTimeout if idempotent && !last => Next::Retry,
+            Failure::AttemptTimeout => Next::GiveUp,
             Failure::Connect(_) if !last => Next::Retry,
             Failure::Other(_) if idempotent && !last => Next::Retry,
             Failure::Connect(_) | Failure::Other(_) => Next::GiveUp,
@@ -74,6 +76,13 @@ mod tests {
         let broken = Failure::Other("connection reset".into());
         assert_eq!(THREE.after(&Method::PUT, 0, &broken), Next::Retry);
         assert_eq!(THREE.after(&Method::PATCH, 0, &broken), Next::GiveUp);
+    }
+
+    #[test]
+    fn an_attempt_past_its_own_timeout_goes_elsewhere_only_when_idempotent() {
+        assert_eq!(THREE.after(&Method::GET, 0, &Failure::AttemptTimeout), Next::Retry);
+        assert_eq!(THREE.after(&Method::POST, 0, &Failure::AttemptTimeout), Next::GiveUp);
+        assert_eq!(THREE.after(&Method::GET, 2, &Failure::AttemptTimeout), Next::GiveUp);
     }
 
     #[test]

@@ -383,3 +383,47 @@ async fn alb_cookie_headers_sent_apart_reach_a_default_hyper_backend_as_one() {
     let seen: serde_json::Value = serde_json::from_str(reply["body"].as_str().unwrap()).unwrap();
     assert_eq!(seen["headers"]["cookie"], "a=1; b=2");
 }
+
+#[tokio::test]
+async fn two_of_three_targets_refusing_connections_stop_getting_first_attempts_within_a_second() {
+    let a = backend("a", Behaviour::Ok).await;
+    let dead: Vec<String> = {
+        let mut dead = Vec::new();
+        for _ in 0..2 {
+            dead.push(TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().to_string());
+        }
+        dead
+    };
+    let r = router(&[&a.address, &dead[0], &dead[1]], &[]).await;
+    // 200 GETs within one second of the router's clock.
+    for i in 0..200u64 {
+        let at = Time::from_millis(NOW.as_millis() + i * 5);
+        let response = r.handle(apigw("GET", "/", "203.0.113.1", &[], None), "test-request", at, i).await;
+        assert_eq!(response.status(), 200, "request {i}");
+    }
+    let lines = r.flush_metrics(Time::from_millis(NOW.as_millis() + 1_000));
+    let picks =
+        |target: &str| lines.iter().find(|l| l["Target"] == target).map_or(0, |l| l["Picks"].as_u64().unwrap_or(0));
+    let at_dead = picks(&dead[0]) + picks(&dead[1]);
+    println!("attempts at the two refusing targets in one second: {at_dead} of 200 requests");
+    assert!(at_dead <= 4, "attempts at the refusing targets in a second: {at_dead} of 200 requests");
+    assert_eq!(a.hits.load(Ordering::SeqCst), 200);
+}
+
+#[tokio::test]
+async fn a_hung_target_costs_an_idempotent_request_one_attempt_timeout_not_the_whole_budget() {
+    let hung = backend("hung", Behaviour::Slow(Duration::from_secs(30))).await;
+    let ok = backend("ok", Behaviour::Ok).await;
+    let r = router(
+        &[&hung.address, &ok.address],
+        &[("SWITCHYARD_ATTEMPT_TIMEOUT_MS", "1000"), ("SWITCHYARD_TIMEOUT_MS", "10000")],
+    )
+    .await;
+    for i in 0..4 {
+        let started = std::time::Instant::now();
+        let response = r.handle(apigw("GET", "/", "203.0.113.1", &[], None), "test-request", NOW, i).await;
+        assert_eq!(response.status(), 200, "request {i}");
+        assert_eq!(json(&response)["backend"], "ok");
+        assert!(started.elapsed() < Duration::from_millis(2_500), "request {i} took {:?}", started.elapsed());
+    }
+}

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::candidates::{Candidates, MAX_CANDIDATES};
 use crate::error::Error;
-use crate::hash::hash_bytes;
+use crate::hash::{fmix64, hash_bytes};
 use crate::health::{self, Ejection, Outcome, OutlierConfig, OutlierState, SlowStart, Usability};
 use crate::load::{InFlight, LoadState, Loads};
 use crate::selection::{BoundedLoad, HashRing, RoundRobin, Select, SelectRequest, Selector, View};
@@ -320,7 +320,17 @@ impl Balancer {
         }
         // Health is filtered here, once: the selector is the one built over the usable targets.
         let narrowed;
-        let (members, selector) = if panic || survey.usable == n {
+        let (members, selector) = if panic {
+            // In panic every target is used, except those refusing connections while some others
+            // take them: the panic rule keeps a fleet from being emptied, not dead addresses in it.
+            match self.reachable(now) {
+                Some(reachable) => {
+                    narrowed = reachable;
+                    (&narrowed.members[..], &narrowed.selector)
+                }
+                None => (&self.everyone[..], &self.selector),
+            }
+        } else if survey.usable == n {
             (&self.everyone[..], &self.selector)
         } else {
             narrowed = self.narrowed(survey.fingerprint, now);
@@ -345,7 +355,8 @@ impl Balancer {
                     Some(Ok(id)) => match self.targets.position(id.as_str()) {
                         Some(index) => {
                             pick.cookie_target = Some(index);
-                            let usable = panic || members.binary_search(&(index as u32)).is_ok();
+                            // `members` is everyone in panic, less the targets refusing connections.
+                            let usable = members.binary_search(&(index as u32)).is_ok();
                             if usable && self.config.bounded_load.is_none_or(|b| view.within_bound(b, index)) {
                                 pick.candidates.push(index);
                             }
@@ -370,6 +381,30 @@ impl Balancer {
             return Err(Error::NoUsableTarget);
         }
         Ok(())
+    }
+
+    /// In panic: the selector over the targets not backing off from a refused connection, when
+    /// some are and some are not (`None`: use everyone).
+    #[cold]
+    fn reachable(&self, now: Time) -> Option<Arc<Narrowed>> {
+        let members: Box<[u32]> =
+            (0..self.targets.len()).filter(|&i| self.outliers[i].refused_until() <= now).map(|i| i as u32).collect();
+        if members.is_empty() || members.len() == self.targets.len() {
+            return None;
+        }
+        // Marked apart from the usable sets' fingerprints (`!`), which hash target ids.
+        let fingerprint = !members.iter().fold(0u64, |h, &i| fmix64(h ^ u64::from(i).wrapping_add(1)));
+        if let Ok(slot) = self.narrowed.read()
+            && let Some(narrowed) = slot.as_ref().filter(|n| n.fingerprint == fingerprint)
+        {
+            return Some(Arc::clone(narrowed));
+        }
+        let selector = self.selector.over(&self.targets, &members);
+        let narrowed = Arc::new(Narrowed { fingerprint, members, selector });
+        if let Ok(mut slot) = self.narrowed.write() {
+            *slot = Some(Arc::clone(&narrowed));
+        }
+        Some(narrowed)
     }
 
     /// The selector over the usable targets, built again when they changed since it was.
@@ -408,7 +443,7 @@ impl Balancer {
     /// Record how an attempt at `index` went; returns the ejection it caused, if any.
     pub fn record(&self, index: usize, outcome: Outcome, now: Time) -> Option<Ejection> {
         let outlier = self.outliers.get(index)?;
-        let ejected_now = || self.outliers.iter().filter(|s| s.ejected_until() > now).count();
+        let ejected_now = || self.outliers.iter().filter(|s| s.streak_ejected_until() > now).count();
         let (until, multiplier) =
             outlier.record(outcome, now, &self.config.outlier, self.targets.len(), ejected_now)?;
         self.usability.invalidate();

@@ -26,9 +26,18 @@ use crate::target::{Health, Target, Time};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Success,
-    /// Connect error, timeout, or a 5xx from the target.
+    /// A timeout, a broken answer, or a 5xx from the target.
     Failure,
+    /// The connection could not be made (refused, unreachable, connect timeout): Envoy's
+    /// local-origin failure. Certain, and cheap to see, so it takes the target out of first
+    /// attempts at once, for [`REFUSED_BACKOFF`] doubling per refusal in a row (up to the base
+    /// ejection time), outside the ejection cap: a fleet with most targets down stops wasting
+    /// first attempts on them within about a second. The panic threshold still applies.
+    Refused,
 }
+
+/// How long a target that refused a connection is left out of first attempts the first time.
+pub const REFUSED_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Outlier-ejection settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -109,12 +118,27 @@ pub struct OutlierState {
     consecutive_failures: AtomicU32,
     ejections: AtomicU32,
     ejected_until: AtomicU64,
+    refusals: AtomicU32,
+    refused_until: AtomicU64,
 }
 
 impl OutlierState {
-    /// Until when the target is ejected ([`Time::ZERO`] if it never was).
+    /// Until when the target takes no first attempt: ejected, or backing off after a refused
+    /// connection ([`Time::ZERO`] if neither ever happened).
     #[inline]
     pub fn ejected_until(&self) -> Time {
+        Time::from_millis(self.ejected_until.load(Relaxed).max(self.refused_until.load(Relaxed)))
+    }
+
+    /// Until when the target is backing off after a refused connection.
+    #[inline]
+    pub fn refused_until(&self) -> Time {
+        Time::from_millis(self.refused_until.load(Relaxed))
+    }
+
+    /// Until when the target is ejected for its failure streak alone: what the ejection cap counts.
+    #[inline]
+    pub fn streak_ejected_until(&self) -> Time {
         Time::from_millis(self.ejected_until.load(Relaxed))
     }
 
@@ -129,18 +153,29 @@ impl OutlierState {
         set_len: usize,
         ejected_now: impl FnOnce() -> usize,
     ) -> Option<(Time, u32)> {
-        if outcome == Outcome::Success {
-            self.consecutive_failures.store(0, Relaxed);
-            return None;
+        match outcome {
+            Outcome::Success => {
+                self.consecutive_failures.store(0, Relaxed);
+                self.refusals.store(0, Relaxed);
+                return None;
+            }
+            Outcome::Refused => {
+                let refusals = self.refusals.fetch_add(1, Relaxed).saturating_add(1);
+                let backoff = REFUSED_BACKOFF.saturating_mul(1 << (refusals - 1).min(16)).min(config.base_ejection);
+                let until = now + backoff;
+                self.refused_until.store(until.as_millis(), Relaxed);
+                return Some((until, refusals));
+            }
+            Outcome::Failure => {}
         }
         let failures = self.consecutive_failures.fetch_add(1, Relaxed).saturating_add(1);
-        if failures < config.consecutive_failures.get() || self.ejected_until() > now {
+        if failures < config.consecutive_failures.get() || self.streak_ejected_until() > now {
             return None;
         }
         if ejected_now() >= config.max_ejected(set_len) {
             return None;
         }
-        let multiplier = config.next_multiplier(self.ejections.load(Relaxed), self.ejected_until(), now);
+        let multiplier = config.next_multiplier(self.ejections.load(Relaxed), self.streak_ejected_until(), now);
         let until = now + config.ejection_time(multiplier);
         self.ejections.store(multiplier, Relaxed);
         self.ejected_until.store(until.as_millis(), Relaxed);

@@ -452,3 +452,58 @@ fn invalid_configuration_is_refused_with_a_reason() {
     assert!(BoundedLoad::new(f64::NAN).is_err());
     assert!(SlowStart::new(Duration::ZERO).is_err());
 }
+
+#[test]
+fn targets_refusing_connections_get_no_first_attempt_for_a_second_whatever_the_ejection_cap() {
+    // Two of three refuse: more than the ejection cap (10 %, at least one) and below the panic
+    // threshold (half usable), yet neither gets a first attempt while it backs off.
+    for algorithm in all_algorithms() {
+        let b = balancer(set(3), algorithm.clone());
+        assert!(b.record(1, Outcome::Refused, NOW).is_some());
+        assert!(b.record(2, Outcome::Refused, NOW).is_some());
+        for i in 0..30 {
+            let request = RequestContext { client_ip: ip(i), random: u64::from(i) * 7919, ..Default::default() };
+            let pick = b.pick(&request, NOW + Duration::from_millis(900)).unwrap();
+            assert_eq!(pick.candidates.first(), Some(0), "{algorithm:?}");
+        }
+    }
+}
+
+#[test]
+fn a_target_that_refused_is_picked_again_after_its_backoff() {
+    let b = balancer(set(3), Algorithm::RoundRobin);
+    b.record(1, Outcome::Refused, NOW);
+    let picks: Vec<usize> = (0..6)
+        .map(|_| {
+            b.pick(&RequestContext::default(), NOW + Duration::from_millis(1_001)).unwrap().candidates.first().unwrap()
+        })
+        .collect();
+    assert!(picks.contains(&1), "{picks:?}");
+}
+
+#[test]
+fn a_target_that_keeps_refusing_backs_off_longer_each_time_up_to_the_base_ejection() {
+    let b = balancer(set(3), Algorithm::RoundRobin);
+    let backoff = |n: u64| {
+        let at = NOW + Duration::from_secs(100 * n);
+        b.record(1, Outcome::Refused, at).unwrap().until.since(at)
+    };
+    assert_eq!(
+        (backoff(1), backoff(2), backoff(3)),
+        (Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(4))
+    );
+    assert!((4..12).map(backoff).all(|d| d <= OutlierConfig::default().base_ejection));
+    assert_eq!(b.record(1, Outcome::Success, NOW + Duration::from_secs(2_000)), None);
+    assert_eq!(backoff(30), Duration::from_secs(1), "a success starts over");
+}
+
+#[test]
+fn when_every_target_refuses_every_target_is_still_tried() {
+    let b = balancer(set(3), Algorithm::RoundRobin);
+    for i in 0..3 {
+        b.record(i, Outcome::Refused, NOW);
+    }
+    let picks: Vec<usize> =
+        (0..6).map(|_| b.pick(&RequestContext::default(), NOW).unwrap().candidates.first().unwrap()).collect();
+    assert_eq!(picks.len(), 6, "the panic rule keeps the fleet from being emptied");
+}
