@@ -18,12 +18,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use switchyard_sim::sim::SimConfig;
 use switchyard_sim::trace::Trace;
-use switchyard_sim::web::WebConfig;
-
-/// From a Stopped instance in a warm pool to InService: AWS says pre-initialised instances can
-/// serve "in as low as 30 seconds" (EC2 Auto Scaling warm pools, launch announcement; user guide:
-/// "Decrease latency for applications with long boot times using warm pools").
-const WARM_POOL_BOOT_S: f64 = 30.0;
+use switchyard_sim::web::{WARM_POOL_BOOT_S, WebConfig};
 
 fn main() -> anyhow::Result<()> {
     let mut trace = String::from("spike");

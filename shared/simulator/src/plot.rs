@@ -75,7 +75,8 @@ where
     panel(&panels[1], "instances (booting included)", x, &instances, None).map_err(err)?;
     let waits: Vec<_> =
         outcomes.iter().enumerate().map(|(i, o)| (o.policy, &o.series.first_wait_s, colour(i))).collect();
-    panel(&panels[2], "latency of first requests after a wake (s, longest in the minute)", x, &waits, None)
+    let dots = (minutes, HOURS_DOTS);
+    panel(&panels[2], "latency of first requests after a wake (s, longest in the minute)", dots, &waits, None)
         .map_err(err)?;
     root.present().map_err(err)?;
     Ok(())
@@ -118,15 +119,20 @@ where
     Ok(())
 }
 
-/// The time axis: its label, and how many of its units a minute is.
+/// The time axis: its label, how many of its units a minute is, and how its series are drawn.
 #[derive(Clone, Copy)]
 struct Axis {
     desc: &'static str,
     per_minute: f64,
+    /// Lines of this width; 0: a dot per non-zero value (sparse events, such as wakes).
+    stroke: u32,
 }
 
-const MINUTES: Axis = Axis { desc: "minute", per_minute: 1.0 };
-const HOURS: Axis = Axis { desc: "hour (from Monday 00:00)", per_minute: 1.0 / 60.0 };
+const MINUTES: Axis = Axis { desc: "minute", per_minute: 1.0, stroke: 2 };
+/// A week of minutes: wide strokes on near-vertical steps draw spikes past the chart in plotters'
+/// bitmap backend, so these lines are thin.
+const HOURS: Axis = Axis { desc: "hour (from Monday 00:00)", per_minute: 1.0 / 60.0, stroke: 1 };
+const HOURS_DOTS: Axis = Axis { stroke: 0, ..HOURS };
 
 fn panel<B: DrawingBackend>(
     area: &DrawingArea<B, Shift>,
@@ -145,13 +151,13 @@ fn panel<B: DrawingBackend>(
         .build_cartesian_2d(0f64..span, 0f64..top)?;
     chart.configure_mesh().x_desc(axis.desc).light_line_style(WHITE.mix(0.0)).draw()?;
     for (name, values, colour) in lines {
-        chart
-            .draw_series(LineSeries::new(
-                values.iter().enumerate().map(|(m, &v)| (m as f64 * axis.per_minute, v)),
-                colour.stroke_width(2),
-            ))?
-            .label(*name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2)));
+        let points = values.iter().enumerate().map(|(m, &v)| (m as f64 * axis.per_minute, v));
+        let series = if axis.stroke == 0 {
+            chart.draw_series(points.filter(|&(_, v)| v > 0.0).map(|p| Circle::new(p, 3, colour.filled())))?
+        } else {
+            chart.draw_series(LineSeries::new(points, colour.stroke_width(axis.stroke)))?
+        };
+        series.label(*name).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2)));
     }
     if let Some(slo) = threshold {
         chart.draw_series(DashedLineSeries::new([(0.0, slo), (span, slo)], 6, 4, BLACK.stroke_width(1)))?;

@@ -26,6 +26,11 @@ use switchyard_algorithms::hash::SplitMix64;
 use crate::sim::{Instance, SimConfig, normal, poisson, resize};
 use crate::trace::Trace;
 
+/// From a Stopped instance in a warm pool to InService: AWS says pre-initialised instances "can be
+/// launched to serve traffic in as low as 30 seconds" (EC2 Auto Scaling warm pools, at launch;
+/// user guide: "Decrease latency for applications with long boot times using warm pools").
+pub const WARM_POOL_BOOT_S: f64 = 30.0;
+
 /// The simulated web world.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WebConfig {
