@@ -13,7 +13,7 @@ use crate::sim::{Autoscaler, Observation, SimConfig};
 
 /// A stabilizer with the state the HPA keeps between syncs (the KEDA + HPA emulation).
 #[derive(Debug)]
-struct Stabilized {
+pub(crate) struct Stabilized {
     stabilizer: Stabilizer,
     bounds: Bounds,
     history: Vec<HistoryEntry>,
@@ -22,24 +22,24 @@ struct Stabilized {
 
 impl Stabilized {
     fn new(stabilizer: Stabilizer, config: &SimConfig) -> anyhow::Result<Self> {
-        Ok(Stabilized {
-            stabilizer,
-            bounds: Bounds::new(config.min, config.max)?,
-            history: Vec::new(),
-            last_active: None,
-        })
+        Self::within(stabilizer, Bounds::new(config.min, config.max)?)
+    }
+
+    pub(crate) fn within(stabilizer: Stabilizer, bounds: Bounds) -> anyhow::Result<Self> {
+        Ok(Stabilized { stabilizer, bounds, history: Vec::new(), last_active: None })
     }
 
     /// Stabilize `recommendation` (`pending` instances still booting), and remember the tick.
-    fn decide(
+    pub(crate) fn decide(
         &mut self,
         recommendation: &Recommendation,
-        o: &Observation<'_>,
+        now_s: u64,
+        (desired, in_service): (u32, u32),
         pending: u32,
         activity: (u64, bool),
     ) -> u32 {
-        let now = Time::from_secs(o.now_s);
-        let fleet = FleetState { desired: o.desired, in_service: o.in_service, pending, bounds: self.bounds };
+        let now = Time::from_secs(now_s);
+        let fleet = FleetState { desired, in_service, pending, bounds: self.bounds };
         let (waiting, active_now) = activity;
         // The HPA has no backlog policy: its scale-up steps hold whatever is waiting.
         let activity = Activity { waiting, backlog_needs: 0, active_now, last_active: self.last_active };
@@ -146,24 +146,61 @@ impl Autoscaler for Switchyard {
 /// - min 1: with no instance in service the metric has no value and nothing would wake the group.
 #[derive(Debug)]
 pub struct AwsTargetTracking {
-    target: f64,
-    min: u32,
-    max: u32,
+    alarms: TrackingAlarms,
     seen: usize,
-    datapoints: Vec<f64>,
-    last_scale_in_s: Option<u64>,
 }
 
 impl AwsTargetTracking {
     pub fn new(config: &SimConfig) -> Self {
         AwsTargetTracking {
-            target: config.acceptable_backlog_per_instance(),
-            min: config.min.max(1),
-            max: config.max,
+            alarms: TrackingAlarms::new(config.acceptable_backlog_per_instance(), config.min, config.max),
             seen: 0,
-            datapoints: Vec::new(),
-            last_scale_in_s: None,
         }
+    }
+}
+
+/// AWS target tracking's two alarms on 1-minute datapoints of a per-instance metric, and what they
+/// do (see [`AwsTargetTracking`]): out after 3 datapoints above target, in after 15 below 90 % of
+/// it, at most 10 % per action and one action per 5 minutes; never below 1.
+#[derive(Debug)]
+pub(crate) struct TrackingAlarms {
+    target: f64,
+    min: u32,
+    max: u32,
+    datapoints: Vec<f64>,
+    last_scale_in_s: Option<u64>,
+}
+
+impl TrackingAlarms {
+    pub(crate) fn new(target: f64, min: u32, max: u32) -> Self {
+        TrackingAlarms { target, min: min.max(1), max, datapoints: Vec::new(), last_scale_in_s: None }
+    }
+
+    /// A datapoint published by CloudWatch, oldest first.
+    pub(crate) fn push(&mut self, value: f64) {
+        self.datapoints.push(value);
+    }
+
+    /// The new desired capacity from the datapoints published so far.
+    pub(crate) fn decide(&mut self, now_s: u64, desired: u32, in_service: u32) -> u32 {
+        let Some(&metric) = self.datapoints.last() else {
+            return desired.max(self.min);
+        };
+        let proposed = (f64::from(in_service) * metric / self.target).ceil() as u32;
+        // Whether the last `n` datapoints all satisfy `breach` (an alarm's "n out of n").
+        let alarm = |n: usize, breach: &dyn Fn(f64) -> bool| {
+            self.datapoints.len() >= n && self.datapoints[self.datapoints.len() - n..].iter().all(|&v| breach(v))
+        };
+        if alarm(3, &|v| v > self.target) && proposed > desired {
+            return proposed.clamp(self.min, self.max);
+        }
+        let cooled = self.last_scale_in_s.is_none_or(|t| now_s >= t + 300);
+        if cooled && alarm(15, &|v| v < 0.9 * self.target) && proposed < desired {
+            let step = ((f64::from(desired) * 0.1).ceil() as u32).max(1);
+            self.last_scale_in_s = Some(now_s);
+            return proposed.max(desired.saturating_sub(step)).clamp(self.min, self.max);
+        }
+        desired.clamp(self.min, self.max)
     }
 }
 
@@ -179,28 +216,11 @@ impl Autoscaler for AwsTargetTracking {
     fn decide(&mut self, o: &Observation<'_>) -> u32 {
         for minute in &o.cloudwatch[self.seen.min(o.cloudwatch.len())..] {
             if minute.in_service_avg > 0.0 {
-                self.datapoints.push(minute.visible_avg / minute.in_service_avg);
+                self.alarms.push(minute.visible_avg / minute.in_service_avg);
             }
         }
         self.seen = o.cloudwatch.len();
-        let (Some(&metric), in_service) = (self.datapoints.last(), o.in_service) else {
-            return o.desired.max(self.min);
-        };
-        let proposed = (f64::from(in_service) * metric / self.target).ceil() as u32;
-        // Whether the last `n` datapoints all satisfy `breach` (an alarm's "n out of n").
-        let alarm = |n: usize, breach: &dyn Fn(f64) -> bool| {
-            self.datapoints.len() >= n && self.datapoints[self.datapoints.len() - n..].iter().all(|&v| breach(v))
-        };
-        if alarm(3, &|v| v > self.target) && proposed > o.desired {
-            return proposed.clamp(self.min, self.max);
-        }
-        let cooled = self.last_scale_in_s.is_none_or(|t| o.now_s >= t + 300);
-        if cooled && alarm(15, &|v| v < 0.9 * self.target) && proposed < o.desired {
-            let step = ((f64::from(o.desired) * 0.1).ceil() as u32).max(1);
-            self.last_scale_in_s = Some(o.now_s);
-            return proposed.max(o.desired.saturating_sub(step)).clamp(self.min, self.max);
-        }
-        o.desired.clamp(self.min, self.max)
+        self.alarms.decide(o.now_s, o.desired, o.in_service)
     }
 }
 
@@ -269,6 +289,6 @@ impl Autoscaler for KedaHpa {
             },
         };
         // The HPA holds no scale-in for booting pods on external metrics: no pending passed.
-        self.stabilized.decide(&recommendation, o, 0, (metric, metric > 0))
+        self.stabilized.decide(&recommendation, o.now_s, (o.desired, o.in_service), 0, (metric, metric > 0))
     }
 }

@@ -120,11 +120,13 @@ struct Message {
     service: f64,
 }
 
+/// One instance of a fleet: in service from `ready_at`, busy until `free_at`; a retiring one
+/// leaves when its work is done.
 #[derive(Debug, Clone, Copy)]
-struct Instance {
-    ready_at: f64,
-    free_at: f64,
-    retiring: bool,
+pub(crate) struct Instance {
+    pub(crate) ready_at: f64,
+    pub(crate) free_at: f64,
+    pub(crate) retiring: bool,
 }
 
 /// Run `policy` on `trace`; `progress` is told each finished minute.
@@ -259,7 +261,8 @@ pub fn simulate(
     }
 }
 
-fn resize(instances: &mut Vec<Instance>, desired: u32, now: f64, boot_delay_s: f64) {
+/// Grow with booting instances, or shrink: booting ones first, then idle, then busy ones retire.
+pub(crate) fn resize(instances: &mut Vec<Instance>, desired: u32, now: f64, boot_delay_s: f64) {
     let alive = instances.iter().filter(|i| !i.retiring).count();
     let desired = desired as usize;
     if desired > alive {
@@ -304,7 +307,7 @@ fn resize(instances: &mut Vec<Instance>, desired: u32, now: f64, boot_delay_s: f
 }
 
 /// Poisson-distributed count with mean `lambda` (Knuth for small means, normal beyond).
-fn poisson(rng: &mut SplitMix64, lambda: f64) -> usize {
+pub(crate) fn poisson(rng: &mut SplitMix64, lambda: f64) -> usize {
     if lambda <= 0.0 {
         return 0;
     }
@@ -322,7 +325,7 @@ fn poisson(rng: &mut SplitMix64, lambda: f64) -> usize {
 }
 
 /// Standard normal (Box–Muller).
-fn normal(rng: &mut SplitMix64) -> f64 {
+pub(crate) fn normal(rng: &mut SplitMix64) -> f64 {
     let u1 = rng.unit().max(f64::MIN_POSITIVE);
     let u2 = rng.unit();
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()

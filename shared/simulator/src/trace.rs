@@ -1,4 +1,4 @@
-//! Arrival traces: messages per minute over the run.
+//! Arrival traces: messages (or, for the web traces, requests) per minute over the run.
 
 use std::f64::consts::PI;
 use std::path::Path;
@@ -20,6 +20,13 @@ pub enum Trace {
     /// A flash sale: a base rate, a rise to ×50 within three minutes, a slow (exponential)
     /// decay, and an aftershock at ×20 half an hour after the peak.
     FlashSale { base_per_minute: f64, minutes: usize },
+    /// A web app used in office hours, over `days` from a Monday 00:00: on weekdays requests ramp
+    /// up from 08:30 to `peak_per_minute` at 09:30 and down from 17:30 to none at 18:30, dip to
+    /// 60 % over lunch (12:00–13:00), and burst to 3× for two 15-minute spells a day. Nights and
+    /// weekends are idle but for stray requests (a monitor, a crawler, someone working late): a
+    /// minute holds one with probability 1/180, about one every three hours. The same on every
+    /// run; the simulation's seed draws the arrivals.
+    SparseWeb { peak_per_minute: f64, days: usize },
     /// Per-minute counts read from a file.
     Recorded(Vec<f64>),
 }
@@ -34,7 +41,7 @@ pub enum TraceError {
     #[error("{0} has no counts")]
     Empty(String),
     #[error(
-        "unknown trace {0:?}: use constant, spike, diurnal, sawtooth, nightly-batch, flash-sale or a CSV file path"
+        "unknown trace {0:?}: use constant, spike, diurnal, sawtooth, nightly-batch, flash-sale, sparse-web or a CSV file path"
     )]
     Unknown(String),
 }
@@ -49,6 +56,7 @@ impl Trace {
             "sawtooth" => Ok(Trace::Sawtooth { peak_per_minute: 1200.0, period_minutes: 30, minutes: 180 }),
             "nightly-batch" => Ok(Trace::NightlyBatch { dump: 20_000.0, dump_minutes: 4, minutes: 360 }),
             "flash-sale" => Ok(Trace::FlashSale { base_per_minute: 40.0, minutes: 180 }),
+            "sparse-web" => Ok(Trace::SparseWeb { peak_per_minute: 600.0, days: 7 }),
             path if path.ends_with(".csv") => Self::from_csv(Path::new(path)),
             other => Err(TraceError::Unknown(other.to_owned())),
         }
@@ -86,8 +94,14 @@ impl Trace {
             | Trace::Sawtooth { minutes, .. }
             | Trace::NightlyBatch { minutes, .. }
             | Trace::FlashSale { minutes, .. } => *minutes,
+            Trace::SparseWeb { days, .. } => days * MINUTES_PER_DAY,
             Trace::Recorded(counts) => counts.len(),
         }
+    }
+
+    /// Whether the trace is web requests (served by a web fleet) rather than queue messages.
+    pub fn is_web(&self) -> bool {
+        matches!(self, Trace::SparseWeb { .. })
     }
 
     /// Expected messages in minute `m`.
@@ -131,9 +145,57 @@ impl Trace {
                 let shock = if (aftershock..aftershock + 5).contains(&m) { 20.0 } else { 0.0 };
                 base_per_minute * (surge + shock)
             }
+            Trace::SparseWeb { peak_per_minute, .. } => {
+                let working = office_hours(m) * peak_per_minute * if burst(m) { 3.0 } else { 1.0 };
+                if working > 0.0 {
+                    working
+                } else if stray(m) {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
             Trace::Recorded(counts) => counts.get(m).copied().unwrap_or(0.0),
         }
     }
+}
+
+const MINUTES_PER_DAY: usize = 24 * 60;
+
+/// The share of the peak in minute `m` of a week starting on a Monday: 0 at night and at weekends;
+/// on weekdays a ramp from 08:30 to 09:30, the peak, 60 % over lunch, a ramp down from 17:30 to
+/// 18:30.
+fn office_hours(m: usize) -> f64 {
+    let (day, minute) = (m / MINUTES_PER_DAY, m % MINUTES_PER_DAY);
+    if day % 7 >= 5 {
+        return 0.0;
+    }
+    let hour = minute as f64 / 60.0;
+    let ramp = match hour {
+        h if !(8.5..18.5).contains(&h) => 0.0,
+        h if h < 9.5 => h - 8.5,
+        h if h >= 17.5 => 18.5 - h,
+        _ => 1.0,
+    };
+    let lunch = if (12.0..13.0).contains(&hour) { 0.6 } else { 1.0 };
+    ramp * lunch
+}
+
+/// Whether minute `m` is in one of the weekday's two 15-minute bursts, each starting between
+/// 09:30 and 17:00 (drawn per day, the same on every run).
+fn burst(m: usize) -> bool {
+    let (day, minute) = (m / MINUTES_PER_DAY, m % MINUTES_PER_DAY);
+    let mut rng = switchyard_algorithms::hash::SplitMix64::new(0xb0_57ed ^ day as u64);
+    (0..2).any(|_| {
+        let start = 9 * 60 + 30 + rng.below(7 * 60 + 30);
+        (start..start + 15).contains(&minute)
+    })
+}
+
+/// Whether a stray request may come in minute `m` outside office hours: probability 1/180 per
+/// minute, drawn per minute (the same on every run).
+fn stray(m: usize) -> bool {
+    switchyard_algorithms::hash::SplitMix64::new(0x57_4a ^ (m as u64).wrapping_mul(0x9e37_79b9)).below(180) == 0
 }
 
 /// Whether a sparse single message comes in minute `m`: gaps of 5 to 20 minutes, the same on
@@ -176,6 +238,26 @@ mod tests {
         assert_eq!(t.per_minute(32), 2000.0);
         assert!(t.per_minute(60) < t.per_minute(40) && t.per_minute(60) > 40.0, "a slow decay");
         assert!(t.per_minute(76) > t.per_minute(70) * 2.0, "an aftershock");
+    }
+
+    #[test]
+    fn the_sparse_web_trace_works_office_hours_on_weekdays_only() {
+        let t = Trace::parse("sparse-web").unwrap();
+        assert!(t.is_web());
+        assert_eq!(t.minutes(), 7 * 24 * 60);
+        let day = |d: usize, hour: usize| d * 24 * 60 + hour * 60;
+        // Wednesday 11:00 and 15:00: at least the peak (a burst may triple it).
+        assert!(t.per_minute(day(2, 11)) >= 600.0 && t.per_minute(day(2, 15)) >= 600.0);
+        assert_eq!(t.per_minute(day(2, 12) + 30), 360.0, "the lunch dip, unless a burst");
+        // Nights and the weekend: only strays, at most one expected per minute.
+        let quiet = (day(2, 19)..day(3, 8)).chain(day(5, 0)..day(7, 0));
+        let strays: Vec<usize> = quiet.filter(|&m| t.per_minute(m) > 0.0).collect();
+        assert!(strays.iter().all(|&m| t.per_minute(m) == 1.0));
+        // About one every three hours: 13 h of a night and 48 h of a weekend.
+        assert!((10..=35).contains(&strays.len()), "{} strays", strays.len());
+        // Two bursts per weekday.
+        let bursts = (day(1, 0)..day(2, 0)).filter(|&m| t.per_minute(m) > 1000.0).count();
+        assert!((15..=30).contains(&bursts), "{bursts} burst minutes on Tuesday");
     }
 
     #[test]
