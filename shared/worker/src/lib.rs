@@ -41,7 +41,7 @@
 //! CloudWatch's delay before a datapoint can be read. Liveness is sent whether or not the
 //! instance is protected because the scaler cannot see when a busy spell began: a heartbeat that
 //! started with protection would arrive after it, and the scaler could strip a worker that had
-//! just taken a job. Sent always, a live worker's latest datapoint is at most one interval old.
+//! just taken a job. Sent always, a live worker's latest datapoint is about one interval old.
 //! The price: an idle worker makes the PutMetricData call a busy one makes anyway (8,640 a day at
 //! the default 10 s). A worker without `fleet` reports nothing, so the scaler would take it for
 //! dead: set `fleet` wherever protection is on.
