@@ -75,6 +75,8 @@ pub struct Member {
     pub group: String,
     /// `None` when the answer did not say.
     pub lifecycle_state: Option<LifecycleState>,
+    /// Whether the instance is protected from scale-in; `None` when the answer did not say.
+    pub protected: Option<bool>,
 }
 
 /// The worker's instance in its Auto Scaling group: whether it still serves, and its scale-in
@@ -87,8 +89,20 @@ pub trait Membership: Send + Sync + fmt::Debug {
     fn set_protection<'a>(&'a self, instance: &'a crate::Instance, on: bool) -> BoxFuture<'a, Result<(), CloudError>>;
 }
 
-/// Where the worker's activity goes, for the scaler to tell idle workers from busy ones.
+/// One report of a worker for the scaler (the metrics are listed in the crate's documentation).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// The scaler's name for the worker's fleet.
+    pub fleet: String,
+    /// What the worker did since its last report; `None` when it did nothing.
+    pub activity: Option<Activity>,
+    /// The worker's instance, when the report says that its worker is alive there.
+    pub alive_on: Option<String>,
+}
+
+/// Where the worker's reports go: activity, for the scaler to tell idle workers from busy ones,
+/// and liveness, for it to tell a live worker's protected instance from a dead one's.
 pub trait ActivitySink: Send + Sync + fmt::Debug {
-    /// Publish what the worker did since its last report, under the scaler's `fleet` name.
-    fn publish<'a>(&'a self, fleet: &'a str, activity: &'a Activity) -> BoxFuture<'a, Result<(), CloudError>>;
+    /// Publish one report.
+    fn publish<'a>(&'a self, report: &'a Report) -> BoxFuture<'a, Result<(), CloudError>>;
 }

@@ -11,8 +11,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::aws::{ActivitySink, BoxFuture, CloudError, Delivery, LifecycleState, Member, Membership, Queue, Refused};
-use crate::policy::Activity;
+use crate::aws::{
+    ActivitySink, BoxFuture, CloudError, Delivery, LifecycleState, Member, Membership, Queue, Refused, Report,
+};
 use crate::{Instance, Job};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -246,7 +247,7 @@ impl FakeGroup {
         let fake = FakeGroup::default();
         lock(&fake.state).members.insert(
             instance_id.to_owned(),
-            Member { group: group.to_owned(), lifecycle_state: Some(LifecycleState::InService) },
+            Member { group: group.to_owned(), lifecycle_state: Some(LifecycleState::InService), protected: None },
         );
         fake
     }
@@ -262,6 +263,12 @@ impl FakeGroup {
         lock(&self.state).members.remove(instance_id);
     }
 
+    /// Protect the instance or not, as another caller would (a previous worker, the scaler): not
+    /// journaled with the worker's calls.
+    pub fn set_protected(&self, instance_id: &str, on: bool) {
+        lock(&self.state).protected.insert(instance_id.to_owned(), on);
+    }
+
     pub fn is_protected(&self, instance_id: &str) -> bool {
         lock(&self.state).protected.get(instance_id).copied().unwrap_or(false)
     }
@@ -274,7 +281,10 @@ impl FakeGroup {
 
 impl Membership for FakeGroup {
     fn describe<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<Option<Member>, CloudError>> {
-        let member = lock(&self.state).members.get(instance_id).cloned();
+        let state = lock(&self.state);
+        let protected = state.protected.get(instance_id).copied().unwrap_or(false);
+        let member = state.members.get(instance_id).map(|m| Member { protected: Some(protected), ..m.clone() });
+        drop(state);
         Box::pin(std::future::ready(Ok(member)))
     }
 
@@ -294,22 +304,22 @@ impl Membership for FakeGroup {
     }
 }
 
-/// Keeps the activity reports it gets.
+/// Keeps the reports it gets.
 #[derive(Debug, Default)]
 pub struct FakeActivity {
-    reports: Mutex<Vec<(Instant, String, Activity)>>,
+    reports: Mutex<Vec<(Instant, Report)>>,
 }
 
 impl FakeActivity {
-    /// Every report: when, under which fleet, what.
-    pub fn reports(&self) -> Vec<(Instant, String, Activity)> {
+    /// Every report, with when it came.
+    pub fn reports(&self) -> Vec<(Instant, Report)> {
         lock(&self.reports).clone()
     }
 }
 
 impl ActivitySink for FakeActivity {
-    fn publish<'a>(&'a self, fleet: &'a str, activity: &'a Activity) -> BoxFuture<'a, Result<(), CloudError>> {
-        lock(&self.reports).push((Instant::now(), fleet.to_owned(), *activity));
+    fn publish<'a>(&'a self, report: &'a Report) -> BoxFuture<'a, Result<(), CloudError>> {
+        lock(&self.reports).push((Instant::now(), report.clone()));
         Box::pin(std::future::ready(Ok(())))
     }
 }

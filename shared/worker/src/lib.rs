@@ -7,10 +7,44 @@
 //!   handed to a second worker.
 //! - **Scale-in protection while busy** (AWS's guidance for queue workers): on before the first
 //!   job of a busy spell, off after an idle grace — one call per spell, not per message.
+//! - **Protection a dead worker cannot pin**:
+//!   - at start, holding no job, the worker takes off the protection a previous worker left on
+//!     its instance (one killed with -9 never took its own off);
+//!   - it receives, then protects, then reads its instance's lifecycle state once per busy spell:
+//!     a batch received on an instance already leaving service is released at once (visibility
+//!     0), unprocessed, and the worker stops. Protecting *before* receiving would keep every idle
+//!     worker protected, since an idle worker is always in a long poll: scale-in could then remove
+//!     no worker at all. The read costs one DescribeAutoScalingInstances per spell;
+//!   - its reports are its heartbeat (`WorkerAlive`, below): the scaler takes protection off an
+//!     instance whose worker stopped reporting. A live worker that finds its protection taken off
+//!     while it holds a job (its reports were lost) puts it back at its next lifecycle check.
 //! - **Graceful stop** on a signal or when the instance leaves InService: stop receiving, let held
 //!   jobs finish until a deadline, release the rest (visibility 0), take protection off.
-//! - **Activity** for the scaler (`WorkerBusySeconds` and friends, dimension `Fleet`), so that
-//!   scale to zero waits for idle workers, not for a momentarily empty queue.
+//! - **Reports** for the scaler: activity, so that scale to zero waits for idle workers, not for a
+//!   momentarily empty queue; liveness, so that protection dies with the worker.
+//!
+//! # Reports: the metric contract
+//!
+//! With `fleet` set (`SWITCHYARD_FLEET`), in the namespace `SWITCHYARD_METRICS_NAMESPACE`, every
+//! `activity_interval` (one PutMetricData call; high resolution below a minute), and once at
+//! stop without `WorkerAlive`:
+//!
+//! | metric | unit | dimensions | sent |
+//! | --- | --- | --- | --- |
+//! | `WorkerReceived`, `WorkerProcessed`, `WorkerFailed` | Count | `Fleet` | for an interval in which the worker received, ran or ended a job; nothing for an idle one |
+//! | `WorkerBusySeconds` | Seconds | `Fleet` | with the above: job run time in the interval |
+//! | `WorkerAlive` | Count, always 1 | `Fleet`, `InstanceId` | by a worker bound to an instance: at start (before its first receive), then every interval until it stops, idle or busy, protected or not |
+//!
+//! The scaler sums `WorkerBusySeconds` per fleet to tell idle fleets from busy ones. A protected
+//! instance of the fleet with no `WorkerAlive` datapoint for its `InstanceId` over the last `T`
+//! has no live worker, and its protection can be taken off; `T` must cover a few intervals plus
+//! CloudWatch's delay before a datapoint can be read. Liveness is sent whether or not the
+//! instance is protected because the scaler cannot see when a busy spell began: a heartbeat that
+//! started with protection would arrive after it, and the scaler could strip a worker that had
+//! just taken a job. Sent always, a live worker's latest datapoint is about one interval old.
+//! The price: an idle worker makes the PutMetricData call a busy one makes anyway (8,640 a day at
+//! the default 10 s). A worker without `fleet` reports nothing, so the scaler would take it for
+//! dead: set `fleet` wherever protection is on.
 //!
 //! Decisions live in [`policy`] (pure, tested without AWS); this module is the I/O around them.
 //! AWS is reached through the traits of [`aws`], implemented over the SDK in [`sdk`] and in memory
@@ -33,7 +67,7 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 
-pub use aws::{ActivitySink, CloudError, LifecycleState, Membership, Queue};
+pub use aws::{ActivitySink, CloudError, LifecycleState, Member, Membership, Queue, Report};
 pub use config::{ConfigError, InstanceSource, WorkerConfig};
 use policy::{Activity, Protection, renewal_due};
 
@@ -213,6 +247,8 @@ impl Worker {
             received_total: AtomicU64::new(0),
             released: AtomicU64::new(0),
         });
+        shared.clear_left_protection().await;
+        self.publish(&Activity::default(), true).await;
         let (stop_tx, stop_rx) = watch::channel(false);
         let (done_tx, mut done_rx) = mpsc::unbounded_channel();
         let mut receiver = tokio::spawn(receive_loop(Arc::clone(&shared), stop_rx, done_tx));
@@ -235,7 +271,17 @@ impl Worker {
                     deadline = Some(Instant::now() + self.config.stop_deadline);
                     let _ = stop_tx.send(true);
                 }
-                _ = &mut receiver, if !receiver_done => receiver_done = true,
+                ended = &mut receiver, if !receiver_done => {
+                    receiver_done = true;
+                    // The receive loop found the instance leaving as a busy spell began.
+                    if let Ok(Some(reason)) = ended
+                        && deadline.is_none()
+                    {
+                        summary.stopped_because = reason;
+                        deadline = Some(Instant::now() + self.config.stop_deadline);
+                        let _ = stop_tx.send(true);
+                    }
+                }
                 Some(done) = done_rx.recv() => {
                     self.finished(&shared, done, &mut deletes, &mut summary, &mut activity, published_at).await;
                     if deletes.len() >= 10 {
@@ -249,7 +295,7 @@ impl Worker {
                     shared.check_protection(now).await;
                     if deadline.is_none() && now.duration_since(checked_at) >= self.config.lifecycle_check {
                         checked_at = now;
-                        if let Some(reason) = self.leaving().await {
+                        if let Some(reason) = self.check_membership(&shared, now).await {
                             tracing::info!(reason, "instance leaving service: stopping");
                             summary.stopped_because = reason;
                             deadline = Some(now + self.config.stop_deadline);
@@ -259,7 +305,7 @@ impl Worker {
                     if now.duration_since(published_at) >= self.config.activity_interval {
                         activity.received = shared.received.swap(0, Ordering::Relaxed);
                         activity.busy += shared.busy_since(published_at, now);
-                        self.publish(&activity).await;
+                        self.publish(&activity, true).await;
                         activity = Activity::default();
                         published_at = now;
                     }
@@ -288,7 +334,7 @@ impl Worker {
         }
         drop(protection);
         activity.received = shared.received.swap(0, Ordering::Relaxed);
-        self.publish(&activity).await;
+        self.publish(&activity, false).await;
         summary.received = shared.received_total();
         summary.released = shared.released.load(Ordering::Relaxed);
         summary.protection_calls = shared.protection_calls.load(Ordering::Relaxed);
@@ -382,10 +428,28 @@ impl Worker {
         renewed
     }
 
-    /// `Some(reason)` when this worker's instance is leaving service (Terminating, Standby,
-    /// Detaching, or gone from the group). A failed read is not a reason to stop.
+    /// `Some(reason)` when this worker's instance is leaving service. A failed read is not a
+    /// reason to stop.
     async fn leaving(&self) -> Option<String> {
         let instance = self.instance.as_ref()?;
+        match self.membership.describe(&instance.id).await {
+            Ok(member) => leaving_reason(instance, member.as_ref()),
+            Err(e) => {
+                tracing::warn!(error = %e, "lifecycle check failed");
+                None
+            }
+        }
+    }
+
+    /// The periodic lifecycle check: `Some(reason)` when the instance is leaving service.
+    /// Otherwise, protection that someone else changed is put right: put back while jobs are held
+    /// (the scaler took it off because this worker's reports did not reach it), taken off when
+    /// idle (left on by a previous worker).
+    async fn check_membership<H: Handler>(&self, shared: &Shared<H>, now: Instant) -> Option<String> {
+        let instance = self.instance.as_ref()?;
+        // Held across the read, so that no change of this worker's lands between the read and
+        // the comparison.
+        let mut protection = shared.protection.lock().await;
         let member = match self.membership.describe(&instance.id).await {
             Ok(member) => member,
             Err(e) => {
@@ -393,19 +457,18 @@ impl Worker {
                 return None;
             }
         };
-        let Some(member) = member else {
-            return Some(format!("instance {} is no longer in group {}", instance.id, instance.group));
-        };
-        // No state in the answer says nothing about leaving: keep serving.
-        let state = member.lifecycle_state?;
-        let serving = matches!(
-            state,
-            LifecycleState::InService
-                | LifecycleState::Pending
-                | LifecycleState::PendingProceed
-                | LifecycleState::PendingWait
-        );
-        (!serving).then(|| format!("instance {} is {}", instance.id, state.as_str()))
+        if let Some(reason) = leaving_reason(instance, member.as_ref()) {
+            return Some(reason);
+        }
+        if let Some(protected) = member.and_then(|m| m.protected)
+            && protection.observed(protected)
+        {
+            tracing::warn!(instance = instance.id, protected, "scale-in protection was changed by another caller");
+            if let Some(on) = protection.check(shared.held_count(), now.into_std()) {
+                shared.set_protection(&mut protection, on).await;
+            }
+        }
+        None
     }
 
     /// Give held messages (`only` these, or all) back to the queue now and stop their jobs.
@@ -434,16 +497,41 @@ impl Worker {
         released
     }
 
-    /// Publish activity for the scaler (nothing when idle: missing data is "no activity known").
-    async fn publish(&self, activity: &Activity) {
+    /// Report to the scaler: `activity` unless the worker did nothing (missing data is "no
+    /// activity known"), and, when `alive`, that this worker is alive on its instance.
+    async fn publish(&self, activity: &Activity, alive: bool) {
         let Some(fleet) = &self.config.fleet else { return };
-        if activity.is_idle() && activity.processed == 0 && activity.failed == 0 {
+        let did_something = !activity.is_idle() || activity.processed > 0 || activity.failed > 0;
+        let report = Report {
+            fleet: fleet.clone(),
+            activity: did_something.then_some(*activity),
+            alive_on: self.instance.as_ref().filter(|_| alive).map(|i| i.id.clone()),
+        };
+        if report.activity.is_none() && report.alive_on.is_none() {
             return;
         }
-        if let Err(e) = self.activity.publish(fleet, activity).await {
-            tracing::warn!(error = %e, "activity not published");
+        if let Err(e) = self.activity.publish(&report).await {
+            tracing::warn!(error = %e, "report not published");
         }
     }
+}
+
+/// Why `instance` is leaving service, if it is: Terminating, Standby, Detaching, or gone from
+/// the group (`member` is `None`).
+fn leaving_reason(instance: &Instance, member: Option<&Member>) -> Option<String> {
+    let Some(member) = member else {
+        return Some(format!("instance {} is no longer in group {}", instance.id, instance.group));
+    };
+    // No state in the answer says nothing about leaving: keep serving.
+    let state = member.lifecycle_state.as_ref()?;
+    let serving = matches!(
+        state,
+        LifecycleState::InService
+            | LifecycleState::Pending
+            | LifecycleState::PendingProceed
+            | LifecycleState::PendingWait
+    );
+    (!serving).then(|| format!("instance {} is {}", instance.id, state.as_str()))
 }
 
 /// What the receive loop, the jobs and the main loop share.
@@ -501,15 +589,39 @@ impl<H: Handler> Shared<H> {
         }
     }
 
-    /// Before work starts: protection on, if it is not.
-    async fn protect_before_work(&self) {
+    /// At start, holding no job: take off the protection a previous worker left on this instance
+    /// (one killed with -9 never took its own off). Read first, so that a clean start makes no
+    /// call; an unreadable state is cleared anyway.
+    async fn clear_left_protection(&self) {
+        let Some(instance) = &self.worker.instance else { return };
+        let mut protection = self.protection.lock().await;
+        let protected = match self.worker.membership.describe(&instance.id).await {
+            Ok(Some(member)) => member.protected,
+            // Not in the group: nothing to clear; the lifecycle check stops the worker.
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "protection not read at start: clearing it anyway");
+                None
+            }
+        };
+        if protected != Some(false) {
+            tracing::info!(instance = instance.id, "clearing scale-in protection left from before this worker");
+            self.set_protection(&mut protection, false).await;
+        }
+    }
+
+    /// Before work starts: protection on, if it is not. `true` when it was asked for (this work
+    /// begins a busy spell).
+    async fn protect_before_work(&self) -> bool {
         if self.worker.instance.is_none() {
-            return;
+            return false;
         }
         let mut protection = self.protection.lock().await;
-        if protection.before_work() {
+        let begins_spell = protection.before_work();
+        if begins_spell {
             self.set_protection(&mut protection, true).await;
         }
+        begins_spell
     }
 
     async fn check_protection(&self, now: Instant) {
@@ -526,21 +638,28 @@ impl<H: Handler> Shared<H> {
 /// Receive while there is room, hand each message to a job, stop when told. A receive already
 /// in flight when the stop comes is let finish (cancelling it could hide messages for a whole
 /// visibility timeout); what it brings is released at once, unprocessed.
+///
+/// The first batch of a busy spell is received, then protected, then checked: if the instance is
+/// already leaving service (a scale-in chose it while it was idle and unprotected), the batch is
+/// released at once and the loop ends with the reason, for the worker to stop. Once protection
+/// is on, a scale-in can no longer choose the instance, so one check per spell closes the gap.
+/// The other order (protect, then receive) would protect every idle worker, which is always
+/// waiting in a receive.
 async fn receive_loop<H: Handler>(
     shared: Arc<Shared<H>>,
     mut stop: watch::Receiver<bool>,
     done: mpsc::UnboundedSender<Done>,
-) {
+) -> Option<String> {
     let worker = &shared.worker;
     let config = &worker.config;
     let slots = Arc::new(Semaphore::new(config.concurrency));
     loop {
         if *stop.borrow() {
-            return;
+            return None;
         }
         let first = tokio::select! {
-            permit = Arc::clone(&slots).acquire_owned() => match permit { Ok(p) => p, Err(_) => return },
-            _ = stop.changed() => return,
+            permit = Arc::clone(&slots).acquire_owned() => match permit { Ok(p) => p, Err(_) => return None },
+            _ = stop.changed() => return None,
         };
         let mut permits = vec![first];
         while permits.len() < config.batch_size as usize {
@@ -556,7 +675,7 @@ async fn receive_loop<H: Handler>(
                 tracing::warn!(error = %e, "receive failed; retrying in 1 s");
                 tokio::select! {
                     () = tokio::time::sleep(Duration::from_secs(1)) => {},
-                    _ = stop.changed() => return,
+                    _ = stop.changed() => return None,
                 }
                 continue;
             }
@@ -566,7 +685,7 @@ async fn receive_loop<H: Handler>(
             if config.wait.is_zero() {
                 tokio::select! {
                     () = tokio::time::sleep(Duration::from_millis(200)) => {},
-                    _ = stop.changed() => return,
+                    _ = stop.changed() => return None,
                 }
             }
             continue;
@@ -587,9 +706,16 @@ async fn receive_loop<H: Handler>(
             let ids: Vec<String> = deliveries.iter().map(|d| d.job.message_id.clone()).collect();
             let released = worker.release(&shared, Some(&ids)).await;
             tracing::info!(released, "received while stopping: released unprocessed");
-            return;
+            return None;
         }
-        shared.protect_before_work().await;
+        if shared.protect_before_work().await
+            && let Some(reason) = worker.leaving().await
+        {
+            let ids: Vec<String> = deliveries.iter().map(|d| d.job.message_id.clone()).collect();
+            let released = worker.release(&shared, Some(&ids)).await;
+            tracing::info!(released, reason, "received on an instance leaving service: released unprocessed");
+            return Some(reason);
+        }
         for (aws::Delivery { job, receipt }, permit) in deliveries.into_iter().zip(permits) {
             let (shared_job, done) = (Arc::clone(&shared), done.clone());
             let message_id = job.message_id.clone();

@@ -44,6 +44,14 @@ impl Protection {
     pub fn confirmed(&mut self, state: bool) {
         self.protected = state;
     }
+
+    /// Auto Scaling says the instance is `protected` (read back, not set by this worker): someone
+    /// else changed it, such as the scaler taking it off an instance whose reports it missed, or a
+    /// previous worker leaving it on. The next [`Protection::check`] puts it right. `true` when it
+    /// differs from what this worker had set.
+    pub fn observed(&mut self, protected: bool) -> bool {
+        std::mem::replace(&mut self.protected, protected) != protected
+    }
 }
 
 /// A held message's visibility is renewed once half of it has passed: with a 30 s timeout, every
@@ -105,6 +113,24 @@ mod tests {
         assert!(!p.before_work(), "work again within the grace: still protected, no call");
         assert_eq!(p.check(0, t0 + 10 * s), None, "the idle clock restarted with the new work");
         assert_eq!(p.check(0, t0 + 15 * s), Some(false));
+    }
+
+    #[test]
+    fn protection_changed_by_someone_else_is_put_right_by_the_next_check() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let mut p = Protection::new(5 * s);
+        assert!(p.before_work());
+        p.confirmed(true);
+        assert!(p.observed(false), "taken off from outside while busy");
+        assert_eq!(p.check(1, t0), Some(true), "busy: asked for again at once");
+        p.confirmed(true);
+        assert!(!p.observed(true), "as set: nothing to do");
+
+        let mut idle = Protection::new(5 * s);
+        assert_eq!(idle.check(0, t0), None);
+        assert!(idle.observed(true), "left on by someone else while idle");
+        assert_eq!(idle.check(0, t0 + 5 * s), Some(false), "taken off once the idle grace has passed");
     }
 
     #[test]

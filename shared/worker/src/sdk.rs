@@ -8,8 +8,9 @@ use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, MessageSystemAttributeName,
 };
 
-use crate::aws::{ActivitySink, BoxFuture, CloudError, Delivery, LifecycleState, Member, Membership, Queue, Refused};
-use crate::policy::Activity;
+use crate::aws::{
+    ActivitySink, BoxFuture, CloudError, Delivery, LifecycleState, Member, Membership, Queue, Refused, Report,
+};
 use crate::{IDEMPOTENCY_KEY_ATTRIBUTE, Instance, Job};
 
 fn cloud_error<E: std::error::Error + 'static>(operation: &'static str) -> impl FnOnce(E) -> CloudError {
@@ -168,6 +169,7 @@ impl Membership for GroupMembership {
                 Some(Member {
                     group: i.auto_scaling_group_name()?.to_owned(),
                     lifecycle_state: i.lifecycle_state().map(LifecycleState::from),
+                    protected: i.protected_from_scale_in(),
                 })
             }))
         })
@@ -188,8 +190,10 @@ impl Membership for GroupMembership {
     }
 }
 
-/// Activity as CloudWatch metrics (`WorkerReceived`, `WorkerProcessed`, `WorkerFailed`,
-/// `WorkerBusySeconds`, dimension `Fleet`), which the scaler reads.
+/// Reports as CloudWatch metrics, which the scaler reads: `WorkerReceived`, `WorkerProcessed`,
+/// `WorkerFailed`, `WorkerBusySeconds` (dimension `Fleet`) and `WorkerAlive` (dimensions `Fleet`
+/// and `InstanceId`), in one PutMetricData call per report. The contract is in the crate's
+/// documentation.
 #[derive(Debug, Clone)]
 pub struct CloudWatchActivity {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
@@ -199,24 +203,37 @@ pub struct CloudWatchActivity {
 }
 
 impl ActivitySink for CloudWatchActivity {
-    fn publish<'a>(&'a self, fleet: &'a str, activity: &'a Activity) -> BoxFuture<'a, Result<(), CloudError>> {
+    fn publish<'a>(&'a self, report: &'a Report) -> BoxFuture<'a, Result<(), CloudError>> {
         Box::pin(async move {
+            let fleet = Dimension::builder().name("Fleet").value(&report.fleet).build();
             let datum = |name: &str, value: f64, unit: StandardUnit| {
                 MetricDatum::builder()
                     .metric_name(name)
-                    .dimensions(Dimension::builder().name("Fleet").value(fleet).build())
+                    .dimensions(fleet.clone())
                     .value(value)
                     .unit(unit)
                     .storage_resolution(self.storage_resolution_secs)
-                    .build()
             };
+            let mut data = Vec::new();
+            if let Some(activity) = &report.activity {
+                data.extend([
+                    datum("WorkerReceived", activity.received as f64, StandardUnit::Count),
+                    datum("WorkerProcessed", activity.processed as f64, StandardUnit::Count),
+                    datum("WorkerFailed", activity.failed as f64, StandardUnit::Count),
+                    datum("WorkerBusySeconds", activity.busy.as_secs_f64(), StandardUnit::Seconds),
+                ]);
+            }
+            if let Some(instance_id) = &report.alive_on {
+                let instance = Dimension::builder().name("InstanceId").value(instance_id).build();
+                data.push(datum("WorkerAlive", 1.0, StandardUnit::Count).dimensions(instance));
+            }
+            if data.is_empty() {
+                return Ok(());
+            }
             self.cloudwatch
                 .put_metric_data()
                 .namespace(&self.namespace)
-                .metric_data(datum("WorkerReceived", activity.received as f64, StandardUnit::Count))
-                .metric_data(datum("WorkerProcessed", activity.processed as f64, StandardUnit::Count))
-                .metric_data(datum("WorkerFailed", activity.failed as f64, StandardUnit::Count))
-                .metric_data(datum("WorkerBusySeconds", activity.busy.as_secs_f64(), StandardUnit::Seconds))
+                .set_metric_data(Some(data.into_iter().map(|d| d.build()).collect()))
                 .send()
                 .await
                 .map(|_| ())

@@ -386,3 +386,53 @@ async fn a_clients_idempotency_key_sent_as_a_message_attribute_reaches_the_handl
     assert_eq!(keys.get("unkeyed"), Some(&None), "{keys:?}");
     assert_eq!(summary.processed, 2);
 }
+
+#[tokio::test]
+async fn an_instance_left_protected_by_a_dead_worker_is_unprotected_when_a_worker_starts_there() {
+    let fleet = fleet("leftprotected", 1).await;
+    let id = fleet.instances().await[0].0.clone();
+    // As a worker killed with -9 mid-job leaves it: protected, with no worker.
+    fleet
+        .clients
+        .autoscaling
+        .set_instance_protection()
+        .auto_scaling_group_name(&fleet.group)
+        .instance_ids(&id)
+        .protected_from_scale_in(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fleet.instances().await, [(id.clone(), true)]);
+
+    let namespace = format!("Switchyard/{}", unique_name("alive"));
+    let mut worker = fleet.worker(
+        "l0",
+        Some(&id),
+        &[
+            ("SWITCHYARD_FLEET", "workers"),
+            ("SWITCHYARD_METRICS_NAMESPACE", &namespace),
+            ("SWITCHYARD_ACTIVITY_INTERVAL_SECS", "1"),
+        ],
+    );
+    eventually(Duration::from_secs(15), "protection cleared", async || {
+        fleet.instances().await == [(id.clone(), false)]
+    })
+    .await;
+    assert!(worker.try_wait().unwrap().is_none(), "the worker runs on, idle");
+    assert!(fleet.stderr("l0").contains("clearing scale-in protection"), "{}", fleet.stderr("l0"));
+
+    // Idle and unprotected, it still reports that it is alive there, for the scaler.
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&localstack().sdk_config().await);
+    eventually(Duration::from_secs(15), "WorkerAlive for the instance", async || {
+        let out = cloudwatch.list_metrics().namespace(&namespace).metric_name("WorkerAlive").send().await.unwrap();
+        out.metrics().iter().any(|m| {
+            let dimension = |name: &str| m.dimensions().iter().find(|d| d.name() == Some(name)).and_then(|d| d.value());
+            m.dimensions().len() == 2 && dimension("Fleet") == Some("workers") && dimension("InstanceId") == Some(&id)
+        })
+    })
+    .await;
+
+    std::process::Command::new("kill").args(["-TERM", &worker.id().unwrap().to_string()]).status().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), worker.wait()).await.expect("stops on SIGTERM").unwrap();
+    assert_eq!(fleet.summary("l0").unwrap()["protection_calls"], 1, "one call: the clearing");
+}
