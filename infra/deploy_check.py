@@ -162,6 +162,10 @@ def main():
           and all(r.endswith(("autoScalingGroupName/switchyard-web", "autoScalingGroupName/switchyard-workers"))
                   for r in resize[0]["resources"]),
           "scaler: SetDesiredCapacity only on the two named groups")
+    unprotect = [s for s in scaler_rules if "autoscaling:SetInstanceProtection" in s["actions"]]
+    check(len(unprotect) == 1 and len(unprotect[0]["resources"]) == 1
+          and unprotect[0]["resources"][0].endswith("autoScalingGroupName/switchyard-workers"),
+          "scaler: SetInstanceProtection only on the consumer group")
     put = [s for s in scaler_rules if "cloudwatch:PutMetricData" in s["actions"]]
     check(len(put) == 1 and put[0]["condition"] == {"StringEquals": {"cloudwatch:namespace": "Switchyard"}},
           "scaler: PutMetricData only in the Switchyard namespace")

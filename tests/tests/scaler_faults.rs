@@ -46,6 +46,9 @@ impl Cloud for StopsAfterReads {
     async fn set_desired_capacity(&self, group: &str, desired: u32) -> Result<(), CloudError> {
         self.inner.set_desired_capacity(group, desired).await
     }
+    async fn unprotect(&self, group: &str, instances: &[String]) -> Result<(), CloudError> {
+        self.inner.unprotect(group, instances).await
+    }
 }
 
 fn now() -> Time {

@@ -20,6 +20,8 @@ pub struct Group {
     pub in_service: u32,
     /// Launched, not yet in service.
     pub pending: u32,
+    /// Instances protected from scale-in (by their worker, while it holds work).
+    pub protected: Vec<String>,
 }
 
 /// GetQueueAttributes' counts (exact enough, and immediate).
@@ -62,6 +64,9 @@ pub const RECOMMENDATION: &str = "Recommendation";
 pub const DESIRED: &str = "DesiredCapacity";
 /// Epoch seconds of the last activity (exact in an `f64` for millennia).
 pub const LAST_ACTIVE: &str = "LastActiveEpochSeconds";
+/// The heartbeat every `switchyard-worker` bound to an instance publishes each interval
+/// (dimensions `Fleet` and `InstanceId`).
+pub const WORKER_ALIVE: &str = "WorkerAlive";
 /// Busy seconds that `switchyard-worker` processes publish per fleet (same namespace and dimension).
 pub const WORKER_BUSY: &str = "WorkerBusySeconds";
 
@@ -99,6 +104,8 @@ pub trait Cloud {
         high_resolution: bool,
     ) -> Result<(), CloudError>;
     async fn set_desired_capacity(&self, group: &str, desired: u32) -> Result<(), CloudError>;
+    /// Take scale-in protection off `instances` of `group` (at most 50 per call, the API's limit).
+    async fn unprotect(&self, group: &str, instances: &[String]) -> Result<(), CloudError>;
 }
 
 /// The implementation over the AWS SDK (its standard retries, one HTTPS client).
@@ -138,7 +145,13 @@ fn group(g: &aws_sdk_autoscaling::types::AutoScalingGroup) -> Group {
             )
         })
         .count();
+    let protected = instances
+        .iter()
+        .filter(|i| i.protected_from_scale_in() == Some(true))
+        .filter_map(|i| i.instance_id().map(str::to_owned))
+        .collect();
     Group {
+        protected,
         name: g.auto_scaling_group_name().unwrap_or_default().to_owned(),
         min: count(g.min_size().unwrap_or_default()),
         max: count(g.max_size().unwrap_or_default()),
@@ -305,6 +318,20 @@ impl Cloud for AwsCloud {
             .send()
             .await
             .map_err(CloudError::from_sdk("SetDesiredCapacity"))?;
+        Ok(())
+    }
+
+    async fn unprotect(&self, group: &str, instances: &[String]) -> Result<(), CloudError> {
+        for chunk in instances.chunks(NAMES_PER_CALL) {
+            self.autoscaling
+                .set_instance_protection()
+                .auto_scaling_group_name(group)
+                .set_instance_ids(Some(chunk.to_vec()))
+                .protected_from_scale_in(false)
+                .send()
+                .await
+                .map_err(CloudError::from_sdk("SetInstanceProtection"))?;
+        }
         Ok(())
     }
 }

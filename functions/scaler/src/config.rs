@@ -24,7 +24,9 @@
 //! `cost`),
 //! `SWITCHYARD_HISTORY_PERIOD_SECS` (60: the tick; tests use 1), `SWITCHYARD_METRIC_MAX_AGE_SECS`
 //! (300), `SWITCHYARD_NAMESPACE` (`Switchyard`), `SWITCHYARD_TICK_BUDGET_SECS` (40: below the
-//! function's 50 s timeout), `SWITCHYARD_CALL_TIMEOUT_SECS` (10: one AWS call, retries included).
+//! function's 50 s timeout), `SWITCHYARD_CALL_TIMEOUT_SECS` (10: one AWS call, retries included),
+//! `SWITCHYARD_WORKER_DEAD_AFTER_SECS` (180, or `never`: a protected consumer instance whose
+//! worker's `WorkerAlive` reports stopped this long ago loses its scale-in protection).
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
@@ -146,6 +148,9 @@ pub struct Tuning {
     pub tick_budget: Duration,
     /// The most one AWS call may take within it, so that one hung call leaves time for the others.
     pub call_timeout: Duration,
+    /// A protected consumer instance whose worker has not reported for this long loses its
+    /// protection (`None`: never).
+    pub worker_dead_after: Option<Duration>,
 }
 
 /// The scaler's whole configuration.
@@ -364,6 +369,13 @@ fn parse_tuning(get: &impl Fn(&str) -> Option<String>) -> Result<Tuning, ConfigE
             Some(DirectionBudget { changes, window, hold_at_most })
         }
     };
+    let worker_dead_after = match get("SWITCHYARD_WORKER_DEAD_AFTER_SECS").as_deref().map(str::trim) {
+        Some("never") => None,
+        _ => Some(secs("SWITCHYARD_WORKER_DEAD_AFTER_SECS", Duration::from_secs(180))?)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| invalid("SWITCHYARD_WORKER_DEAD_AFTER_SECS", "must be at least 1 (or never)"))
+            .map(Some)?,
+    };
     let tick_budget = secs("SWITCHYARD_TICK_BUDGET_SECS", Duration::from_secs(40))?;
     let call_timeout = secs("SWITCHYARD_CALL_TIMEOUT_SECS", Duration::from_secs(10))?;
     if tick_budget.is_zero() || call_timeout.is_zero() || call_timeout > tick_budget {
@@ -397,6 +409,7 @@ fn parse_tuning(get: &impl Fn(&str) -> Option<String>) -> Result<Tuning, ConfigE
         namespace: get("SWITCHYARD_NAMESPACE").unwrap_or_else(|| "Switchyard".into()),
         tick_budget,
         call_timeout,
+        worker_dead_after,
     })
 }
 

@@ -21,7 +21,7 @@ use switchyard_algorithms::scaling::{
 
 use crate::cloud::{
     Cloud, CloudError, DESIRED, Group, HistoryPoint, LAST_ACTIVE, MetricQuery, QueueDepth, RECOMMENDATION, Series,
-    WORKER_BUSY,
+    WORKER_ALIVE, WORKER_BUSY,
 };
 use crate::config::{Config, Fleet, Role, Tuning};
 
@@ -44,6 +44,10 @@ pub struct FleetReport {
     pub pending: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub queue: Option<QueueReport>,
+    /// Instances whose protection was taken off: their worker stopped reporting (killed, or its
+    /// instance lost), so nothing it holds is being worked on and it must not pin the instance.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unprotected: Vec<String>,
 }
 
 /// The queue inputs of a consumer fleet's decision.
@@ -148,6 +152,9 @@ impl<C: Cloud> Cloud for Bounded<'_, C> {
     async fn set_desired_capacity(&self, group: &str, desired: u32) -> Result<(), CloudError> {
         self.budget.call("SetDesiredCapacity", self.cloud.set_desired_capacity(group, desired)).await
     }
+    async fn unprotect(&self, group: &str, instances: &[String]) -> Result<(), CloudError> {
+        self.budget.call("SetInstanceProtection", self.cloud.unprotect(group, instances)).await
+    }
 }
 
 async fn tick_within<C: Cloud>(cloud: &C, config: &Config, dry_run: bool, now: Time) -> TickReport {
@@ -215,7 +222,20 @@ async fn tick_within<C: Cloud>(cloud: &C, config: &Config, dry_run: bool, now: T
         }
     }
 
+    let dead = dead_workers(cloud, config, &groups, now).await;
     for mut d in decided {
+        if let Some(instances) = dead.get(&d.report.fleet).filter(|i| !i.is_empty()) {
+            if dry_run {
+                d.report.unprotected.clone_from(instances);
+            } else {
+                match cloud.unprotect(&d.report.group, instances).await {
+                    Ok(()) => d.report.unprotected.clone_from(instances),
+                    Err(e) => {
+                        tracing::warn!(fleet = d.report.fleet, error = %e, "protection of dead workers' instances not taken off")
+                    }
+                }
+            }
+        }
         if !dry_run && d.report.desired != d.report.current {
             match cloud.set_desired_capacity(&d.report.group, d.report.desired).await {
                 Ok(()) => d.report.acted = true,
@@ -233,6 +253,59 @@ async fn tick_within<C: Cloud>(cloud: &C, config: &Config, dry_run: bool, now: T
 struct Decided {
     report: FleetReport,
     history: HistoryPoint,
+}
+
+/// Per consumer fleet, its protected instances whose worker stopped reporting: a `WorkerAlive`
+/// datapoint within the look-back (so a worker ran there), none within the last
+/// `worker_dead_after`. An instance protected by hand, with no worker ever, is left alone; so is a
+/// worker that has just started and whose first report CloudWatch does not show yet. A failed
+/// read takes nothing off (missing data means hold).
+async fn dead_workers<C: Cloud>(
+    cloud: &C,
+    config: &Config,
+    groups: &[Group],
+    now: Time,
+) -> HashMap<String, Vec<String>> {
+    let mut out = HashMap::new();
+    let Some(dead_after) = config.tuning.worker_dead_after else { return out };
+    let period = u32::try_from(config.tuning.history_period.as_secs()).unwrap_or(60).max(1);
+    let mut queries = Vec::new();
+    let mut owners = Vec::new();
+    for fleet in config.fleets.iter().filter(|f| f.role == Role::Consumer) {
+        let Some(group) = groups.iter().find(|g| g.name == fleet.group) else { continue };
+        for instance in &group.protected {
+            owners.push((fleet.name.clone(), instance.clone()));
+            queries.push(MetricQuery {
+                id: format!("alive{}", queries.len()),
+                namespace: config.tuning.namespace.clone(),
+                name: WORKER_ALIVE.to_owned(),
+                dimensions: vec![("Fleet".to_owned(), fleet.name.clone()), ("InstanceId".to_owned(), instance.clone())],
+                statistic: "Maximum".to_owned(),
+                period,
+            });
+        }
+    }
+    if queries.is_empty() {
+        return out;
+    }
+    let lookback = (dead_after * 10).min(Duration::from_secs(3600));
+    let series = match cloud.metric_data(&queries, now - lookback, now + Duration::from_secs(1)).await {
+        Ok(series) => series,
+        Err(e) => {
+            tracing::warn!(error = %e, "workers' liveness not read: no protection taken off");
+            return out;
+        }
+    };
+    for (query, (fleet, instance)) in queries.iter().zip(owners) {
+        let newest = series.get(&query.id).and_then(|s| s.iter().map(|(at, _)| *at).max());
+        let entry: &mut Vec<String> = out.entry(fleet).or_default();
+        if let Some(newest) = newest
+            && now.since(newest) >= dead_after
+        {
+            entry.push(instance);
+        }
+    }
+    out
 }
 
 /// A series the tick reads for a fleet. Its GetMetricData id is rendered from it in one place
@@ -530,6 +603,7 @@ fn decide(
             in_service: group.in_service,
             pending: group.pending,
             queue: queue_report,
+            unprotected: Vec::new(),
         },
     })
 }

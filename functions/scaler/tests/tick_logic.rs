@@ -24,6 +24,7 @@ struct Fake {
     metric_calls: Mutex<u32>,
     recorded: Mutex<Vec<HistoryPoint>>,
     resized: Mutex<Vec<(String, u32)>>,
+    unprotected: Mutex<Vec<(String, Vec<String>)>>,
 }
 
 fn err(operation: &'static str) -> CloudError {
@@ -56,10 +57,14 @@ impl Cloud for Fake {
         self.resized.lock().unwrap().push((group.to_owned(), desired));
         Ok(())
     }
+    async fn unprotect(&self, group: &str, instances: &[String]) -> Result<(), CloudError> {
+        self.unprotected.lock().unwrap().push((group.to_owned(), instances.to_vec()));
+        Ok(())
+    }
 }
 
 fn group(name: &str, desired: u32, min: u32, max: u32) -> Group {
-    Group { name: name.into(), min, max, desired, in_service: desired, pending: 0 }
+    Group { name: name.into(), min, max, desired, in_service: desired, pending: 0, protected: Vec::new() }
 }
 
 fn config() -> Config {
@@ -247,4 +252,32 @@ async fn a_tick_ends_within_its_budget_however_many_calls_hang() {
     assert_eq!(report.failed.len(), 10, "every fleet that could not be decided is reported");
     assert!(report.failed.iter().any(|f| f.error.contains("budget is spent")), "{:?}", report.failed);
     assert!(cloud.resized.lock().unwrap().is_empty(), "nothing resized on a guess");
+}
+
+/// Fleet a's group with three protected instances: one whose worker's last report is 10 minutes
+/// old, one that reported a minute ago, one that never reported (protected by hand).
+fn with_protected_workers() -> Fake {
+    let mut cloud = fake();
+    cloud.groups[0].protected = vec!["i-dead".into(), "i-live".into(), "i-manual".into()];
+    let at = |secs_ago: u64| NOW - std::time::Duration::from_secs(secs_ago);
+    cloud.series.insert("alive0".into(), vec![(at(900), 1.0), (at(600), 1.0)]);
+    cloud.series.insert("alive1".into(), vec![(at(900), 1.0), (at(60), 1.0)]);
+    cloud
+}
+
+#[tokio::test]
+async fn an_instance_whose_worker_stopped_reporting_loses_its_protection() {
+    let cloud = with_protected_workers();
+    let report = tick(&cloud, &config(), false, NOW).await;
+    assert_eq!(cloud.unprotected.lock().unwrap().as_slice(), [("ga".to_owned(), vec!["i-dead".to_owned()])]);
+    let a = report.fleets.iter().find(|f| f.fleet == "a").unwrap();
+    assert_eq!(a.unprotected, ["i-dead"], "a live worker and a hand-set protection are left alone");
+}
+
+#[tokio::test]
+async fn a_dry_run_reports_dead_workers_and_takes_nothing_off() {
+    let cloud = with_protected_workers();
+    let report = tick(&cloud, &config(), true, NOW).await;
+    assert!(cloud.unprotected.lock().unwrap().is_empty());
+    assert_eq!(report.fleets.iter().find(|f| f.fleet == "a").unwrap().unprotected, ["i-dead"]);
 }
