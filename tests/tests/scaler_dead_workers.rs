@@ -86,7 +86,7 @@ async fn a_dead_workers_instance_loses_its_protection_and_a_live_ones_keeps_it()
     let config = Config::from_lookup(|k| settings.get(k).cloned()).unwrap();
     let report = tick(&AwsCloud::new(&sdk), &config, false, now()).await;
     assert!(report.failed.is_empty(), "{:?}", report.failed);
-    assert_eq!(report.fleets[0].unprotected, [dead.clone()]);
+    assert_eq!(report.fleets[0].unprotected, std::slice::from_ref(&dead));
     // The same tick scales the idle fleet in: the unprotected instance may already be gone.
     assert_ne!(protected(&clients, &dead).await, Some(true), "the dead worker's instance is free to go");
     assert_eq!(protected(&clients, &live).await, Some(true), "the live worker keeps its protection and its instance");
