@@ -179,13 +179,18 @@ impl Targets {
     }
 }
 
-/// Run `work` every `period` (at once first when `now_first`) while the targets live.
+/// How long after start the first background read runs.
+const FIRST_READ_AFTER: Duration = Duration::from_millis(100);
+
+/// Run `work` every `period` (shortly after start first when `now_first`) while the targets live.
 async fn every<F, Fut>(period: Duration, now_first: bool, targets: Weak<Targets>, work: F)
 where
     F: Fn(Arc<Targets>) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let start = if now_first { tokio::time::Instant::now() } else { tokio::time::Instant::now() + period };
+    // "At once" leaves the cold start a moment first: the function's first Runtime API `next`
+    // should not share the CPU with an SDK call's first credentials and endpoint resolution.
+    let start = tokio::time::Instant::now() + if now_first { FIRST_READ_AFTER } else { period };
     let mut ticks = tokio::time::interval_at(start, period.max(Duration::from_millis(100)));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
