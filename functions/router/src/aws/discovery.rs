@@ -41,21 +41,27 @@ impl Discovery for GroupDiscovery {
     }
 }
 
+/// One Auto Scaling group by name; its absence is an error naming it.
+pub(crate) async fn describe_group(
+    autoscaling: &aws_sdk_autoscaling::Client,
+    name: &str,
+) -> Result<aws_sdk_autoscaling::types::AutoScalingGroup, CloudError> {
+    let groups = autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .map_err(CloudError::from_sdk("DescribeAutoScalingGroups"))?;
+    groups
+        .auto_scaling_groups()
+        .first()
+        .cloned()
+        .ok_or_else(|| CloudError { operation: "DescribeAutoScalingGroups", message: format!("no group named {name}") })
+}
+
 impl GroupDiscovery {
     async fn targets(&self) -> Result<Vec<Target>, CloudError> {
-        let groups = self
-            .autoscaling
-            .describe_auto_scaling_groups()
-            .auto_scaling_group_names(&self.group)
-            .send()
-            .await
-            .map_err(CloudError::from_sdk("DescribeAutoScalingGroups"))?;
-        let Some(group) = groups.auto_scaling_groups().first() else {
-            return Err(CloudError {
-                operation: "DescribeAutoScalingGroups",
-                message: format!("no group named {}", self.group),
-            });
-        };
+        let group = describe_group(&self.autoscaling, &self.group).await?;
         let serving: Vec<String> = group
             .instances()
             .iter()

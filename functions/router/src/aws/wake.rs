@@ -34,19 +34,7 @@ pub struct GroupWaker {
 impl FleetWaker for GroupWaker {
     fn wake(&self, size: u32) -> BoxFuture<'_, Result<Woken, CloudError>> {
         Box::pin(async move {
-            let groups = self
-                .autoscaling
-                .describe_auto_scaling_groups()
-                .auto_scaling_group_names(&self.group)
-                .send()
-                .await
-                .map_err(CloudError::from_sdk("DescribeAutoScalingGroups"))?;
-            let Some(group) = groups.auto_scaling_groups().first() else {
-                return Err(CloudError {
-                    operation: "DescribeAutoScalingGroups",
-                    message: format!("no group named {}", self.group),
-                });
-            };
+            let group = super::discovery::describe_group(&self.autoscaling, &self.group).await?;
             let desired = u32::try_from(group.desired_capacity().unwrap_or_default()).unwrap_or(0);
             if desired > 0 {
                 return Ok(Woken::Awake { desired });
