@@ -130,6 +130,18 @@ async fn jobs_router(queue_url: &str) -> Router {
     Router::from_sdk(config, Some(&localstack().sdk_config().await), now()).await.unwrap()
 }
 
+/// A new FIFO queue, named from `prefix`.
+async fn fifo_queue(sqs: &aws_sdk_sqs::Client, prefix: &str) -> String {
+    sqs.create_queue()
+        .queue_name(format!("{}.fifo", unique_name(prefix)))
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap()
+}
+
 fn json(body: &[u8]) -> serde_json::Value {
     serde_json::from_slice(body).unwrap()
 }
@@ -165,15 +177,7 @@ async fn a_job_sqs_refuses_is_a_503_with_retry_after() {
 async fn a_fifo_job_takes_its_group_from_the_header() {
     let sdk = localstack().sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let url = sqs
-        .create_queue()
-        .queue_name(format!("{}.fifo", unique_name("ordered")))
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let url = fifo_queue(&sqs, "ordered").await;
     let router = jobs_router(&url).await;
     let response =
         router.handle(post("/jobs", "step 1", &[("x-message-group-id", "order-42")]), "test-request", now(), 1).await;
@@ -222,15 +226,7 @@ async fn an_idempotency_key_travels_with_the_job_as_a_message_attribute() {
 async fn a_clients_resend_with_the_same_key_is_stored_once_on_a_fifo_queue() {
     let sdk = localstack().sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let url = sqs
-        .create_queue()
-        .queue_name(format!("{}.fifo", unique_name("once")))
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let url = fifo_queue(&sqs, "once").await;
     let router = jobs_router(&url).await;
     for request_id in ["first-invocation", "the-clients-resend"] {
         let response =
