@@ -371,10 +371,13 @@ fn parse_tuning(get: &impl Fn(&str) -> Option<String>) -> Result<Tuning, ConfigE
     };
     let worker_dead_after = match get("SWITCHYARD_WORKER_DEAD_AFTER_SECS").as_deref().map(str::trim) {
         Some("never") => None,
-        _ => Some(secs("SWITCHYARD_WORKER_DEAD_AFTER_SECS", Duration::from_secs(180))?)
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| invalid("SWITCHYARD_WORKER_DEAD_AFTER_SECS", "must be at least 1 (or never)"))
-            .map(Some)?,
+        _ => {
+            let after = secs("SWITCHYARD_WORKER_DEAD_AFTER_SECS", Duration::from_secs(180))?;
+            if after.is_zero() {
+                return Err(invalid("SWITCHYARD_WORKER_DEAD_AFTER_SECS", "must be at least 1 (or never)"));
+            }
+            Some(after)
+        }
     };
     let tick_budget = secs("SWITCHYARD_TICK_BUDGET_SECS", Duration::from_secs(40))?;
     let call_timeout = secs("SWITCHYARD_CALL_TIMEOUT_SECS", Duration::from_secs(10))?;
