@@ -456,26 +456,24 @@ async fn read_series<C: Cloud>(
     let end = now + Duration::from_secs(1);
     let rest: Vec<MetricQuery> = rest.into_iter().map(|(_, q)| q.clone()).collect();
     let mut series = cloud.metric_data(&rest, now - recent, end).await?;
-    if !long.is_empty() {
-        // The history is read at its own resolution, so at most HISTORY_PERIODS of it: all of the
-        // direction budget's hour at the one-minute tick; a few minutes at the 1 s of the tests.
-        let history_cap = tuning.history_period * HISTORY_PERIODS;
-        let window = |q: &MetricQuery| {
-            let wanted = tuning.scaling.lookback().max(recent);
-            let wanted = if q.namespace == tuning.namespace { wanted.min(history_cap.max(recent)) } else { wanted };
-            wanted + Duration::from_secs(u64::from(SQS_PERIOD))
-        };
-        // One read per window length (the arrivals', the history's): usually the same, one call.
-        let mut by_window: Vec<(Duration, Vec<MetricQuery>)> = Vec::new();
-        for (_, q) in long {
-            let w = window(q);
-            match by_window.iter_mut().find(|(length, _)| *length == w) {
-                Some((_, queries)) => queries.push(q.clone()),
-                None => by_window.push((w, vec![q.clone()])),
-            }
-        }
-        for (w, queries) in by_window {
-            series.extend(cloud.metric_data(&queries, now - w, end).await?);
+    // The arrivals are read over the whole traffic window; the history (for the direction budget)
+    // at its own resolution, so at most HISTORY_PERIODS of it: all of the budget's hour at the
+    // one-minute tick, a few minutes at the 1 s of the tests. Usually the two windows are one.
+    let wanted = tuning.scaling.lookback().max(recent);
+    let sqs_period = Duration::from_secs(u64::from(SQS_PERIOD));
+    let arrivals_window = wanted + sqs_period;
+    let history_window = wanted.min((tuning.history_period * HISTORY_PERIODS).max(recent)) + sqs_period;
+    let (arrivals, history): (Vec<_>, Vec<_>) =
+        long.into_iter().partition(|(key, _)| matches!(key.signal, Signal::MessagesSent));
+    let mut reads = vec![(arrivals_window, arrivals), (history_window, history)];
+    if arrivals_window == history_window {
+        let history = reads.pop().map(|(_, h)| h).unwrap_or_default();
+        reads[0].1.extend(history);
+    }
+    for (window, queries) in reads {
+        if !queries.is_empty() {
+            let queries: Vec<MetricQuery> = queries.into_iter().map(|(_, q)| q.clone()).collect();
+            series.extend(cloud.metric_data(&queries, now - window, end).await?);
         }
     }
     Ok(series)
