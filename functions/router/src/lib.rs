@@ -214,10 +214,11 @@ impl Router {
 
     /// Open the connections the first requests would otherwise pay for (the queue's; discovery
     /// and the load reports make their first calls at start), within `limit`. A failure is
-    /// logged, never fatal: the call is only a head start. Run it in the background, so that it
-    /// never delays the first request.
+    /// logged, never fatal: the call is only a head start. It begins [`targets::AFTER_START`] after
+    /// it is called; run it in the background, so that it never delays the first request.
     pub async fn warm(&self, limit: Duration) {
         let Some(jobs) = &self.jobs else { return };
+        tokio::time::sleep(targets::AFTER_START).await;
         match tokio::time::timeout(limit, jobs.queue.warm()).await {
             Ok(Ok(())) => tracing::debug!("queue client warmed"),
             Ok(Err(e)) => tracing::warn!(error = %e, "warming the queue client failed (the first job will connect)"),

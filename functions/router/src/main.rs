@@ -13,8 +13,6 @@ use switchyard_algorithms::Time;
 
 /// How long the head-start calls at cold start may take before they are given up.
 const WARM_LIMIT: Duration = Duration::from_secs(2);
-/// How long after start the warm-up call begins.
-const WARM_AFTER: Duration = Duration::from_millis(100);
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -26,11 +24,7 @@ async fn main() -> Result<(), Error> {
     let router = Arc::new(Router::from_sdk(config, sdk.as_ref(), now()).await?);
     // In the background: the first Runtime API `next` does not wait for it.
     let warming = Arc::clone(&router);
-    tokio::spawn(async move {
-        // After the first `next` has gone out: the warm-up must not compete with the cold start.
-        tokio::time::sleep(WARM_AFTER).await;
-        warming.warm(WARM_LIMIT).await;
-    });
+    tokio::spawn(async move { warming.warm(WARM_LIMIT).await });
     let counter = Arc::new(AtomicU64::new(0));
     run_concurrent(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let (router, counter) = (Arc::clone(&router), Arc::clone(&counter));

@@ -179,8 +179,10 @@ impl Targets {
     }
 }
 
-/// How long after start the first background read runs.
-const FIRST_READ_AFTER: Duration = Duration::from_millis(100);
+/// How long after start the background work (the first reads, the warm-up call) begins: the
+/// function's first Runtime API `next` should not share the CPU with an SDK call's first
+/// credentials and endpoint resolution.
+pub const AFTER_START: Duration = Duration::from_millis(100);
 
 /// Run `work` every `period` (shortly after start first when `now_first`) while the targets live.
 async fn every<F, Fut>(period: Duration, now_first: bool, targets: Weak<Targets>, work: F)
@@ -188,9 +190,7 @@ where
     F: Fn(Arc<Targets>) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    // "At once" leaves the cold start a moment first: the function's first Runtime API `next`
-    // should not share the CPU with an SDK call's first credentials and endpoint resolution.
-    let start = tokio::time::Instant::now() + if now_first { FIRST_READ_AFTER } else { period };
+    let start = tokio::time::Instant::now() + if now_first { AFTER_START } else { period };
     let mut ticks = tokio::time::interval_at(start, period.max(Duration::from_millis(100)));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
