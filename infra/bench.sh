@@ -39,9 +39,9 @@ for bench in "${which[@]}"; do
       SWITCHYARD_ROUTER_BINARY="$CARGO_TARGET_DIR/release/router" SWITCHYARD_FLOOR_BINARY="$CARGO_TARGET_DIR/release/floor" \
         cargo bench --locked "${packages[@]}" --bench router | tee out/bench-router.txt
       # Built as `sam build` builds them: cargo lambda in each function's folder, release arm64.
-      say "router: release arm64 bootstraps (cargo lambda build: router, scaler, floor)"
+      say "router: release arm64 bootstraps (cargo lambda build: router, scaler, floor, floor-calls)"
       declare -A sizes
-      for dir in functions/router:router functions/scaler:scaler infra/floor:floor; do
+      for dir in functions/router:router functions/scaler:scaler infra/floor:floor infra/floor:floor-calls; do
         (cd "${dir%%:*}" && cargo lambda build --release --arm64 --bin "${dir##*:}")
         sizes[${dir##*:}]=$(stat -c %s "$CARGO_TARGET_DIR/lambda/${dir##*:}/bootstrap")
       done
@@ -51,6 +51,11 @@ for bench in "${which[@]}"; do
           tee -a out/bench-router.txt
       done
       printf 'bootstrap floor   %9d bytes (%.2f MB)\n' "${sizes[floor]}" "$(echo "${sizes[floor]} / 1000000" | bc -l)" |
+        tee -a out/bench-router.txt
+      # The floor plus the router's six SDK operations (infra/floor/src/calls.rs): what the router
+      # weighs beyond the SDK code its calls need, which no choice of the router's removes.
+      awk -v s="${sizes[router]}" -v c="${sizes[floor-calls]}" -v floor="${sizes[floor]}" 'BEGIN {
+        printf "bootstrap floor with the router'"'"'s 6 SDK calls %d bytes (%.2f MB), %.3f× the floor; the router is %.3f× it\n", c, c / 1e6, c / floor, s / c }' |
         tee -a out/bench-router.txt
       ;;
     instructions)

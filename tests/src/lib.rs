@@ -23,6 +23,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sqs::config::Credentials;
 
+pub mod runtime_api;
+
 /// Names a running LocalStack to use instead of starting one.
 pub const ENDPOINT_VAR: &str = "SWITCHYARD_LOCALSTACK_ENDPOINT";
 
@@ -286,7 +288,7 @@ fn check_health(endpoint: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn free_port() -> Result<u16, String> {
+pub(crate) fn free_port() -> Result<u16, String> {
     // The port is released before LocalStack binds it; another process could take it in between,
     // in which case LocalStack fails to start and the error says so.
     TcpListener::bind("127.0.0.1:0")
