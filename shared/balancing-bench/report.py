@@ -43,3 +43,15 @@ print("| --- | ---: |")
 for name in [f"switchyard/{a}" for a in ours if a != "sticky_ip_unbounded"] + ["pingora/round_robin", "pingora/consistent"]:
     v = mean_ns("rebuild", name, 1000)
     print(f"| {name} | {v / 1000:.1f} |" if v else f"| {name} | - |")
+
+# benches/rules.rs (switchyard-routing): printed when it has been run.
+if (root / "rules").exists():
+    rule_counts = [10, 100, 1000]
+    print("\nrule matching, ns per request (mean): the last rule matches / no rule matches\n")
+    print("| request | " + " | ".join(f"{n} rules" for n in rule_counts) + " |")
+    print("| --- |" + " ---: |" * len(rule_counts))
+    for bench, label in [("late_match", "matches the last rule"), ("no_match", "matches none (default action)")]:
+        cells = [f"{v:.0f}" if (v := mean_ns("rules", bench, n)) else "-" for n in rule_counts]
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    cells = [f"{v / 1e6:.2f}" if (v := mean_ns("rules_compile", "from_json", n)) else "-" for n in rule_counts]
+    print("| compile the document (ms, once per load) | " + " | ".join(cells) + " |")
