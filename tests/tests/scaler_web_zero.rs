@@ -77,14 +77,23 @@ async fn a_web_fleet_stays_up_under_sparse_requests_and_idles_to_zero_without_th
         .await
         .unwrap();
     let namespace = format!("Switchyard/{}", env.work_queue);
-    let queue = clients.sqs.get_queue_url().queue_name(&env.work_queue).send().await.unwrap().queue_url.unwrap();
+    // The fleet's instance serves from a backend on 127.0.0.1 (its endpoint tag).
+    let instance = loop {
+        let groups =
+            clients.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(&web).send().await.unwrap();
+        if let Some(id) = groups.auto_scaling_groups()[0].instances().first().and_then(|i| i.instance_id()) {
+            break id.to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let (backend, _) = switchyard_tests::http_backend("web").await;
+    let tag = aws_sdk_ec2::types::Tag::builder().key("switchyard:endpoint").value(backend).build();
+    clients.ec2.create_tags().resources(&instance).tags(tag).send().await.unwrap();
 
-    // A router for the web fleet; its requests here are jobs, so nothing is proxied.
+    // A router for the web fleet: what it proxies counts as the group's requests.
     let router_env = HashMap::from([
         ("SWITCHYARD_TARGET_GROUP", web.clone()),
         ("SWITCHYARD_DISCOVERY_TTL_SECS", "3600".to_owned()),
-        ("SWITCHYARD_JOBS_ROUTE", "POST /jobs".to_owned()),
-        ("SWITCHYARD_WORK_QUEUE_URL", queue),
         ("SWITCHYARD_METRICS_NAMESPACE", namespace.clone()),
         ("SWITCHYARD_METRICS_INTERVAL_SECS", "0".to_owned()),
     ]);
@@ -127,9 +136,9 @@ async fn a_web_fleet_stays_up_under_sparse_requests_and_idles_to_zero_without_th
     let mut i = 0;
     while started.elapsed() < Duration::from_secs(40) {
         if started.elapsed() >= Duration::from_secs(4 * i) {
-            let event = apigw_event("POST", "/jobs", "203.0.113.1", &[], Some("ping"));
+            let event = apigw_event("GET", "/", "203.0.113.1", &[], None);
             let request = HttpEvent::from_json(&event).unwrap().into_request().unwrap();
-            assert_eq!(router.handle(request, &format!("req-{i}"), now(), i).await.status(), 202);
+            assert_eq!(router.handle(request, &format!("req-{i}"), now(), i).await.status(), 200);
             ship(&cloudwatch, router.flush_metrics(now())).await;
             i += 1;
         }

@@ -102,3 +102,23 @@ fn html_escape(text: &str) -> String {
         })
         .collect()
 }
+
+/// A routing document's fixed response: its status, content type and body, as written.
+pub fn fixed(status: u16, content_type: Option<&str>, body: &str) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::copy_from_slice(body.as_bytes()));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    if let Some(value) = content_type.and_then(|c| http::HeaderValue::from_str(c).ok()) {
+        response.headers_mut().insert(http::header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+/// A routing document's redirect (301 or 302) to `location`.
+pub fn redirect(status: u16, location: &str) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::new());
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::FOUND);
+    if let Ok(value) = http::HeaderValue::from_str(location) {
+        response.headers_mut().insert(http::header::LOCATION, value);
+    }
+    response
+}

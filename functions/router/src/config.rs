@@ -3,13 +3,18 @@
 //!
 //! | variable | meaning | default |
 //! | --- | --- | --- |
-//! | `SWITCHYARD_TARGETS` | static targets, `host:port` separated by commas | (or a group) |
-//! | `SWITCHYARD_TARGET_GROUP` | Auto Scaling group whose InService, Healthy instances are the targets | |
-//! | `SWITCHYARD_TARGET_PORT` | port on the instances' private IPs | 80 |
+//! | `SWITCHYARD_ROUTES` | a routing document (JSON, see `switchyard_routing`): target groups, rules, default action | (or the next, or one group below) |
+//! | `SWITCHYARD_ROUTES_PARAMETER` | an SSM parameter holding the routing document, read at start and every refresh | |
+//! | `SWITCHYARD_ROUTES_REFRESH_SECS` | how often the parameter is read again; a bad version is refused and the last good one kept | 10 |
+//! | `SWITCHYARD_GROUP_COOKIE_SECRET` | key for weighted forwards' group cookies, at least 32 bytes (else `SWITCHYARD_STICKY_SECRET`) | |
+//! | `SWITCHYARD_GROUP_COOKIE_NAME` | the group cookie's name | `switchyard-group` |
+//! | `SWITCHYARD_TARGETS` | without a document: static targets, `host:port` separated by commas | (or a group) |
+//! | `SWITCHYARD_TARGET_GROUP` | without a document: Auto Scaling group whose InService, Healthy instances are the targets | |
+//! | `SWITCHYARD_TARGET_PORT` | without a document: port on the instances' private IPs | 80 |
 //! | `SWITCHYARD_ENDPOINT_TAG` | instance tag that overrides the endpoint (`host:port`) | `switchyard:endpoint` |
 //! | `SWITCHYARD_DISCOVERY_TTL_SECS` | how long a discovered set is used before it is refreshed | 10 |
-//! | `SWITCHYARD_ALGORITHM` | `round_robin`, `sticky_cookie`, `sticky_ip`, `least_connections`, `power_of_two_choices` | `round_robin` |
-//! | `SWITCHYARD_STICKY_SECRET` | cookie signing key, at least 32 bytes (required for `sticky_cookie`) | |
+//! | `SWITCHYARD_ALGORITHM` | without a document: `round_robin`, `sticky_cookie`, `sticky_ip`, `least_connections`, `power_of_two_choices` | `round_robin` |
+//! | `SWITCHYARD_STICKY_SECRET` | cookie signing key, at least 32 bytes (required for `sticky_cookie` groups) | |
 //! | `SWITCHYARD_COOKIE_NAME` | sticky cookie name | `switchyard` |
 //! | `SWITCHYARD_COOKIE_MAX_AGE_SECS` | sticky cookie lifetime | 3600 |
 //! | `SWITCHYARD_CONNECT_TIMEOUT_MS` | connect timeout per attempt | 1000 |
@@ -17,7 +22,7 @@
 //! | `SWITCHYARD_ATTEMPT_TIMEOUT_MS` | idempotent requests: one attempt's limit, then the next target within the total (0: none) | 10000 |
 //! | `SWITCHYARD_MAX_BODY_BYTES` | largest request body accepted | 6291456 (Lambda's payload limit) |
 //! | `SWITCHYARD_MAX_ATTEMPTS` | attempts per request, first included (1..=8) | 3 |
-//! | `SWITCHYARD_JOBS_ROUTE` | `METHOD /path` whose requests are queued instead of proxied | |
+//! | `SWITCHYARD_JOBS_ROUTE` | without a document: `METHOD /path` whose requests are queued instead of proxied | |
 //! | `SWITCHYARD_WORK_QUEUE_URL` | the queue they go to (required with a jobs route) | |
 //! | `SWITCHYARD_JOB_TIMEOUT_MS` | time to store one job, every attempt included (≤ 25000, below the function's timeout) | 5000 |
 //! | `SWITCHYARD_FIFO_GROUP_HEADER` | for a `.fifo` queue: header naming the message group (else the client IP) | `x-message-group-id` |
@@ -27,7 +32,7 @@
 //! | `SWITCHYARD_LOAD_PERIOD_SECS` | the metric's period: 1, 5, 10, 30 (high resolution) or a multiple of 60 | 10 |
 //! | `SWITCHYARD_LOAD_REFRESH_SECS` | how often the router reads it | 5 |
 //! | `SWITCHYARD_LOAD_FADE_SECS` | age at which a report no longer counts (it fades linearly until then) | 30 |
-//! | `SWITCHYARD_WAKE_SIZE` | with a group source: when a request finds the group at zero, raise it to this size (0: never wake) | 0 |
+//! | `SWITCHYARD_WAKE_SIZE` | Auto Scaling groups: when a request finds its group at zero, raise it to this size (0: never wake) | 0 |
 //! | `SWITCHYARD_WAKE_HOLD_MS` | how long an idempotent request waits for the woken group (≤ 28000) | 20000 |
 //! | `SWITCHYARD_WAKE_POLL_MS` | how often a held request's router rediscovers the group | 1000 |
 //! | `SWITCHYARD_METRICS_NAMESPACE` | namespace of the router's own EMF metrics | `Switchyard` |
@@ -35,7 +40,8 @@
 
 use std::time::Duration;
 
-use switchyard_algorithms::{Algorithm, CookieKey, StickyCookie};
+use switchyard_algorithms::{CookieKey, StickyCookie};
+use switchyard_routing::{GroupCookieKey, GroupCookies, Routes};
 
 /// The longest a job may take to store: API Gateway gives up at 30 s; some time is left for the
 /// answer.
@@ -58,21 +64,28 @@ fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
 pub enum TargetSource {
     /// A fixed list of `host:port` addresses.
     Static(Vec<String>),
-    /// An Auto Scaling group, refreshed every `ttl`.
-    Group { name: String, port: u16, endpoint_tag: String, ttl: Duration },
+    /// An Auto Scaling group's instances on `port`.
+    Group { name: String, port: u16 },
 }
 
-/// Requests on this route are queued, not proxied.
+/// Without a routing document: requests on this route are queued, not proxied (the document
+/// made from the settings has one rule for it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobsRoute {
     pub method: http::Method,
     pub path: String,
     pub queue_url: String,
-    /// FIFO queues need a message group; it comes from this header, else the client IP.
-    pub fifo_group_header: Option<String>,
-    /// The time one job may take to store, every attempt included: below the function's timeout
-    /// (and API Gateway's 30 s), so that the client gets the router's answer, not the gateway's.
-    pub budget: Duration,
+}
+
+/// Where the routing document comes from.
+#[derive(Debug, Clone)]
+pub enum RoutesSource {
+    /// Fixed until the next deploy: `SWITCHYARD_ROUTES`, or the document made from the
+    /// one-group settings (`SWITCHYARD_TARGETS` or `SWITCHYARD_TARGET_GROUP`, and
+    /// `SWITCHYARD_JOBS_ROUTE`). Validated with the rest of the configuration.
+    Fixed(Routes),
+    /// An SSM parameter, read at start and every `refresh`: changes without a deploy.
+    Parameter { name: String, refresh: Duration },
 }
 
 /// A per-target load metric that the targets publish to CloudWatch (e.g. open connections). It
@@ -91,8 +104,18 @@ pub struct LoadMetric {
 /// The router's configuration, validated.
 #[derive(Debug, Clone)]
 pub struct RouterConfig {
-    pub targets: TargetSource,
-    pub algorithm: Algorithm,
+    pub routes: RoutesSource,
+    /// The one-group settings the fixed document was made from (`None` with a document).
+    pub targets: Option<TargetSource>,
+    /// How `sticky_cookie` groups sign their target cookies (set with `SWITCHYARD_STICKY_SECRET`).
+    pub sticky: Option<StickyCookie>,
+    /// Signs weighted forwards' group cookies, and their name.
+    pub group_cookies: Option<GroupCookies>,
+    pub group_cookie_name: String,
+    /// For Auto Scaling groups: the tag that overrides an instance's endpoint, and how long a
+    /// discovered set is used.
+    pub endpoint_tag: String,
+    pub discovery_ttl: Duration,
     pub cookie_name: String,
     pub connect_timeout: Duration,
     pub timeout: Duration,
@@ -102,6 +125,11 @@ pub struct RouterConfig {
     pub max_body_bytes: usize,
     pub max_attempts: usize,
     pub jobs: Option<JobsRoute>,
+    /// For FIFO queues: the header naming a job's message group (else the client IP).
+    pub fifo_group_header: String,
+    /// The time one job may take to store, every attempt included: below the function's timeout
+    /// (and API Gateway's 30 s), so that the client gets the router's answer, not the gateway's.
+    pub job_budget: Duration,
     pub load_metric: Option<LoadMetric>,
     /// Namespace of the router's EMF metrics.
     pub metrics_namespace: String,
@@ -125,9 +153,20 @@ pub struct Wake {
 const MAX_WAKE_HOLD: Duration = Duration::from_millis(28_000);
 
 impl RouterConfig {
-    /// Whether anything configured calls AWS: group discovery, the jobs queue, the load metric.
+    /// Whether anything configured calls AWS: the document's parameter, group discovery, a
+    /// queue, the load metric.
     pub fn needs_aws(&self) -> bool {
-        matches!(self.targets, TargetSource::Group { .. }) || self.jobs.is_some() || self.load_metric.is_some()
+        let calls = |routes: &Routes| {
+            routes
+                .target_groups()
+                .iter()
+                .any(|g| matches!(g.discovery(), switchyard_routing::Discovery::AutoScalingGroup { .. }))
+                || crate::table::queue_urls(routes).next().is_some()
+        };
+        match &self.routes {
+            RoutesSource::Parameter { .. } => true,
+            RoutesSource::Fixed(routes) => calls(routes) || self.load_metric.is_some(),
+        }
     }
 
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -142,8 +181,27 @@ impl RouterConfig {
                 Some(v) => v.trim().parse().map_err(|_| invalid(key, format!("expected a whole number, got {v:?}"))),
             }
         };
-        let targets = match get("SWITCHYARD_TARGETS") {
-            Some(list) => {
+        let document = get("SWITCHYARD_ROUTES").filter(|d| !d.trim().is_empty());
+        let parameter = get("SWITCHYARD_ROUTES_PARAMETER").map(|p| p.trim().to_owned()).filter(|p| !p.is_empty());
+        let with_document = document.is_some() || parameter.is_some();
+        if document.is_some() && parameter.is_some() {
+            return Err(invalid("SWITCHYARD_ROUTES", "set it or SWITCHYARD_ROUTES_PARAMETER, not both"));
+        }
+        if with_document {
+            for key in
+                ["SWITCHYARD_TARGETS", "SWITCHYARD_TARGET_GROUP", "SWITCHYARD_JOBS_ROUTE", "SWITCHYARD_ALGORITHM"]
+            {
+                if get(key).is_some() {
+                    return Err(invalid(
+                        key,
+                        "the routing document names the targets, the algorithms and the queues: remove this setting",
+                    ));
+                }
+            }
+        }
+        let targets = match (with_document, get("SWITCHYARD_TARGETS")) {
+            (true, _) => None,
+            (false, Some(list)) => {
                 let targets: Vec<String> =
                     list.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect();
                 if targets.is_empty() {
@@ -152,55 +210,70 @@ impl RouterConfig {
                 for t in &targets {
                     validate_address(t).map_err(|m| invalid("SWITCHYARD_TARGETS", m))?;
                 }
-                TargetSource::Static(targets)
+                Some(TargetSource::Static(targets))
             }
-            None => match get("SWITCHYARD_TARGET_GROUP").filter(|g| !g.trim().is_empty()) {
+            (false, None) => match get("SWITCHYARD_TARGET_GROUP").filter(|g| !g.trim().is_empty()) {
                 Some(name) => {
                     let port = number("SWITCHYARD_TARGET_PORT", 80)?;
                     let port = u16::try_from(port).ok().filter(|p| *p > 0).ok_or_else(|| {
                         invalid("SWITCHYARD_TARGET_PORT", format!("{port} is not a port (1..=65535)"))
                     })?;
-                    let ttl = Duration::from_secs(number("SWITCHYARD_DISCOVERY_TTL_SECS", 10)?);
-                    let endpoint_tag = get("SWITCHYARD_ENDPOINT_TAG").unwrap_or_else(|| "switchyard:endpoint".into());
-                    TargetSource::Group { name: name.trim().to_owned(), port, endpoint_tag, ttl }
+                    Some(TargetSource::Group { name: name.trim().to_owned(), port })
                 }
                 None => {
                     return Err(invalid(
                         "SWITCHYARD_TARGETS",
-                        "is not set, nor SWITCHYARD_TARGET_GROUP: name static host:port targets or an Auto Scaling group",
+                        "is not set, nor SWITCHYARD_TARGET_GROUP, nor a routing document (SWITCHYARD_ROUTES or \
+                         SWITCHYARD_ROUTES_PARAMETER): name static host:port targets, an Auto Scaling group or a document",
                     ));
                 }
             },
         };
+        let discovery_ttl = Duration::from_secs(number("SWITCHYARD_DISCOVERY_TTL_SECS", 10)?);
+        let endpoint_tag = get("SWITCHYARD_ENDPOINT_TAG").unwrap_or_else(|| "switchyard:endpoint".into());
         let cookie_name = get("SWITCHYARD_COOKIE_NAME").unwrap_or_else(|| "switchyard".into());
         if cookie_name.is_empty() || !cookie_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
             return Err(invalid("SWITCHYARD_COOKIE_NAME", "letters, digits, '_' and '-' only"));
         }
-        let algorithm = match get("SWITCHYARD_ALGORITHM").as_deref().unwrap_or("round_robin") {
-            "round_robin" => Algorithm::RoundRobin,
-            "sticky_ip" => Algorithm::StickyIp,
-            "least_connections" => Algorithm::LeastConnections,
-            "power_of_two_choices" => Algorithm::PowerOfTwoChoices,
-            "sticky_cookie" => {
-                let secret = get("SWITCHYARD_STICKY_SECRET")
-                    .ok_or_else(|| invalid("SWITCHYARD_STICKY_SECRET", "is required for sticky_cookie"))?;
+        let sticky = match get("SWITCHYARD_STICKY_SECRET") {
+            None => None,
+            Some(secret) => {
                 let key = CookieKey::new(secret.into_bytes())
                     .map_err(|e| invalid("SWITCHYARD_STICKY_SECRET", e.to_string()))?;
                 let max_age = number("SWITCHYARD_COOKIE_MAX_AGE_SECS", 3600)?;
                 if max_age == 0 {
                     return Err(invalid("SWITCHYARD_COOKIE_MAX_AGE_SECS", "must be at least 1"));
                 }
-                Algorithm::StickyCookie(StickyCookie::new(key, Duration::from_secs(max_age)))
-            }
-            other => {
-                return Err(invalid(
-                    "SWITCHYARD_ALGORITHM",
-                    format!(
-                        "{other:?} is not one of round_robin, sticky_cookie, sticky_ip, least_connections, power_of_two_choices"
-                    ),
-                ));
+                Some(StickyCookie::new(key, Duration::from_secs(max_age)))
             }
         };
+        let algorithm = get("SWITCHYARD_ALGORITHM").unwrap_or_else(|| "round_robin".into());
+        let known = ["round_robin", "sticky_cookie", "sticky_ip", "least_connections", "power_of_two_choices"];
+        if !known.contains(&algorithm.as_str()) {
+            return Err(invalid(
+                "SWITCHYARD_ALGORITHM",
+                format!(
+                    "{algorithm:?} is not one of round_robin, sticky_cookie, sticky_ip, least_connections, power_of_two_choices"
+                ),
+            ));
+        }
+        if algorithm == "sticky_cookie" && sticky.is_none() {
+            return Err(invalid("SWITCHYARD_STICKY_SECRET", "is required for sticky_cookie"));
+        }
+        let group_cookies = match get("SWITCHYARD_GROUP_COOKIE_SECRET") {
+            Some(secret) => Some(
+                GroupCookieKey::new(secret.into_bytes())
+                    .map_err(|e| invalid("SWITCHYARD_GROUP_COOKIE_SECRET", e.to_string()))?,
+            ),
+            None => get("SWITCHYARD_STICKY_SECRET").and_then(|s| GroupCookieKey::new(s.into_bytes()).ok()),
+        }
+        .map(|key| GroupCookies::new(&key));
+        let group_cookie_name = get("SWITCHYARD_GROUP_COOKIE_NAME").unwrap_or_else(|| "switchyard-group".into());
+        if group_cookie_name.is_empty()
+            || !group_cookie_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(invalid("SWITCHYARD_GROUP_COOKIE_NAME", "letters, digits, '_' and '-' only"));
+        }
         let max_attempts = number("SWITCHYARD_MAX_ATTEMPTS", 3)? as usize;
         if !(1..=switchyard_algorithms::MAX_CANDIDATES).contains(&max_attempts) {
             return Err(invalid(
@@ -230,19 +303,20 @@ impl RouterConfig {
                     get("SWITCHYARD_WORK_QUEUE_URL").filter(|u| u.starts_with("http")).ok_or_else(|| {
                         invalid("SWITCHYARD_WORK_QUEUE_URL", "is required with SWITCHYARD_JOBS_ROUTE (the queue's URL)")
                     })?;
-                let fifo_group_header = queue_url
-                    .ends_with(".fifo")
-                    .then(|| get("SWITCHYARD_FIFO_GROUP_HEADER").unwrap_or_else(|| "x-message-group-id".into()));
-                let budget = Duration::from_millis(number("SWITCHYARD_JOB_TIMEOUT_MS", 5_000)?);
-                if budget.is_zero() || budget > MAX_JOB_BUDGET {
-                    return Err(invalid(
-                        "SWITCHYARD_JOB_TIMEOUT_MS",
-                        format!("must be within 1..={} (below API Gateway's 30 s)", MAX_JOB_BUDGET.as_millis()),
-                    ));
-                }
-                Some(JobsRoute { method, path: path.trim().to_owned(), queue_url, fifo_group_header, budget })
+                Some(JobsRoute { method, path: path.trim().to_owned(), queue_url })
             }
         };
+        let fifo_group_header = get("SWITCHYARD_FIFO_GROUP_HEADER").unwrap_or_else(|| "x-message-group-id".into());
+        if http::HeaderName::from_bytes(fifo_group_header.as_bytes()).is_err() {
+            return Err(invalid("SWITCHYARD_FIFO_GROUP_HEADER", format!("{fifo_group_header:?} is not a header name")));
+        }
+        let job_budget = Duration::from_millis(number("SWITCHYARD_JOB_TIMEOUT_MS", 5_000)?);
+        if job_budget.is_zero() || job_budget > MAX_JOB_BUDGET {
+            return Err(invalid(
+                "SWITCHYARD_JOB_TIMEOUT_MS",
+                format!("must be within 1..={} (below API Gateway's 30 s)", MAX_JOB_BUDGET.as_millis()),
+            ));
+        }
         let load_metric = match (get("SWITCHYARD_LOAD_NAMESPACE"), get("SWITCHYARD_LOAD_METRIC")) {
             (None, None) => None,
             (Some(namespace), Some(metric)) if !namespace.trim().is_empty() && !metric.trim().is_empty() => {
@@ -281,7 +355,7 @@ impl RouterConfig {
         let wake = match number("SWITCHYARD_WAKE_SIZE", 0)? {
             0 => None,
             size => {
-                if !matches!(targets, TargetSource::Group { .. }) {
+                if matches!(targets, Some(TargetSource::Static(_))) {
                     return Err(invalid(
                         "SWITCHYARD_WAKE_SIZE",
                         "waking needs an Auto Scaling group (SWITCHYARD_TARGET_GROUP)",
@@ -315,7 +389,37 @@ impl RouterConfig {
             }
             ms => Some(Duration::from_millis(ms)),
         };
+        let routes = match (document, parameter) {
+            (Some(document), _) => RoutesSource::Fixed(
+                Routes::from_json(&document)
+                    .map_err(|errors| invalid("SWITCHYARD_ROUTES", crate::table::listed(&errors)))?,
+            ),
+            (None, Some(name)) => {
+                let refresh = Duration::from_secs(number("SWITCHYARD_ROUTES_REFRESH_SECS", 10)?);
+                if refresh.is_zero() {
+                    return Err(invalid("SWITCHYARD_ROUTES_REFRESH_SECS", "must be at least 1"));
+                }
+                RoutesSource::Parameter { name, refresh }
+            }
+            (None, None) => {
+                let document = settings_document(targets.as_ref(), &algorithm, jobs.as_ref());
+                RoutesSource::Fixed(Routes::compile(&document).map_err(|errors| {
+                    invalid(
+                        "SWITCHYARD_TARGETS",
+                        format!("these settings make no valid routing document: {}", crate::table::listed(&errors)),
+                    )
+                })?)
+            }
+        };
         Ok(RouterConfig {
+            routes,
+            sticky,
+            group_cookies,
+            group_cookie_name,
+            endpoint_tag,
+            discovery_ttl,
+            fifo_group_header,
+            job_budget,
             attempt_timeout,
             wake,
             load_metric,
@@ -323,13 +427,50 @@ impl RouterConfig {
             metrics_interval: Duration::from_secs(number("SWITCHYARD_METRICS_INTERVAL_SECS", 10)?),
             jobs,
             targets,
-            algorithm,
             cookie_name,
             connect_timeout,
             timeout,
             max_body_bytes: number("SWITCHYARD_MAX_BODY_BYTES", 6 * 1024 * 1024)? as usize,
             max_attempts,
         })
+    }
+}
+
+/// The name of the one target group a document made from the settings has.
+pub const SETTINGS_GROUP: &str = "default";
+
+/// The routing document the one-group settings mean: one target group (`default`), forwarded
+/// to by default, and with a jobs route one rule (priority 1) that enqueues its requests.
+fn settings_document(
+    targets: Option<&TargetSource>,
+    algorithm: &str,
+    jobs: Option<&JobsRoute>,
+) -> switchyard_routing::Document {
+    use switchyard_routing::document::{ActionSpec, ConditionSpec, DiscoverySpec, RuleSpec, TargetGroupSpec};
+    let discovery = match targets {
+        Some(TargetSource::Group { name, port }) => {
+            DiscoverySpec::AutoScalingGroup { name: name.clone(), port: u64::from(*port) }
+        }
+        Some(TargetSource::Static(list)) => DiscoverySpec::Static { targets: list.clone() },
+        None => DiscoverySpec::Static { targets: Vec::new() },
+    };
+    let algorithm = serde_json::from_value(serde_json::Value::String(algorithm.to_owned())).unwrap_or_default();
+    let group = TargetGroupSpec { discovery, algorithm, slow_start_secs: None, health_check: None };
+    let rules = jobs
+        .map(|jobs| RuleSpec {
+            priority: 1,
+            conditions: vec![
+                ConditionSpec::HttpRequestMethod { values: vec![jobs.method.to_string()] },
+                ConditionSpec::PathPattern { values: vec![jobs.path.clone()] },
+            ],
+            action: ActionSpec::Enqueue { queue: jobs.queue_url.clone() },
+        })
+        .into_iter()
+        .collect();
+    switchyard_routing::Document {
+        target_groups: [(SETTINGS_GROUP.to_owned(), group)].into_iter().collect(),
+        rules,
+        default_action: ActionSpec::Forward { target_group: SETTINGS_GROUP.to_owned() },
     }
 }
 
@@ -359,23 +500,17 @@ mod tests {
     #[test]
     fn static_targets_and_defaults() {
         let c = config(&[("SWITCHYARD_TARGETS", "10.0.0.1:8080, 10.0.0.2:8080")]).unwrap();
-        assert_eq!(c.targets, TargetSource::Static(vec!["10.0.0.1:8080".into(), "10.0.0.2:8080".into()]));
-        assert_eq!(c.algorithm.name(), "round_robin");
+        assert_eq!(c.targets, Some(TargetSource::Static(vec!["10.0.0.1:8080".into(), "10.0.0.2:8080".into()])));
+        let RoutesSource::Fixed(routes) = &c.routes else { panic!("a fixed document") };
+        assert_eq!(routes.target_groups()[0].algorithm(), switchyard_routing::Algorithm::RoundRobin);
         assert_eq!(c.max_attempts, 3);
     }
 
     #[test]
     fn a_group_source_with_its_defaults() {
         let c = config(&[("SWITCHYARD_TARGET_GROUP", "web")]).unwrap();
-        assert_eq!(
-            c.targets,
-            TargetSource::Group {
-                name: "web".into(),
-                port: 80,
-                endpoint_tag: "switchyard:endpoint".into(),
-                ttl: Duration::from_secs(10)
-            }
-        );
+        assert_eq!(c.targets, Some(TargetSource::Group { name: "web".into(), port: 80 }));
+        assert_eq!((c.endpoint_tag.as_str(), c.discovery_ttl), ("switchyard:endpoint", Duration::from_secs(10)));
         assert!(
             config(&[("SWITCHYARD_TARGET_GROUP", "web"), ("SWITCHYARD_TARGET_PORT", "70000")])
                 .unwrap_err()
@@ -420,7 +555,9 @@ mod tests {
         .unwrap();
         let jobs = ok.jobs.unwrap();
         assert_eq!((jobs.method.as_str(), jobs.path.as_str()), ("POST", "/jobs"));
-        assert_eq!(jobs.fifo_group_header.as_deref(), Some("x-message-group-id"));
+        assert_eq!(ok.fifo_group_header, "x-message-group-id");
+        let RoutesSource::Fixed(routes) = &ok.routes else { panic!("a fixed document") };
+        assert_eq!(routes.rules().len(), 1, "the jobs route is one rule");
         let bad = config(&[base[0], ("SWITCHYARD_JOBS_ROUTE", "jobs"), ("SWITCHYARD_WORK_QUEUE_URL", "https://q")]);
         assert!(bad.unwrap_err().to_string().contains("METHOD /path"));
     }
@@ -445,6 +582,39 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(period.starts_with("SWITCHYARD_LOAD_PERIOD_SECS"), "{period}");
+    }
+
+    const DOCUMENT: &str = r#"{
+        "target_groups": {"web": {"discovery": {"type": "static", "targets": ["10.0.0.1:80"]}}},
+        "default_action": {"type": "forward", "target_group": "web"}
+    }"#;
+
+    #[test]
+    fn a_routing_document_replaces_the_one_group_settings() {
+        let c = config(&[("SWITCHYARD_ROUTES", DOCUMENT)]).unwrap();
+        assert!(matches!(c.routes, RoutesSource::Fixed(_)));
+        assert_eq!(c.targets, None);
+        let both = config(&[("SWITCHYARD_ROUTES", DOCUMENT), ("SWITCHYARD_TARGETS", "a:1")]).unwrap_err();
+        assert_eq!(both.key, "SWITCHYARD_TARGETS", "{both}");
+    }
+
+    #[test]
+    fn a_bad_document_stops_the_cold_start_naming_the_rule_and_the_field() {
+        let bad = DOCUMENT.replace(r#""default_action""#, r#""rules": [{"priority": 20, "conditions": [{"field": "host_header", "values": ["api.*.example.1"]}], "action": {"type": "forward", "target_group": "web"}}], "default_action""#);
+        let err = config(&[("SWITCHYARD_ROUTES", &bad)]).unwrap_err();
+        assert_eq!(err.key, "SWITCHYARD_ROUTES");
+        assert!(err.message.contains("rules[0] (priority 20): conditions[0].values[0]"), "{err}");
+    }
+
+    #[test]
+    fn a_parameter_is_read_at_start_and_refreshed() {
+        let c = config(&[("SWITCHYARD_ROUTES_PARAMETER", "/switchyard/routes")]).unwrap();
+        assert!(
+            matches!(&c.routes, RoutesSource::Parameter { name, refresh } if name == "/switchyard/routes" && refresh.as_secs() == 10)
+        );
+        assert!(c.needs_aws());
+        let both = config(&[("SWITCHYARD_ROUTES_PARAMETER", "/p"), ("SWITCHYARD_ROUTES", DOCUMENT)]).unwrap_err();
+        assert_eq!(both.key, "SWITCHYARD_ROUTES");
     }
 
     #[test]

@@ -44,6 +44,8 @@ struct RouterCounts {
     jobs_queued: u64,
     jobs_refused: u64,
     wakes: u64,
+    /// Routing document versions refused (invalid, or naming what cannot be served).
+    routes_rejected: u64,
     /// How long requests were held while their group woke, a sample of at most
     /// [`LATENCY_SAMPLES`] (the first ones: wakes are rare).
     wake_hold_ms: Vec<f64>,
@@ -142,6 +144,11 @@ impl Metrics {
         });
     }
 
+    /// A new routing document version was refused: the last good one keeps serving.
+    pub fn routes_rejected(&self) {
+        self.with(|w| w.router.routes_rejected += 1);
+    }
+
     pub fn job(&self, queued: bool) {
         self.with(|w| if queued { w.router.jobs_queued += 1 } else { w.router.jobs_refused += 1 });
     }
@@ -165,6 +172,16 @@ impl Metrics {
         let Some((requests, router)) = router else { return Vec::new() };
         let at = now.as_millis();
         let mut lines = Vec::with_capacity(targets.len() + 1);
+        if router.routes_rejected > 0 {
+            lines.push(json!({
+                "RoutesRejected": router.routes_rejected,
+                "_aws": {
+                    "Timestamp": at,
+                    "CloudWatchMetrics": [{"Namespace": self.namespace, "Dimensions": [[]],
+                        "Metrics": [{"Name": "RoutesRejected", "Unit": "Count"}]}],
+                },
+            }));
+        }
         if router.wakes > 0 || !router.wake_hold_ms.is_empty() {
             let mut metrics = vec![json!({"Name": "Wakes", "Unit": "Count"})];
             let mut line = json!({"Wakes": router.wakes});

@@ -123,3 +123,28 @@ impl FleetWaker for FakeWaker {
         Box::pin(std::future::ready(result))
     }
 }
+
+/// A routing document a test rewrites at will; each `set` is a new version, as a parameter's
+/// `PutParameter --overwrite` is.
+#[derive(Debug)]
+pub struct FakeDocument {
+    document: Mutex<crate::aws::Versioned>,
+}
+
+impl FakeDocument {
+    pub fn new(text: &str) -> Self {
+        FakeDocument { document: Mutex::new(crate::aws::Versioned { text: text.to_owned(), version: 1 }) }
+    }
+
+    pub fn set(&self, text: &str) {
+        let mut document = lock(&self.document);
+        document.text = text.to_owned();
+        document.version += 1;
+    }
+}
+
+impl crate::aws::DocumentSource for FakeDocument {
+    fn fetch(&self) -> BoxFuture<'_, Result<crate::aws::Versioned, CloudError>> {
+        Box::pin(std::future::ready(Ok(lock(&self.document).clone())))
+    }
+}

@@ -23,7 +23,6 @@ use http::{HeaderMap, Response, StatusCode};
 
 use crate::answers;
 use crate::aws::{Fifo, Job, JobQueue, SendError};
-use crate::config::JobsRoute;
 
 /// The request header whose value identifies one logical job across a client's resends.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -31,11 +30,12 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// How long a client is told to wait before sending again.
 const RETRY_AFTER_SECS: u32 = 5;
 
-/// The jobs route and its queue.
+/// A queue that requests are stored on (a routing document's `enqueue` action), and for a FIFO
+/// queue, the header naming a job's message group (else the client IP).
 #[derive(Debug, Clone)]
 pub struct Jobs {
-    pub route: JobsRoute,
     pub queue: Arc<dyn JobQueue>,
+    pub fifo_group_header: Option<String>,
 }
 
 /// Why a request cannot be a job (a 400).
@@ -60,11 +60,6 @@ impl JobError {
 }
 
 impl Jobs {
-    /// Whether a request is for the jobs route.
-    pub fn matches(&self, method: &http::Method, path: &str) -> bool {
-        *method == self.route.method && path == self.route.path
-    }
-
     /// Store the request's body as a job and answer (see the module's list of answers).
     pub async fn enqueue(
         &self,
@@ -74,7 +69,7 @@ impl Jobs {
         request_id: &str,
         random: u64,
     ) -> Response<Bytes> {
-        let job = match job(&self.route, headers, client_ip, body, request_id, random) {
+        let job = match job(self.fifo_group_header.as_deref(), headers, client_ip, body, request_id, random) {
             Ok(job) => job,
             Err(e) => return answers::error(StatusCode::BAD_REQUEST, e.code(), &e.to_string(), request_id),
         };
@@ -116,7 +111,7 @@ impl Jobs {
 
 /// The job a request makes.
 pub fn job(
-    route: &JobsRoute,
+    fifo_group_header: Option<&str>,
     headers: &HeaderMap,
     client_ip: Option<IpAddr>,
     body: Bytes,
@@ -131,9 +126,9 @@ pub fn job(
         None => None,
         Some(value) => Some(idempotency_key(value.as_bytes()).ok_or(JobError::BadIdempotencyKey)?),
     };
-    let fifo = route.fifo_group_header.as_ref().map(|header| {
+    let fifo = fifo_group_header.map(|header| {
         let group = headers
-            .get(header.as_str())
+            .get(header)
             .and_then(|v| v.to_str().ok())
             .filter(|g| !g.is_empty() && g.len() <= 128)
             .map(str::to_owned)
@@ -166,14 +161,8 @@ mod tests {
     use super::*;
     use http::HeaderValue;
 
-    fn route(fifo: bool) -> JobsRoute {
-        JobsRoute {
-            method: http::Method::POST,
-            path: "/jobs".into(),
-            queue_url: "http://127.0.0.1:1/000000000000/work".into(),
-            fifo_group_header: fifo.then(|| "x-message-group-id".into()),
-            budget: std::time::Duration::from_secs(5),
-        }
+    fn route(fifo: bool) -> Option<&'static str> {
+        fifo.then_some("x-message-group-id")
     }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
@@ -183,35 +172,35 @@ mod tests {
     #[test]
     fn the_idempotency_key_is_the_fifo_deduplication_id() {
         let job =
-            job(&route(true), &headers(&[("idempotency-key", "\"order-7\"")]), None, "{}".into(), "req-1", 9).unwrap();
+            job(route(true), &headers(&[("idempotency-key", "\"order-7\"")]), None, "{}".into(), "req-1", 9).unwrap();
         assert_eq!(job.idempotency_key.as_deref(), Some("order-7"), "the draft's quoted form is unquoted");
         assert_eq!(job.fifo.unwrap().deduplication_id, "order-7");
     }
 
     #[test]
     fn without_a_key_a_fifo_job_is_deduplicated_by_the_invocation() {
-        let fifo = job(&route(true), &HeaderMap::new(), None, "{}".into(), "req-1", 9).unwrap().fifo.unwrap();
+        let fifo = job(route(true), &HeaderMap::new(), None, "{}".into(), "req-1", 9).unwrap().fifo.unwrap();
         assert_eq!((fifo.group.as_str(), fifo.deduplication_id.as_str()), ("default", "req-1"));
     }
 
     #[test]
     fn a_standard_queue_job_carries_the_key_and_no_fifo_fields() {
-        let job = job(&route(false), &headers(&[("idempotency-key", "abc-123")]), None, "x".into(), "r", 1).unwrap();
+        let job = job(route(false), &headers(&[("idempotency-key", "abc-123")]), None, "x".into(), "r", 1).unwrap();
         assert_eq!((job.idempotency_key.as_deref(), job.fifo), (Some("abc-123"), None));
     }
 
     #[test]
     fn bad_bodies_and_keys_are_refused() {
         let r = route(false);
-        assert_eq!(job(&r, &HeaderMap::new(), None, Bytes::from_static(b"\xff"), "r", 1), Err(JobError::NotText));
-        assert_eq!(job(&r, &HeaderMap::new(), None, Bytes::new(), "r", 1), Err(JobError::Empty));
+        assert_eq!(job(r, &HeaderMap::new(), None, Bytes::from_static(b"\xff"), "r", 1), Err(JobError::NotText));
+        assert_eq!(job(r, &HeaderMap::new(), None, Bytes::new(), "r", 1), Err(JobError::Empty));
         let long = "k".repeat(129);
         let mut too_long = HeaderMap::new();
         too_long.insert(IDEMPOTENCY_KEY, HeaderValue::from_str(&long).unwrap());
-        assert_eq!(job(&r, &too_long, None, "x".into(), "r", 1), Err(JobError::BadIdempotencyKey));
+        assert_eq!(job(r, &too_long, None, "x".into(), "r", 1), Err(JobError::BadIdempotencyKey));
         for bad in ["", "\"\"", "a b"] {
             let h = headers(&[("idempotency-key", bad)]);
-            assert_eq!(job(&r, &h, None, "x".into(), "r", 1), Err(JobError::BadIdempotencyKey), "{bad:?}");
+            assert_eq!(job(r, &h, None, "x".into(), "r", 1), Err(JobError::BadIdempotencyKey), "{bad:?}");
         }
     }
 }

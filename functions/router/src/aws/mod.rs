@@ -1,13 +1,16 @@
-//! What the router needs from AWS, behind three small traits owned here: where targets come from
-//! ([`Discovery`]), what load they report ([`LoadSource`]), where jobs go ([`JobQueue`]) and how a
-//! group at zero is woken ([`FleetWaker`]). Each is implemented once over the AWS SDK
-//! ([`GroupDiscovery`], [`CloudWatchLoads`], [`SqsQueue`], [`GroupWaker`]) and by the in-memory
-//! fakes in [`crate::fakes`] for logic tests.
+//! What the router needs from AWS, behind small traits owned here: where targets come from
+//! ([`Discovery`]), what load they report ([`LoadSource`]), where jobs go ([`JobQueue`]), how a
+//! group at zero is woken ([`FleetWaker`]) and where the routing document is kept
+//! ([`DocumentSource`]). Each is implemented once over the AWS SDK ([`GroupDiscovery`],
+//! [`CloudWatchLoads`], [`SqsQueue`], [`GroupWaker`], [`ParameterDocument`]) and by the in-memory
+//! fakes in [`crate::fakes`] for logic tests. [`Connect`] makes them for each target group and
+//! queue a routing document names.
 //!
 //! The traits return boxed futures so that the router holds them as `Arc<dyn …>`: one allocation
 //! per call, on paths that run every few seconds (discovery, loads) or once per job.
 
 mod discovery;
+mod document;
 mod loads;
 mod queue;
 mod wake;
@@ -15,10 +18,13 @@ mod wake;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
 
 use switchyard_algorithms::{Target, Time};
 
 pub use discovery::{GroupDiscovery, StaticTargets};
+pub use document::{DocumentSource, ParameterDocument, Versioned};
 pub use loads::{CloudWatchLoads, LoadReports, newest_per_target};
 pub use queue::{Fifo, IDEMPOTENCY_KEY_ATTRIBUTE, Job, SendError, SqsQueue, UnknownOutcomeIsFinal};
 pub use wake::{FleetWaker, GroupWaker, Woken};
@@ -73,4 +79,75 @@ pub trait JobQueue: Send + Sync + fmt::Debug {
     /// One cheap call that opens the connection (and its TLS session) before the first job needs
     /// it. Nothing is stored.
     fn warm(&self) -> BoxFuture<'_, Result<(), CloudError>>;
+}
+
+/// Makes the AWS-backed parts for what a routing document names: a discovery and a waker per
+/// Auto Scaling group, a sender per queue, the load reports, the document's own source. `None`
+/// where the implementation has nothing to give (a test that wires no queue, say): the router
+/// then refuses the document, naming what is missing.
+pub trait Connect: Send + Sync + fmt::Debug {
+    fn discovery(&self, group: &str, port: u16) -> Option<Arc<dyn Discovery>>;
+    fn waker(&self, group: &str) -> Option<Arc<dyn FleetWaker>>;
+    fn queue(&self, url: &str) -> Option<Arc<dyn JobQueue>>;
+    fn loads(&self) -> Option<Arc<dyn LoadSource>>;
+    fn document(&self, parameter: &str) -> Option<Arc<dyn DocumentSource>>;
+}
+
+/// [`Connect`] over the AWS SDK: one client per service, shared by every group and queue.
+#[derive(Debug, Clone)]
+pub struct SdkConnect {
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    /// The instance tag that overrides an instance's endpoint.
+    pub endpoint_tag: String,
+    /// The time one job may take to store.
+    pub job_budget: Duration,
+    pub load_metric: Option<crate::config::LoadMetric>,
+}
+
+impl SdkConnect {
+    pub fn new(sdk: &aws_config::SdkConfig, config: &crate::RouterConfig) -> Self {
+        SdkConnect {
+            autoscaling: aws_sdk_autoscaling::Client::new(sdk),
+            ec2: aws_sdk_ec2::Client::new(sdk),
+            sqs: aws_sdk_sqs::Client::new(sdk),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(sdk),
+            ssm: aws_sdk_ssm::Client::new(sdk),
+            endpoint_tag: config.endpoint_tag.clone(),
+            job_budget: config.job_budget,
+            load_metric: config.load_metric.clone(),
+        }
+    }
+}
+
+impl Connect for SdkConnect {
+    fn discovery(&self, group: &str, port: u16) -> Option<Arc<dyn Discovery>> {
+        Some(Arc::new(GroupDiscovery {
+            autoscaling: self.autoscaling.clone(),
+            ec2: self.ec2.clone(),
+            group: group.to_owned(),
+            port,
+            endpoint_tag: self.endpoint_tag.clone(),
+        }))
+    }
+
+    fn waker(&self, group: &str) -> Option<Arc<dyn FleetWaker>> {
+        Some(Arc::new(GroupWaker { autoscaling: self.autoscaling.clone(), group: group.to_owned() }))
+    }
+
+    fn queue(&self, url: &str) -> Option<Arc<dyn JobQueue>> {
+        Some(Arc::new(SqsQueue { sqs: self.sqs.clone(), url: url.to_owned(), budget: self.job_budget }))
+    }
+
+    fn loads(&self) -> Option<Arc<dyn LoadSource>> {
+        let metric = self.load_metric.clone()?;
+        Some(Arc::new(CloudWatchLoads { cloudwatch: self.cloudwatch.clone(), metric }))
+    }
+
+    fn document(&self, parameter: &str) -> Option<Arc<dyn DocumentSource>> {
+        Some(Arc::new(ParameterDocument { ssm: self.ssm.clone(), name: parameter.to_owned() }))
+    }
 }
