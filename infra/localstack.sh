@@ -48,7 +48,7 @@ start() {
     GATEWAY_LISTEN="127.0.0.1:$port" \
     LOCALSTACK_HOST="127.0.0.1:$port" \
     SQS_ENDPOINT_STRATEGY=path \
-    SERVICES="sqs,cloudwatch,ec2,sts,iam,cloudformation,events,logs,s3,autoscaling,lambda" \
+    SERVICES="sqs,cloudwatch,ec2,sts,iam,cloudformation,events,logs,s3,autoscaling,lambda,ssm" \
     LAMBDA_RUNTIME_EXECUTOR=noop \
     DNS_ADDRESS=0 \
     DISABLE_EVENTS=1 \
