@@ -9,9 +9,11 @@
 #             against the direct call, counted by cachegrind (valgrind): deterministic where the
 #             timed ratio moves by ±0.03 with the machine, so it shows what a change does to the
 #             handler's own work. Not run by default.
+#   rules   — routing-rule matching per request (switchyard-routing) at 10, 100 and 1 000 rules,
+#             against the goal of 1 µs at 100; its own workspace (shared/balancing-bench).
 #   worker  — messages per second of one switchyard-worker against a plain receive/delete loop on
 #             the same LocalStack queue; Auto Scaling protection calls per 1 000 messages.
-# Usage: bash infra/bench.sh [router|instructions|worker]...   (default: router and worker).
+# Usage: bash infra/bench.sh [router|instructions|rules|worker]...   (default: router and worker).
 # Results: out/bench-*.txt, and docs/benchmarks.md, rewritten from every out/bench-*.txt present.
 # The first run builds the SDK crates three ways (bench, release x86_64, release arm64): most of
 # an hour on 2 cores.
@@ -87,12 +89,21 @@ for bench in "${which[@]}"; do
         }' out/cachegrind-direct.txt out/cachegrind-direct.log out/cachegrind-handler.txt out/cachegrind-handler.log |
         tee out/bench-instructions.txt
       ;;
+    rules)
+      # shared/balancing-bench is its own workspace (pingora's dependencies stay out of the test
+      # command's build); its rules bench measures switchyard-routing alone.
+      say "rules: routing-rule matching per request at 10, 100 and 1 000 rules (criterion, ~2 min)"
+      (cd shared/balancing-bench && cargo bench --locked --bench rules -- --noplot) >/dev/null
+      python3 shared/balancing-bench/report.py "$CARGO_TARGET_DIR/criterion" |
+        sed -n '/^rule matching/,$p' | tee out/bench-rules.txt
+      echo "goal: ≤ 1 µs (1 000 ns) per request with 100 rules" | tee -a out/bench-rules.txt
+      ;;
     worker)
       bash infra/install.sh
       say "worker: throughput vs a plain SDK loop on LocalStack (cargo bench -p switchyard-worker)"
       cargo bench --locked "${packages[@]}" --bench throughput | tee out/bench-worker.txt
       ;;
-    *) die "unknown benchmark '$bench' (router or worker)" ;;
+    *) die "unknown benchmark '$bench' (router, instructions, rules or worker)" ;;
   esac
 done
 
@@ -102,7 +113,7 @@ done
   echo
   echo "Written by \`bash infra/bench.sh\` from its latest results (\`out/bench-*.txt\`); every number is"
   echo "measured against a peer in the same run. Machine: $(nproc) cores, $(uname -m), $(date -u +%Y-%m-%d)."
-  for part in router instructions worker; do
+  for part in router instructions rules worker; do
     [[ -f "out/bench-$part.txt" ]] || continue
     echo
     echo "## $part"
