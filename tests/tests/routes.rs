@@ -117,8 +117,9 @@ async fn rules_canaries_and_live_weight_changes_over_two_fleets_from_a_parameter
         ("SWITCHYARD_DISCOVERY_TTL_SECS", "1".to_owned()),
         ("SWITCHYARD_METRICS_INTERVAL_SECS", "0".to_owned()),
     ]);
-    let router =
-        Router::from_sdk(RouterConfig::from_lookup(|k| settings.get(k).cloned()).unwrap(), Some(&sdk), now()).await.unwrap();
+    let router = Router::from_sdk(RouterConfig::from_lookup(|k| settings.get(k).cloned()).unwrap(), Some(&sdk), now())
+        .await
+        .unwrap();
 
     // Host and path rules.
     assert_eq!(get(&router, "/", "API.example.com", 1).await, (200, "api".to_owned()), "host rule");
