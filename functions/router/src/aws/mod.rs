@@ -100,7 +100,8 @@ pub struct SdkConnect {
     pub ec2: aws_sdk_ec2::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
-    pub ssm: aws_sdk_ssm::Client,
+    /// Only with a document in a parameter: a client not built costs nothing at cold start.
+    pub ssm: Option<aws_sdk_ssm::Client>,
     /// The instance tag that overrides an instance's endpoint.
     pub endpoint_tag: String,
     /// The time one job may take to store.
@@ -115,7 +116,7 @@ impl SdkConnect {
             ec2: aws_sdk_ec2::Client::new(sdk),
             sqs: aws_sdk_sqs::Client::new(sdk),
             cloudwatch: aws_sdk_cloudwatch::Client::new(sdk),
-            ssm: aws_sdk_ssm::Client::new(sdk),
+            ssm: matches!(config.routes, crate::RoutesSource::Parameter { .. }).then(|| aws_sdk_ssm::Client::new(sdk)),
             endpoint_tag: config.endpoint_tag.clone(),
             job_budget: config.job_budget,
             load_metric: config.load_metric.clone(),
@@ -148,6 +149,7 @@ impl Connect for SdkConnect {
     }
 
     fn document(&self, parameter: &str) -> Option<Arc<dyn DocumentSource>> {
-        Some(Arc::new(ParameterDocument { ssm: self.ssm.clone(), name: parameter.to_owned() }))
+        let ssm = self.ssm.clone()?;
+        Some(Arc::new(ParameterDocument { ssm, name: parameter.to_owned() }))
     }
 }
