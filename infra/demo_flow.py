@@ -297,7 +297,9 @@ class Scaler:
             "backlog_per_instance": 10, "age_slo_seconds": 120, "per_instance_rate": 1,
         }])
         # Compressed clock: 1 s history, a 10 s stabilization window, zero after 20 s idle; CloudWatch
-        # datapoints older than 15 s count as missing.
+        # datapoints older than 15 s count as missing. Waking takes at most 5 s here (one 2 s tick,
+        # then a process starts; no instance boots), well within the workers' 120 s SLO: with the
+        # default of 150 s (a real boot) the scaler would keep one worker warm instead of idling.
         self.lambda_ = UnderRuntimeApi(
             "scaler",
             "scaler",
@@ -306,6 +308,7 @@ class Scaler:
             SWITCHYARD_SCALE_DOWN_WINDOW_SECS=WINDOW_S,
             SWITCHYARD_SCALE_UP_PERIOD_SECS=1,
             SWITCHYARD_SCALE_TO_ZERO_AFTER_SECS=IDLE_S,
+            SWITCHYARD_WAKE_FROM_ZERO_SECS=5,
             SWITCHYARD_METRIC_MAX_AGE_SECS=15,
             SWITCHYARD_NAMESPACE=NAMESPACE,
         )
