@@ -4,12 +4,16 @@
 #      web fleet, consumer fleet);
 #   2. the scaling simulator: Switchyard vs AWS target tracking vs KEDA+HPA on a traffic spike,
 #      with a plot;
-#   3. demo web servers (one per web-fleet instance, reporting their connections), the router
-#      Lambda under the Lambda Runtime API (cargo lambda) once per algorithm with traffic through
-#      its Function URL, a burst of jobs POSTed through it onto SQS, and the consumer fleet
-#      (switchyard-consumer per instance) draining them while the scaler Lambda, ticked every two
-#      seconds, grows the fleet, holds it for the stabilization window, shrinks it and idles it to
-#      zero (infra/demo_flow.py).
+#   3. demo web servers (one per web-fleet instance, reporting their connections, and one more for
+#      each instance that joins later) (infra/demo_flow.py, as are 4-6);
+#   4. the router Lambda under the Lambda Runtime API (cargo lambda) once per algorithm with
+#      traffic through its Function URL, and a burst of jobs POSTed through it onto SQS;
+#   5. the consumer fleet (switchyard-consumer per instance) draining them while the scaler Lambda,
+#      ticked every two seconds, grows the fleet, holds it for the stabilization window, shrinks it
+#      and idles it to zero;
+#   6. the web fleet idling to zero on the router's request counts (its EMF lines shipped to
+#      CloudWatch), and a GET through the router waking it and being answered once the new
+#      instance serves.
 #
 # Idempotent: re-running reuses the install, the build and a LocalStack that already runs.
 # Stops what it started (SWITCHYARD_KEEP_STACK=1 leaves LocalStack running for you to explore).
@@ -27,11 +31,11 @@ cargo build --locked --quiet --workspace --bins
 bin="$CARGO_TARGET_DIR/debug"
 export AWS_ENDPOINT_URL="$endpoint"
 
-say "1/5 the local environment at $endpoint"
+say "1/6 the local environment at $endpoint"
 "$bin/switchyard-local" bootstrap
 "$bin/switchyard-local" status
 
-say "2/5 the scaling simulator on a traffic spike (20× for 10 minutes)"
+say "2/6 the scaling simulator on a traffic spike (20× for 10 minutes)"
 mkdir -p out
 "$bin/switchyard-sim" --trace spike --plot out/spike.svg
 

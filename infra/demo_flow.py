@@ -1,8 +1,9 @@
 """The live part of Switchyard's local demo, run by infra/demo.sh once LocalStack is up, the
 environment bootstrapped and the workspace built. Python's standard library only.
 
-1. Demo web servers on 127.0.0.1, one per instance of the web fleet (switchyard-local backends):
-   the router discovers them through the group and the instances' endpoint tags.
+1. Demo web servers on 127.0.0.1, one per instance of the web fleet (switchyard-local backends
+   --follow, which also boots a server on each instance that joins the fleet later): the router
+   discovers them through the group and the instances' endpoint tags.
 2. The router binary under `cargo lambda watch --only-lambda-apis` (the Lambda Runtime API and a
    Function URL), once per algorithm, with HTTP traffic through the Function URL: the spread per
    server, cookie and client-IP stickiness, least connections steering around a loaded server.
@@ -11,8 +12,14 @@ environment bootstrapped and the workspace built. Python's standard library only
    seconds; one switchyard-consumer process per instance of the consumer group, started as the
    scaler adds instances, stopping by itself when its instance is removed. The queue drains, the
    fleet grows, holds for the stabilization window, shrinks, idles to zero and wakes for one job.
+5. The web fleet idles to zero and wakes on the first request: a scaler sizing the web fleet
+   (`idle_to_zero`) on the routers' request counts, a router with the wake on, its EMF lines
+   shipped to CloudWatch (switchyard-local ship-emf) as CloudWatch Logs does on AWS. Steady
+   requests keep one instance; without them the fleet goes to zero after the idle time; one GET
+   wakes it, is held while the instance boots its server, and is answered.
 
-Writes out/demo-fleet.svg (queue and fleet size over time) and prints a summary.
+Writes out/demo-fleet.svg (queue and fleet size over time), out/demo-web.svg (requests and web
+fleet size over time), out/demo-summary.json, and prints a summary.
 """
 
 import http.client
@@ -34,6 +41,10 @@ QUEUE_URL = f"{ENDPOINT}/000000000000/switchyard-work"
 NAMESPACE = "Switchyard/Demo"
 TARGETS_NAMESPACE = "Switchyard/DemoTargets"
 WINDOW_S, IDLE_S, TICK_S, WORK_MS = 10, 20, 2, 1000
+WEB_GROUP = "switchyard-web"
+# The web fleet's step: steady traffic, then the wake (a router holds a GET up to 15 s, looking for
+# the woken instance every 250 ms).
+TRAFFIC_S, REQUESTS_PER_S, WAKE_HOLD_MS, WAKE_POLL_MS = 10, 3, 15000, 250
 
 processes = []
 
@@ -154,13 +165,13 @@ def start_backends():
     child = start(
         "backends",
         [f"{BIN}/switchyard-local", "backends", "--count", "3", "--namespace", TARGETS_NAMESPACE, "--slow", "1",
-         "--slow-ms", "8000"],
+         "--slow-ms", "8000", "--follow"],
         aws_env(),
     )
     path = os.path.join(OUT, "backends.out")
     deadline = time.time() + 30
     while time.time() < deadline:
-        lines = [json.loads(l) for l in open(path) if l.strip()]
+        lines = follower_lines()
         if any("ready" in l for l in lines):
             return [l for l in lines if "endpoint" in l]
         if child.poll() is not None:
@@ -169,10 +180,28 @@ def start_backends():
     sys.exit("the demo servers did not start within 30 s")
 
 
-def RouterUnderRuntimeApi(algorithm, **settings):
+def follower_lines():
+    """The JSON lines the demo servers' follower has printed so far (a line still being written
+    waits for the next read)."""
+    with open(os.path.join(OUT, "backends.out")) as f:
+        return [json.loads(l) for l in f if l.endswith("\n") and l.strip()]
+
+
+def live_servers():
+    """The follower's servers running now, by instance."""
+    live = {}
+    for line in follower_lines():
+        if "endpoint" in line:
+            live[line["instance"]] = line
+        elif "stopped" in line:
+            live.pop(line["instance"], None)
+    return live
+
+
+def RouterUnderRuntimeApi(algorithm, name=None, **settings):
     """The router with one algorithm, discovering the web fleet, its jobs route on the work queue."""
     return UnderRuntimeApi(
-        f"router-{algorithm}",
+        name or f"router-{algorithm}",
         "router",
         SWITCHYARD_TARGET_GROUP="switchyard-web",
         SWITCHYARD_ALGORITHM=algorithm,
@@ -287,23 +316,26 @@ def status():
     return json.loads(out.stdout)
 
 
-class Scaler:
-    """The scaler Lambda under the Runtime API, invoked through the emulator's Invoke API (what
-    EventBridge does every minute on AWS)."""
+CONSUMER_FLEET = {
+    "name": "workers", "group": "switchyard-workers", "role": "consumer", "queue_url": QUEUE_URL,
+    "backlog_per_instance": 10, "age_slo_seconds": 120, "per_instance_rate": 1,
+}
 
-    def __init__(self):
-        fleets = json.dumps([{
-            "name": "workers", "group": "switchyard-workers", "role": "consumer", "queue_url": QUEUE_URL,
-            "backlog_per_instance": 10, "age_slo_seconds": 120, "per_instance_rate": 1,
-        }])
+
+class Scaler:
+    """The scaler Lambda under the Runtime API for one fleet, invoked through the emulator's Invoke
+    API (what EventBridge does every minute on AWS)."""
+
+    def __init__(self, name="scaler", fleet=CONSUMER_FLEET):
         # Compressed clock: 1 s history, a 10 s stabilization window, zero after 20 s idle; CloudWatch
         # datapoints older than 15 s count as missing. Waking takes at most 5 s here (one 2 s tick,
         # then a process starts; no instance boots), well within the workers' 120 s SLO: with the
         # default of 150 s (a real boot) the scaler would keep one worker warm instead of idling.
+        self.name = name
         self.lambda_ = UnderRuntimeApi(
+            name,
             "scaler",
-            "scaler",
-            SWITCHYARD_FLEETS=fleets,
+            SWITCHYARD_FLEETS=json.dumps([fleet]),
             SWITCHYARD_HISTORY_PERIOD_SECS=1,
             SWITCHYARD_SCALE_DOWN_WINDOW_SECS=WINDOW_S,
             SWITCHYARD_SCALE_UP_PERIOD_SECS=1,
@@ -319,7 +351,7 @@ class Scaler:
             headers={"content-type": "application/json"}, timeout=60)
         if status_code != 200 or any(k.lower() == "x-amz-function-error" for k, _ in headers) \
                 or not isinstance(report, dict):
-            sys.exit(f"the scaler invocation failed ({status_code}): {str(report)[-2000:]} (log: {OUT}/scaler.err)")
+            sys.exit(f"the scaler invocation failed ({status_code}): {str(report)[-2000:]} (log: {OUT}/{self.name}.err)")
         for failure in report.get("failed", []):
             sys.exit(f"the scaler failed on {failure['fleet']}: {failure['error']}")
         return report["fleets"][0]
@@ -399,13 +431,25 @@ def fleet_at_work(jobs, one_more):
     return timeline, processed_jobs(workers), summaries
 
 
-def plot(timeline, path):
-    """Queue depth and fleet size over time, as a small SVG line chart."""
+def steps(points, held="after"):
+    """A series as steps: each value holds from its sample on (`after`), or over the interval
+    that ends at its sample (`before`: a rate measured over that interval)."""
+    out = points[:1]
+    for (t0, v0), (t1, v1) in zip(points, points[1:]):
+        out += [(t1, v0), (t1, v1)] if held == "after" else [(t0, v1), (t1, v1)]
+    return out
+
+
+def chart(path, title, left, right, marks=(), right_top=None):
+    """Two series over time as a small SVG line chart, one on each axis. `left` and `right` are
+    (label, colour, [(t, value)]); `marks` are (t, label) drawn as dashed vertical lines;
+    `right_top` is the right axis' top (its series' largest value by default)."""
     width, height, pad = 760, 300, 50
-    t0 = min(t for t, *_ in timeline)
-    t_max = max(t - t0 for t, *_ in timeline) or 1
-    q_max = max(max(q for _, q, _, _ in timeline), 1)
-    f_max = max(max(d for _, _, d, _ in timeline), 1)
+    everything = left[2] + right[2]
+    t0 = min(t for t, _ in everything)
+    t_max = max(t - t0 for t, _ in everything) or 1
+    l_max = max(max(v for _, v in left[2]), 1)
+    r_max = right_top or max(max(v for _, v in right[2]), 1)
 
     def x(t):
         return pad + (width - 2 * pad) * (t - t0) / t_max
@@ -413,46 +457,254 @@ def plot(timeline, path):
     def y(v, top):
         return height - pad - (height - 2 * pad) * v / top
 
-    def line(points, color):
-        return f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{" ".join(f"{a:.1f},{b:.1f}" for a, b in points)}"/>'
+    def line(points, top, color):
+        coords = " ".join(f"{x(t):.1f},{y(v, top):.1f}" for t, v in points)
+        return f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{coords}"/>'
 
-    queue = [(x(t), y(q, q_max)) for t, q, _, _ in timeline]
-    fleet = [(x(t), y(d, f_max)) for t, _, d, _ in timeline]
+    (l_label, l_color, l_points), (r_label, r_color, r_points) = left, right
     svg = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="DejaVu Sans, sans-serif" font-size="12">',
         f'<rect width="{width}" height="{height}" fill="white"/>',
-        f'<text x="{pad}" y="20" font-size="14">Switchyard demo: work queue and consumer fleet over time</text>',
+        f'<text x="{pad}" y="20" font-size="14">{title}</text>',
         f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#444"/>',
         f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" stroke="#444"/>',
         f'<line x1="{width - pad}" y1="{pad}" x2="{width - pad}" y2="{height - pad}" stroke="#444"/>',
         f'<text x="{width / 2}" y="{height - 15}" text-anchor="middle">seconds (scaler tick every {TICK_S} s)</text>',
-        f'<text x="{pad - 8}" y="{pad}" text-anchor="end" fill="#1f77b4">{q_max}</text>',
-        f'<text x="{pad - 8}" y="{height - pad}" text-anchor="end" fill="#1f77b4">0</text>',
-        f'<text x="{width - pad + 8}" y="{pad}" fill="#d62728">{f_max}</text>',
-        f'<text x="{width - pad + 8}" y="{height - pad}" fill="#d62728">0</text>',
+        f'<text x="{pad - 8}" y="{pad}" text-anchor="end" fill="{l_color}">{l_max:.3g}</text>',
+        f'<text x="{pad - 8}" y="{height - pad}" text-anchor="end" fill="{l_color}">0</text>',
+        f'<text x="{width - pad + 8}" y="{pad}" fill="{r_color}">{r_max:.3g}</text>',
+        f'<text x="{width - pad + 8}" y="{height - pad}" fill="{r_color}">0</text>',
         f'<text x="{width - pad}" y="{height - pad + 16}" text-anchor="end">{t_max:.0f}</text>',
-        line(queue, "#1f77b4"),
-        line(fleet, "#d62728"),
-        f'<text x="{pad + 10}" y="{pad + 10}" fill="#1f77b4">messages in the queue (left axis)</text>',
-        f'<text x="{pad + 10}" y="{pad + 26}" fill="#d62728">consumer fleet desired capacity (right axis)</text>',
+    ]
+    for t, label in marks:
+        svg += [
+            f'<line x1="{x(t):.1f}" y1="{pad}" x2="{x(t):.1f}" y2="{height - pad}" stroke="#888" stroke-dasharray="4,3"/>',
+            f'<text x="{x(t) - 4:.1f}" y="{pad + 44}" text-anchor="end" fill="#444">{label}</text>',
+        ]
+    svg += [
+        line(l_points, l_max, l_color),
+        line(r_points, r_max, r_color),
+        f'<text x="{pad + 10}" y="{pad + 10}" fill="{l_color}">{l_label} (left axis)</text>',
+        f'<text x="{pad + 10}" y="{pad + 26}" fill="{r_color}">{r_label} (right axis)</text>',
         "</svg>",
     ]
     with open(path, "w") as f:
         f.write("\n".join(svg))
 
 
+def plot(timeline, path):
+    """Queue depth and fleet size over time."""
+    chart(path, "Switchyard demo: work queue and consumer fleet over time",
+          ("messages in the queue", "#1f77b4", [(t, q) for t, q, _, _ in timeline]),
+          ("consumer fleet desired capacity", "#d62728", [(t, d) for t, _, d, _ in timeline]))
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. The web fleet idles to zero and wakes on the first request
+
+
+def switchyard_local(*args):
+    """One switchyard-local command; its stdout. A failure stops the demo with its message."""
+    out = subprocess.run([f"{BIN}/switchyard-local", *args], env=aws_env(), capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"switchyard-local {' '.join(args)} failed: {out.stderr.strip()}")
+    return out.stdout
+
+
+class EmfShipper:
+    """What CloudWatch Logs does on AWS with the EMF lines a function prints, for one local
+    function's stdout log (switchyard-local ship-emf), from where the last shipment ended."""
+
+    def __init__(self, name):
+        self.log = os.path.join(OUT, f"{name}.out")
+        self.offset, self.data, self.malformed = 0, 0, 0
+
+    def ship(self):
+        shipped = json.loads(switchyard_local("ship-emf", self.log, "--from", str(self.offset)))
+        self.offset = shipped["offset"]
+        self.data += shipped["data"]
+        self.malformed += shipped["malformed"]
+        return shipped
+
+
+def web_group():
+    """The web fleet now: desired capacity, InService instances, every instance's state."""
+    group = next(g for g in status()["groups"] if g["name"] == WEB_GROUP)
+    states = [i["lifecycle_state"] for i in group["instances"]]
+    return group["desired"], states.count("InService"), states
+
+
+def web_fleet_wakes():
+    switchyard_local("resize", "--role", "web", "--min", "0", "--desired", "1")
+    deadline = time.time() + 15
+    while not (len(live_servers()) == 1 and web_group()[1] == 1):
+        if time.time() > deadline:
+            sys.exit(f"the web fleet did not settle at one instance with one server: {web_group()}, "
+                     f"servers {sorted(live_servers())} (log: {OUT}/backends.err)")
+        time.sleep(0.5)
+    (server,) = live_servers().values()
+    print(f"  web fleet at 1 instance, minimum 0: {server['name']} serves {server['instance']}", flush=True)
+
+    fleet = {
+        "name": "web", "group": WEB_GROUP, "role": "web", "min": 0, "idle_to_zero": True,
+        # The servers' open connections, averaged over the group (a web fleet needs a metric; at a
+        # few quick requests a second it asks for none: the request counts keep the instance).
+        "metrics": [{"namespace": TARGETS_NAMESPACE, "name": "ActiveConnections",
+                     "dimensions": {"AutoScalingGroupName": WEB_GROUP}, "statistic": "Average", "period": 1,
+                     "target": 5}],
+    }
+    scaler = Scaler("scaler-web", fleet)
+    router = RouterUnderRuntimeApi(
+        "round_robin",
+        name="router-wake",
+        SWITCHYARD_DISCOVERY_TTL_SECS=1,
+        SWITCHYARD_METRICS_INTERVAL_SECS=1,
+        SWITCHYARD_WAKE_SIZE=1,
+        SWITCHYARD_WAKE_HOLD_MS=WAKE_HOLD_MS,
+        SWITCHYARD_WAKE_POLL_MS=WAKE_POLL_MS,
+    )
+    shipper = EmfShipper("router-wake")
+    started = time.time()
+    # (t, requests per second since the previous point, desired, InService)
+    timeline = [(0.0, 0.0, 1, 1)]
+
+    def tick(phase, requests):
+        shipper.ship()
+        decision = scaler.tick()
+        desired, in_service, _ = web_group()
+        t = time.time() - started
+        timeline.append((t, requests / max(t - timeline[-1][0], 0.1), desired, in_service))
+        print(f"  t={t:5.1f}s  {phase:<8} requests {requests:>2}  fleet {decision['current']} → {decision['desired']}"
+              f"  InService {in_service}  servers {len(live_servers())}   {decision['steps'][-1]}", flush=True)
+        return decision
+
+    try:
+        say(f"{REQUESTS_PER_S} requests a second for {TRAFFIC_S} s: the fleet stays at one instance")
+        sent = 0
+        while time.time() - started < TRAFFIC_S:
+            batch = time.time()
+            for i in range(TICK_S * REQUESTS_PER_S):
+                status_code, _, body = request(router.port, "GET", f"/products/{sent}")
+                if status_code != 200:
+                    sys.exit(f"GET /products/{sent} answered {status_code} under steady traffic: {body}")
+                sent += 1
+                time.sleep(max(0.0, batch + (i + 1) / REQUESTS_PER_S - time.time()))
+            decision = tick("traffic", TICK_S * REQUESTS_PER_S)
+            if decision["desired"] != 1:
+                sys.exit(f"the web fleet moved under steady traffic (no flapping expected): {decision['steps']}")
+
+        say(f"no requests: the fleet goes to zero after {IDLE_S} s idle")
+        last_request = time.time()
+        while True:
+            decision = tick("idle", 0)
+            idle = time.time() - last_request
+            desired, in_service, _ = web_group()
+            if decision["desired"] == 0 and idle < IDLE_S - TICK_S:
+                sys.exit(f"the web fleet went to zero after {idle:.0f} s, before its idle time of {IDLE_S} s")
+            if desired == 0 and in_service == 0 and not live_servers():
+                break
+            if idle > IDLE_S + 30:
+                sys.exit(f"the idle web fleet is not at zero {idle:.0f} s after the last request: {decision['steps']}")
+            time.sleep(TICK_S)
+        idle_to_zero_s = round(time.time() - last_request)
+        # One more tick before the request: the router rediscovers the group every second in the
+        # background, and until it has seen the group empty it still sends a request to the
+        # instance that left (and fails: no wake).
+        time.sleep(TICK_S)
+        tick("idle", 0)
+        print(f"  at zero {idle_to_zero_s} s after the last request; its server stopped with it", flush=True)
+
+        say("one GET through the router: it wakes the fleet and is held until the instance serves")
+        answer = {}
+
+        def get():
+            sent_at = time.time()
+            conn = http.client.HTTPConnection("127.0.0.1", router.port, timeout=WAKE_HOLD_MS / 1000 + 15)
+            try:
+                conn.request("GET", "/lambda-url/_/products/wake")
+                response = conn.getresponse()
+                answer["first_byte_s"] = time.time() - sent_at
+                answer["status"] = response.status
+                answer["body"] = response.read().decode("utf-8", "replace")
+            except OSError as e:
+                answer["error"] = str(e)
+            finally:
+                conn.close()
+
+        waiting = threading.Thread(target=get, daemon=True)
+        wake_at = time.time()
+        waiting.start()
+        seen = [None]
+
+        def show_changes():
+            desired, in_service, states = web_group()
+            servers = tuple(s["name"] for s in live_servers().values())
+            if (desired, states, servers) != seen[0]:
+                seen[0] = (desired, states, servers)
+                t = time.time() - started
+                timeline.append((t, 0, desired, in_service))
+                print(f"  t={t:5.1f}s  +{time.time() - wake_at:4.2f}s  desired {desired}  instances "
+                      f"{', '.join(states) or 'none'}  servers {', '.join(servers) or 'none'}", flush=True)
+
+        next_tick = time.time() + TICK_S
+        while waiting.is_alive() and time.time() - wake_at < WAKE_HOLD_MS / 1000 + 20:
+            show_changes()
+            if time.time() >= next_tick:
+                tick("wake", 0)
+                next_tick = time.time() + TICK_S
+            time.sleep(0.1)
+        waiting.join(1)
+        show_changes()
+        if answer.get("status") != 200:
+            sys.exit(f"the held GET was not served: {answer or 'no answer'} (logs: {OUT}/router-wake.err, "
+                     f"{OUT}/backends.err)")
+        served_by = json.loads(answer["body"]).get("backend", "?")
+        wake_ms = round(answer["first_byte_s"] * 1000)
+        print(f"  GET /products/wake answered 200 by {served_by}: {wake_ms} ms from the request to its first byte",
+              flush=True)
+
+        say("the woken fleet stays up: the wake's request counts as activity")
+        for _ in range(3):
+            time.sleep(TICK_S)
+            decision = tick("after", 0)
+            if decision["desired"] != 1:
+                sys.exit(f"the scaler undid the wake: {decision['steps']}")
+        sizes = []
+        for _, _, d, _ in timeline:
+            if not sizes or sizes[-1] != d:
+                sizes.append(d)
+        if shipper.malformed:
+            sys.exit(f"{shipper.malformed} of the router's EMF lines were malformed ({shipper.log})")
+        plot_web(timeline, wake_at - started, wake_ms, os.path.join(OUT, "demo-web.svg"))
+        return {"wake_to_first_byte_ms": wake_ms, "served_by": served_by, "idle_to_zero_s": idle_to_zero_s,
+                "fleet_sizes": sizes, "requests": sent + 1, "emf_data_shipped": shipper.data}
+    finally:
+        router.close()
+        scaler.close()
+
+
+def plot_web(timeline, wake_t, wake_ms, path):
+    """Requests and the web fleet's size over time, the wake marked. The fleet's axis goes to one
+    more than its largest size, so that its line does not hide the requests'."""
+    chart(path, "Switchyard demo: the web fleet idles to zero and wakes on the first request",
+          ("requests per second", "#1f77b4", steps([(t, r) for t, r, _, _ in timeline], held="before")),
+          ("web fleet desired capacity", "#d62728", steps([(t, d) for t, _, d, _ in timeline])),
+          marks=[(wake_t, f"GET: wake, first byte after {wake_ms} ms")],
+          right_top=max(d for _, _, d, _ in timeline) + 1)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        say("3/5 demo web servers, one per web-fleet instance, tagged with their endpoints")
+        say("3/6 demo web servers, one per web-fleet instance, tagged with their endpoints")
         backends = start_backends()
         for b in backends:
             print(f"  {b['name']}  {b['instance']}  http://{b['endpoint']}"
                   f"{'  (slow on /slow: 8 s)' if b['delay_ms'] else ''}", flush=True)
-        say("4/5 the router Lambda under the Lambda Runtime API (cargo lambda), one run per algorithm")
+        say("4/6 the router Lambda under the Lambda Runtime API (cargo lambda), one run per algorithm")
         rows, accepted = router_tour(backends)
-        say("5/5 the consumer fleet drains the jobs while the scaler Lambda sizes it")
+        say("5/6 the consumer fleet drains the jobs while the scaler Lambda sizes it")
         last_router = {}
 
         def one_more():
@@ -463,6 +715,10 @@ def main():
 
         timeline, processed, summaries = fleet_at_work(accepted, one_more)
         plot(timeline, os.path.join(OUT, "demo-fleet.svg"))
+        if processed < accepted + 1:
+            sys.exit(f"only {processed} of {accepted + 1} jobs were processed")
+        say("6/6 the web fleet idles to zero and wakes on the first request")
+        web = web_fleet_wakes()
         sizes = []
         for _, _, d, _ in timeline:
             if not sizes or sizes[-1] != d:
@@ -471,7 +727,7 @@ def main():
         released = sum(s.get("released", 0) for s in summaries)
         with open(os.path.join(OUT, "demo-summary.json"), "w") as f:
             json.dump({"router": rows, "jobs_accepted": accepted, "processed": processed, "fleet_sizes": sizes,
-                       "protection_calls": calls, "released": released}, f, indent=2)
+                       "protection_calls": calls, "released": released, "web_wake": web}, f, indent=2)
         print(f"""
 Summary
   router             {len(rows)} runs under the Lambda Runtime API; per server:""")
@@ -482,10 +738,12 @@ Summary
   workers            {processed} jobs processed by {len(summaries)} worker processes; {calls} scale-in
                      protection calls in all; {released} released unfinished at a stop
                      (back to the queue, processed by another worker)
-  plots              {OUT}/demo-fleet.svg (this run), {OUT}/spike.svg and .png (the simulator)
-  logs               {OUT}/ (router-*.err, consumer-*.out, scaler.out)""")
-        if processed < accepted + 1:
-            sys.exit(f"only {processed} of {accepted + 1} jobs were processed")
+  web fleet          desired capacity over time: {' → '.join(map(str, web['fleet_sizes']))}; at zero
+                     {web['idle_to_zero_s']} s after the last request; one GET woke it
+  wake               {web['wake_to_first_byte_ms']} ms from the GET to its first byte (served by {web['served_by']})
+  plots              {OUT}/demo-fleet.svg and {OUT}/demo-web.svg (this run), {OUT}/spike.svg and .png
+                     (the simulator)
+  logs               {OUT}/ (router-*.err, consumer-*.out, scaler*.out, backends.out)""")
     finally:
         stop_all()
 

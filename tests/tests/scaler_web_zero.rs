@@ -1,6 +1,6 @@
 //! A web fleet behind the router idles to zero on the routers' request counts, and sparse traffic
 //! does not flap it (LocalStack, a compressed clock: 1 s history, 12 s idle time). The routers'
-//! EMF lines are put to CloudWatch as its log ingestion does.
+//! EMF lines are put to CloudWatch as its log ingestion does (`switchyard_local::emf::ship`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failed test
 
@@ -8,14 +8,14 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cloudwatch::primitives::DateTime;
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use router::event::HttpEvent;
 use router::{Router, RouterConfig};
 use scaler::cloud::AwsCloud;
 use scaler::config::Config;
 use scaler::tick::tick;
-use serde_json::Value;
 use switchyard_algorithms::Time;
+use switchyard_local::emf::ship;
 use switchyard_local::{Clients, LocalEnvironment, bootstrap};
 use switchyard_tests::{apigw_event, localstack, unique_name};
 
@@ -23,41 +23,6 @@ const IDLE_S: u64 = 12;
 
 fn now() -> Time {
     Time::from_millis(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64)
-}
-
-/// What CloudWatch Logs does with an EMF line: every metric of every dimension set, as a datum.
-async fn ship(cloudwatch: &aws_sdk_cloudwatch::Client, lines: Vec<Value>) {
-    for line in lines {
-        let aws = &line["_aws"];
-        let at = DateTime::from_millis(aws["Timestamp"].as_i64().unwrap());
-        for directive in aws["CloudWatchMetrics"].as_array().unwrap() {
-            let namespace = directive["Namespace"].as_str().unwrap();
-            for set in directive["Dimensions"].as_array().unwrap() {
-                let dimensions: Vec<Dimension> = set
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|d| {
-                        let name = d.as_str().unwrap();
-                        Dimension::builder().name(name).value(line[name].as_str().unwrap()).build()
-                    })
-                    .collect();
-                for metric in directive["Metrics"].as_array().unwrap() {
-                    let name = metric["Name"].as_str().unwrap();
-                    let Some(value) = line[name].as_f64() else { continue };
-                    let datum = MetricDatum::builder()
-                        .metric_name(name)
-                        .set_dimensions(Some(dimensions.clone()))
-                        .timestamp(at)
-                        .value(value)
-                        .unit(StandardUnit::Count)
-                        .storage_resolution(1)
-                        .build();
-                    cloudwatch.put_metric_data().namespace(namespace).metric_data(datum).send().await.unwrap();
-                }
-            }
-        }
-    }
 }
 
 #[tokio::test]
@@ -139,7 +104,8 @@ async fn a_web_fleet_stays_up_under_sparse_requests_and_idles_to_zero_without_th
             let event = apigw_event("GET", "/", "203.0.113.1", &[], None);
             let request = HttpEvent::from_json(&event).unwrap().into_request().unwrap();
             assert_eq!(router.handle(request, &format!("req-{i}"), now(), i).await.status(), 200);
-            ship(&cloudwatch, router.flush_metrics(now())).await;
+            let shipped = ship(&cloudwatch, router.flush_metrics(now())).await.unwrap();
+            assert_eq!((shipped.emf, shipped.malformed), (2, 0), "the request and target lines, whole: {shipped:?}");
             i += 1;
         }
         cloudwatch.put_metric_data().namespace(&namespace).metric_data(load(now())).send().await.unwrap();

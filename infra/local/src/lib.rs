@@ -6,6 +6,7 @@
 //! capacity may have been changed by the scaler since, and that is not the bootstrap's to undo).
 
 pub mod backends;
+pub mod emf;
 
 use std::collections::HashMap;
 use std::fmt;
