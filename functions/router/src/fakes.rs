@@ -103,13 +103,23 @@ pub struct FakeWaker {
     pub calls: Mutex<u32>,
     /// `Some` makes every wake fail this way (throttled, not permitted).
     pub failure: Mutex<Option<CloudError>>,
+    /// How many wakes find a scaling activity in progress (the scale-in to zero still
+    /// terminating) and change nothing, as ScalingActivityInProgress does, before one lands.
+    pub busy: Mutex<u32>,
 }
 
 impl FleetWaker for FakeWaker {
     fn wake(&self, size: u32) -> BoxFuture<'_, Result<Woken, CloudError>> {
         *lock(&self.calls) += 1;
+        let busy = {
+            let mut busy = lock(&self.busy);
+            let was = *busy;
+            *busy = busy.saturating_sub(1);
+            was > 0
+        };
         let result = match lock(&self.failure).clone() {
             Some(e) => Err(e),
+            None if busy => Ok(Woken::Awake { desired: *lock(&self.desired) }),
             None => {
                 let mut desired = lock(&self.desired);
                 if *desired == 0 {

@@ -445,85 +445,120 @@ impl Router {
         random: u64,
     ) -> Response<Bytes> {
         let Incoming { method, path_and_query, headers, body, client_ip } = request;
+        let html =
+            headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).any(|v| v.contains("text/html"));
         let mut routing = fleet.targets.routing();
         let mut now = now;
+        // Whether this request has been through a wake: it is woken once at most.
+        let mut woken = false;
         if routing.balancer.targets().is_empty()
             && let Some(waking) = &fleet.waking
         {
-            match self.wake_and_hold(fleet, waking, &method, &headers, request_id, now).await {
-                Held::Ready(woken, held) => {
-                    routing = woken;
+            woken = true;
+            match self.wake_and_hold(fleet, waking, &method, html, request_id, now).await {
+                Held::Ready(ready, held) => {
+                    routing = ready;
                     now = Time::from_millis(now.as_millis() + held.as_millis() as u64);
                 }
                 Held::Answer(response) => return response,
             }
         }
-        let balancer = &*routing.balancer;
         let cookie = match fleet.algorithm {
             switchyard_algorithms::Algorithm::StickyCookie(_) => cookie_value(&headers, &fleet.cookie_name),
             _ => None,
         };
         let context = RequestContext { cookie: cookie.as_deref(), client_ip, hash_key: None, random };
-        let mut pick = match balancer.pick(&context, now) {
-            Ok(pick) => pick,
-            Err(e) => return self.no_target(fleet, &e, request_id),
-        };
         let deadline = self.deadlines.start(self.config.timeout);
         let mut outgoing = proxy::Outgoing::new(method.clone(), path_and_query, headers, body, client_ip);
-        let mut last_failure = None;
-        for attempt in 0..self.retry.max_attempts {
-            let index = if attempt == 0 {
-                pick.candidates.first()
-            } else {
-                balancer.next_candidate(&context, now, &mut pick).ok()
+        loop {
+            let balancer = &*routing.balancer;
+            let mut pick = match balancer.pick(&context, now) {
+                Ok(pick) => pick,
+                Err(e) => return self.no_target(fleet, &e, request_id),
             };
-            let Some(index) = index else { break };
-            let (Some(target), Some(address)) = (balancer.targets().get(index), routing.addresses.get(index)) else {
-                break;
-            };
-            let _in_flight = balancer.begin(index);
-            let started = std::time::Instant::now();
-            // The last allowed attempt takes the prepared headers instead of copying them.
-            let last = attempt + 1 == self.retry.max_attempts;
-            let result = match address {
-                Some(address) => {
-                    let per_attempt = self.config.attempt_timeout.filter(|_| retry::is_idempotent(&method));
-                    self.upstream.send(address, &mut outgoing, last, &deadline, per_attempt).await
-                }
-                None => Err(Failure::Other(format!("bad target address {}", target.address))),
-            };
-            let (outcome, latency) = match &result {
-                Ok(response) if response.status().is_server_error() => (Attempt::Failed, Some(started.elapsed())),
-                Ok(_) => (Attempt::Answered, Some(started.elapsed())),
-                Err(_) => (Attempt::Failed, None),
-            };
-            fleet.metrics.attempt(
-                target.id.as_str(),
-                attempt > 0,
-                outcome,
-                latency,
-                random.rotate_left(attempt as u32 * 8),
-            );
-            let (failure, response) = match result {
-                Ok(response) if !response.status().is_server_error() => {
-                    // A success never ejects: nothing to log.
-                    let _ = balancer.record(index, Outcome::Success, now);
-                    return finish(fleet, balancer, response, &pick, index, now);
-                }
-                Ok(response) => (Failure::Status(response.status()), Some(response)),
-                Err(failure) => (failure, None),
-            };
-            failed(balancer, index, now, request_id, &target.id, attempt, &failure);
-            match (self.retry.after(&method, attempt, &failure), response) {
-                (Next::Retry, _) => last_failure = Some(failure),
-                (Next::Answer, Some(response)) => return finish(fleet, balancer, response, &pick, index, now),
-                (Next::Answer | Next::GiveUp, _) => {
-                    last_failure = Some(failure);
+            let mut last_failure = None;
+            // Whether every attempt failed to connect: what a group that went to zero since this
+            // environment's last discovery looks like.
+            let mut only_refused = true;
+            // A fleet that may still wake keeps the request whole for after the wake.
+            let final_round = woken || fleet.waking.is_none();
+            for attempt in 0..self.retry.max_attempts {
+                let index = if attempt == 0 {
+                    pick.candidates.first()
+                } else {
+                    balancer.next_candidate(&context, now, &mut pick).ok()
+                };
+                let Some(index) = index else { break };
+                let (Some(target), Some(address)) = (balancer.targets().get(index), routing.addresses.get(index))
+                else {
                     break;
+                };
+                let _in_flight = balancer.begin(index);
+                let started = std::time::Instant::now();
+                // The last allowed attempt takes the prepared headers instead of copying them.
+                let last = final_round && attempt + 1 == self.retry.max_attempts;
+                let result = match address {
+                    Some(address) => {
+                        let per_attempt = self.config.attempt_timeout.filter(|_| retry::is_idempotent(&method));
+                        self.upstream.send(address, &mut outgoing, last, &deadline, per_attempt).await
+                    }
+                    None => Err(Failure::Other(format!("bad target address {}", target.address))),
+                };
+                let (outcome, latency) = match &result {
+                    Ok(response) if response.status().is_server_error() => (Attempt::Failed, Some(started.elapsed())),
+                    Ok(_) => (Attempt::Answered, Some(started.elapsed())),
+                    Err(_) => (Attempt::Failed, None),
+                };
+                fleet.metrics.attempt(
+                    target.id.as_str(),
+                    attempt > 0,
+                    outcome,
+                    latency,
+                    random.rotate_left(attempt as u32 * 8),
+                );
+                let (failure, response) = match result {
+                    Ok(response) if !response.status().is_server_error() => {
+                        // A success never ejects: nothing to log.
+                        let _ = balancer.record(index, Outcome::Success, now);
+                        return finish(fleet, balancer, response, &pick, index, now);
+                    }
+                    Ok(response) => (Failure::Status(response.status()), Some(response)),
+                    Err(failure) => (failure, None),
+                };
+                only_refused &= matches!(failure, Failure::Connect(_));
+                failed(balancer, index, now, request_id, &target.id, attempt, &failure);
+                match (self.retry.after(&method, attempt, &failure), response) {
+                    (Next::Retry, _) => last_failure = Some(failure),
+                    (Next::Answer, Some(response)) => return finish(fleet, balancer, response, &pick, index, now),
+                    (Next::Answer | Next::GiveUp, _) => {
+                        last_failure = Some(failure);
+                        break;
+                    }
                 }
             }
+            // Every target refused: if the group has gone to zero since the last discovery, wake
+            // it for this request as if it had found none (once).
+            if let (false, true, Some(waking)) = (woken, only_refused && last_failure.is_some(), &fleet.waking) {
+                woken = true;
+                fleet.targets.rediscover_at_most_every(waking.config.poll, now).await;
+                if fleet.targets.routing().balancer.targets().is_empty() {
+                    tracing::info!(
+                        request_id,
+                        group = fleet.group.name(),
+                        "every target refused and the group is empty now"
+                    );
+                    match self.wake_and_hold(fleet, waking, &method, html, request_id, now).await {
+                        Held::Ready(ready, held) => {
+                            routing = ready;
+                            now = Time::from_millis(now.as_millis() + held.as_millis() as u64);
+                            continue;
+                        }
+                        Held::Answer(response) => return response,
+                    }
+                }
+            }
+            return answers::unserved(last_failure.as_ref(), request_id);
         }
-        answers::unserved(last_failure.as_ref(), request_id)
     }
 
     /// The group has no target: wake it (from zero), then hold an idempotent request until
@@ -536,12 +571,10 @@ impl Router {
         fleet: &Fleet,
         waking: &Waking,
         method: &http::Method,
-        headers: &HeaderMap,
+        html: bool,
         request_id: &str,
         now: Time,
     ) -> Held {
-        let html =
-            headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).any(|v| v.contains("text/html"));
         let retry_after = u32::try_from(waking.config.hold.as_secs().max(5)).unwrap_or(30);
         if let Err(e) = wake(fleet, waking).await {
             tracing::error!(request_id, group = fleet.group.name(), error = %e, "waking the group failed");
@@ -558,7 +591,12 @@ impl Router {
             let at = Time::from_millis(now.as_millis() + held.as_millis() as u64);
             fleet.targets.rediscover_at_most_every(waking.config.poll, at).await;
             let routing = fleet.targets.routing();
-            if !routing.balancer.targets().is_empty() {
+            if routing.balancer.targets().is_empty() {
+                // Asks again only if the last wake left the group at zero.
+                if let Err(e) = wake(fleet, waking).await {
+                    tracing::warn!(request_id, error = %e, "waking the group again failed");
+                }
+            } else {
                 tracing::info!(request_id, held_ms = held.as_millis() as u64, "group awake: serving the held request");
                 fleet.metrics.served_after_wake(held);
                 return Held::Ready(routing, held);
@@ -592,7 +630,10 @@ async fn wake(fleet: &Fleet, waking: &Waking) -> Result<(), aws::CloudError> {
         return Ok(());
     }
     let result = waking.waker.wake(waking.config.size).await;
-    *last = Some((std::time::Instant::now(), result.is_ok()));
+    // Done once the group's desired capacity is above zero; an activity in progress (the scale-in
+    // to zero still terminating) leaves it at zero, and the wake is asked again.
+    let done = matches!(result, Ok(Woken::Woke) | Ok(Woken::Awake { desired: 1.. }));
+    *last = Some((std::time::Instant::now(), done));
     match result? {
         Woken::Woke => {
             tracing::info!(group = fleet.group.name(), size = waking.config.size, "group woken from zero");

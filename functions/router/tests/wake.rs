@@ -115,3 +115,49 @@ async fn twenty_first_requests_in_one_environment_ask_for_one_wake() {
     }
     assert_eq!(*waker.calls.lock().unwrap(), 1, "one wake, not twenty");
 }
+
+#[tokio::test]
+async fn a_group_gone_to_zero_since_the_last_discovery_is_woken_by_a_request_its_old_targets_refuse() {
+    let gone = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().to_string();
+    let (backend, _) = switchyard_tests::http_backend("woken").await;
+    // The router last saw one instance; the group has since gone to zero, and its server is gone.
+    let discovery = Arc::new(FakeDiscovery::new(vec![Target::new("i-old", gone)]));
+    let waker = Arc::new(FakeWaker::default());
+    let r = router(Arc::clone(&discovery), Arc::clone(&waker), 5_000).await;
+    discovery.set(Ok(Vec::new()));
+    let appear = {
+        let (discovery, waker) = (Arc::clone(&discovery), Arc::clone(&waker));
+        tokio::spawn(async move {
+            while *waker.desired.lock().unwrap() == 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            discovery.set(Ok(vec![Target::new("i-new", backend)]));
+        })
+    };
+    let response = r.handle(request("GET", &[]), "req-1", NOW, 1).await;
+    appear.await.unwrap();
+    assert_eq!((response.status().as_u16(), response.body().as_ref()), (200, b"woken".as_ref()), "served, not a 502");
+    assert_eq!(*waker.calls.lock().unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_wake_that_finds_the_scale_in_still_running_is_asked_again_while_the_request_is_held() {
+    let (backend, _) = switchyard_tests::http_backend("woken").await;
+    let discovery = Arc::new(FakeDiscovery::new(Vec::new()));
+    let waker = Arc::new(FakeWaker { busy: std::sync::Mutex::new(1), ..FakeWaker::default() });
+    let r = router(Arc::clone(&discovery), Arc::clone(&waker), 5_000).await;
+    let appear = {
+        let (discovery, waker) = (Arc::clone(&discovery), Arc::clone(&waker));
+        tokio::spawn(async move {
+            while *waker.desired.lock().unwrap() == 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            discovery.set(Ok(vec![Target::new("i-new", backend)]));
+        })
+    };
+    let response = r.handle(request("GET", &[]), "req-1", NOW, 1).await;
+    appear.await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(*waker.calls.lock().unwrap(), 2, "asked again once the activity let it");
+}

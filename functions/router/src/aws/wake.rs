@@ -3,9 +3,13 @@
 //!
 //! Auto Scaling has no conditional SetDesiredCapacity, so a wake reads the group first and sets
 //! the wake size only when the desired capacity is 0. Many router environments waking at once all
-//! set the same size, which is one wake, not several. `HonorCooldown` makes a late wake from a
-//! stale read lose against a scaling activity that has just happened (the scaler's, or another
-//! router's wake) instead of undoing it.
+//! set the same size, which is one wake, not several.
+//!
+//! The wake does not honour the group's cooldown: with `HonorCooldown`, SetDesiredCapacity fails
+//! with ScalingActivityInProgress until the cooldown after the last activity ends (300 s by
+//! default), and that activity is the scale-in to zero, so a request soon after it could never
+//! wake the group. The price is a narrow race: a scaler that raises the group between the wake's
+//! read and its set is lowered to the wake size until the scaler's next tick.
 
 use super::{BoxFuture, CloudError};
 use aws_sdk_autoscaling::error::ProvideErrorMetadata;
@@ -44,7 +48,7 @@ impl FleetWaker for GroupWaker {
                 .set_desired_capacity()
                 .auto_scaling_group_name(&self.group)
                 .desired_capacity(i32::try_from(size).unwrap_or(i32::MAX))
-                .honor_cooldown(true)
+                .honor_cooldown(false)
                 .send()
                 .await;
             match set {
