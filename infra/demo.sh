@@ -5,13 +5,15 @@
 #   2. the scaling simulator: Switchyard vs AWS target tracking vs KEDA+HPA on a traffic spike,
 #      with a plot;
 #   3. demo web servers (one per web-fleet instance, reporting their connections, and one more for
-#      each instance that joins later) (infra/demo_flow.py, as are 4-6);
+#      each instance that joins later) (infra/demo_flow.py, as are 4-7);
 #   4. the router Lambda under the Lambda Runtime API (cargo lambda) once per algorithm with
 #      traffic through its Function URL, and a burst of jobs POSTed through it onto SQS;
-#   5. the consumer fleet (switchyard-consumer per instance) draining them while the scaler Lambda,
+#   5. routing rules from a document in SSM Parameter Store: host and path rules to an api group,
+#      a 90/10 canary, its weights changed live, a malformed version refused;
+#   6. the consumer fleet (switchyard-consumer per instance) draining them while the scaler Lambda,
 #      ticked every two seconds, grows the fleet, holds it for the stabilization window, shrinks it
 #      and idles it to zero;
-#   6. the web fleet idling to zero on the router's request counts (its EMF lines shipped to
+#   7. the web fleet idling to zero on the router's request counts (its EMF lines shipped to
 #      CloudWatch), and a GET through the router waking it and being answered once the new
 #      instance serves.
 #
@@ -31,11 +33,11 @@ cargo build --locked --quiet --workspace --bins
 bin="$CARGO_TARGET_DIR/debug"
 export AWS_ENDPOINT_URL="$endpoint"
 
-say "1/6 the local environment at $endpoint"
+say "1/7 the local environment at $endpoint"
 "$bin/switchyard-local" bootstrap
 "$bin/switchyard-local" status
 
-say "2/6 the scaling simulator on a traffic spike (20× for 10 minutes)"
+say "2/7 the scaling simulator on a traffic spike (20× for 10 minutes)"
 mkdir -p out
 "$bin/switchyard-sim" --trace spike --plot out/spike.svg
 

@@ -1,5 +1,6 @@
 """The live part of Switchyard's local demo, run by infra/demo.sh once LocalStack is up, the
-environment bootstrapped and the workspace built. Python's standard library only.
+environment bootstrapped and the workspace built. Python's standard library, and boto3 (in the
+LocalStack venv this runs in) to write the routing document's parameter.
 
 1. Demo web servers on 127.0.0.1, one per instance of the web fleet (switchyard-local backends
    --follow, which also boots a server on each instance that joins the fleet later): the router
@@ -8,11 +9,15 @@ environment bootstrapped and the workspace built. Python's standard library only
    Function URL), once per algorithm, with HTTP traffic through the Function URL: the spread per
    server, cookie and client-IP stickiness, least connections steering around a loaded server.
 3. A burst of jobs POSTed through the router onto SQS.
-4. The consumer fleet at work: the scaler Lambda under the Runtime API (`cargo lambda watch`), ticked every two
+4. Routing rules (a routing document in SSM Parameter Store): a host rule and a path rule send
+   requests to an `api` target group, the default action splits the rest 90/10 between the web
+   fleet and a `v2` canary; the canary's weight is changed in the parameter while traffic flows
+   and a malformed version is refused while traffic goes on.
+5. The consumer fleet at work: the scaler Lambda under the Runtime API (`cargo lambda watch`), ticked every two
    seconds; one switchyard-consumer process per instance of the consumer group, started as the
    scaler adds instances, stopping by itself when its instance is removed. The queue drains, the
    fleet grows, holds for the stabilization window, shrinks, idles to zero and wakes for one job.
-5. The web fleet idles to zero and wakes on the first request: a scaler sizing the web fleet
+6. The web fleet idles to zero and wakes on the first request: a scaler sizing the web fleet
    (`idle_to_zero`) on the routers' request counts, a router with the wake on, its EMF lines
    shipped to CloudWatch (switchyard-local ship-emf) as CloudWatch Logs does on AWS. Steady
    requests keep one instance; without them the fleet goes to zero after the idle time; one GET
@@ -23,6 +28,7 @@ fleet size over time), out/demo-summary.json, and prints a summary.
 """
 
 import http.client
+import http.server
 import json
 import os
 import signal
@@ -307,6 +313,113 @@ def router_tour(backends):
 
 
 # ---------------------------------------------------------------------------------------------
+# Routing rules over two fleets, and a canary changed live
+
+
+def demo_server(name):
+    """A demo server on 127.0.0.1 answering every GET with its name, as the fleets' servers do."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"backend": name}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"127.0.0.1:{server.server_address[1]}"
+
+
+def routing_document(api, v2, v2_weight):
+    """The web fleet (its Auto Scaling group) and two more target groups: `api` behind a host and
+    a path rule, and `web-v2`, a canary taking `v2_weight` % of the rest."""
+    return json.dumps({
+        "target_groups": {
+            "web": {"discovery": {"type": "auto_scaling_group", "name": "switchyard-web", "port": 80}},
+            "web-v2": {"discovery": {"type": "static", "targets": [v2]}},
+            "api": {"discovery": {"type": "static", "targets": [api]}},
+        },
+        "rules": [
+            {"priority": 10, "conditions": [{"field": "host_header", "values": ["api.example.com"]}],
+             "action": {"type": "forward", "target_group": "api"}},
+            {"priority": 20, "conditions": [{"field": "path_pattern", "values": ["/api/*"]}],
+             "action": {"type": "forward", "target_group": "api"}},
+        ],
+        "default_action": {"type": "weighted_forward", "target_groups": [
+            {"name": "web", "weight": 100 - v2_weight}, {"name": "web-v2", "weight": v2_weight}]},
+    })
+
+
+def routing_tour():
+    """Host and path rules to an `api` group, a 90/10 canary, the canary's weight changed in the
+    SSM parameter while traffic flows, and a malformed version refused while traffic goes on."""
+    import boto3  # the AWS SDK for Python, from the LocalStack venv this script runs in
+
+    ssm = boto3.client("ssm", endpoint_url=ENDPOINT)
+    api, v2 = demo_server("api"), demo_server("v2")
+    parameter = "/switchyard/demo/routes"
+
+    def put(value):
+        ssm.put_parameter(Name=parameter, Value=value, Type="String", Overwrite=True)
+
+    put(routing_document(api, v2, 10))
+    r = UnderRuntimeApi("router-routes", "router", SWITCHYARD_ROUTES_PARAMETER=parameter,
+                        SWITCHYARD_ROUTES_REFRESH_SECS=1, SWITCHYARD_DISCOVERY_TTL_SECS=2,
+                        SWITCHYARD_METRICS_NAMESPACE=NAMESPACE)
+    rows = []
+
+    def row(what, counts, verdict):
+        shown = "  ".join(f"{k}:{v:>3}" for k, v in sorted(counts.items()))
+        rows.append((what, dict(counts), verdict))
+        print(f"  {what:<44} {shown:<34} {verdict}", flush=True)
+
+    def served(n, path="/", host="www.example.com"):
+        counts = Counter()
+        for i in range(n):
+            status, _, body = request(r.port, "GET", f"{path}" if n == 1 else f"{path}?i={i}", headers={"host": host})
+            if status != 200:
+                sys.exit(f"GET {path} (Host {host}) answered {status}: {body}")
+            backend = body["backend"]
+            counts["web" if backend.startswith("web-") else backend] += 1
+        return counts
+
+    try:
+        c = served(5, "/", "api.example.com")
+        row("Host: api.example.com (rule 10)", c, "api" if set(c) == {"api"} else "WRONG GROUP")
+        c = served(5, "/api/orders")
+        row("GET /api/orders (rule 20)", c, "api" if set(c) == {"api"} else "WRONG GROUP")
+        c = served(300)
+        share = c["v2"] / 300
+        row("300 × GET / (default: web 90, v2 10)", c,
+            f"canary {share:.0%}" + ("" if 0.05 <= share <= 0.16 else "  OUT OF BOUNDS"))
+        put(routing_document(api, v2, 50))
+        # Every router environment reads the parameter again within its refresh period (1 s here).
+        took = 1.5
+        time.sleep(took)
+        c = served(300)
+        share = c["v2"] / 300
+        row(f"weights → 50/50 in the parameter, {took:.1f} s later", c,
+            f"canary {share:.0%}" + ("" if 0.4 <= share <= 0.6 else "  OUT OF BOUNDS"))
+        put('{"target_groups": {"web": ')
+        time.sleep(2)
+        c = served(50)
+        refused = any("routing document refused" in l for l in open(os.path.join(OUT, "router-routes.out")))
+        row("malformed version put; traffic goes on", c,
+            "refused, last good serves" if refused and sum(c.values()) == 50 else "NOT REFUSED")
+        if any("WRONG" in v or "OUT OF" in v or "NOT" in v for _, _, v in rows):
+            sys.exit("the routing tour went wrong (see above)")
+        return rows, took
+    finally:
+        r.close()
+
+
+# ---------------------------------------------------------------------------------------------
 # 4. The consumer fleet with the scaler
 
 
@@ -500,7 +613,7 @@ def plot(timeline, path):
 
 
 # ---------------------------------------------------------------------------------------------
-# 5. The web fleet idles to zero and wakes on the first request
+# 6. The web fleet idles to zero and wakes on the first request
 
 
 def switchyard_local(*args):
@@ -697,14 +810,16 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        say("3/6 demo web servers, one per web-fleet instance, tagged with their endpoints")
+        say("3/7 demo web servers, one per web-fleet instance, tagged with their endpoints")
         backends = start_backends()
         for b in backends:
             print(f"  {b['name']}  {b['instance']}  http://{b['endpoint']}"
                   f"{'  (slow on /slow: 8 s)' if b['delay_ms'] else ''}", flush=True)
-        say("4/6 the router Lambda under the Lambda Runtime API (cargo lambda), one run per algorithm")
+        say("4/7 the router Lambda under the Lambda Runtime API (cargo lambda), one run per algorithm")
         rows, accepted = router_tour(backends)
-        say("5/6 the consumer fleet drains the jobs while the scaler Lambda sizes it")
+        say("5/7 routing rules over two more target groups, and a canary changed live in SSM Parameter Store")
+        routing_rows, weight_change_s = routing_tour()
+        say("6/7 the consumer fleet drains the jobs while the scaler Lambda sizes it")
         last_router = {}
 
         def one_more():
@@ -717,7 +832,7 @@ def main():
         plot(timeline, os.path.join(OUT, "demo-fleet.svg"))
         if processed < accepted + 1:
             sys.exit(f"only {processed} of {accepted + 1} jobs were processed")
-        say("6/6 the web fleet idles to zero and wakes on the first request")
+        say("7/7 the web fleet idles to zero and wakes on the first request")
         web = web_fleet_wakes()
         sizes = []
         for _, _, d, _ in timeline:
@@ -727,13 +842,16 @@ def main():
         released = sum(s.get("released", 0) for s in summaries)
         with open(os.path.join(OUT, "demo-summary.json"), "w") as f:
             json.dump({"router": rows, "jobs_accepted": accepted, "processed": processed, "fleet_sizes": sizes,
-                       "protection_calls": calls, "released": released, "web_wake": web}, f, indent=2)
+                       "protection_calls": calls, "released": released, "web_wake": web,
+                       "routing": routing_rows, "routing_weight_change_s": weight_change_s}, f, indent=2)
         print(f"""
 Summary
   router             {len(rows)} runs under the Lambda Runtime API; per server:""")
         for algorithm, what, counts, verdict in rows:
             print(f"                       {algorithm:<18} {what:<34} {counts}   {verdict}")
-        print(f"""  jobs               {accepted} of 60 POSTs answered 202 with a message id, plus one late job
+        print(f"""  routing            host and path rules to the api group; a 90/10 canary; its weights changed in the
+                     parameter served {weight_change_s:.1f} s later (refresh: 1 s); a malformed version refused
+  jobs               {accepted} of 60 POSTs answered 202 with a message id, plus one late job
   consumer fleet     desired capacity over time: {' → '.join(map(str, sizes))}
   workers            {processed} jobs processed by {len(summaries)} worker processes; {calls} scale-in
                      protection calls in all; {released} released unfinished at a stop
