@@ -93,42 +93,49 @@ pub trait Connect: Send + Sync + fmt::Debug {
     fn document(&self, parameter: &str) -> Option<Arc<dyn DocumentSource>>;
 }
 
-/// [`Connect`] over the AWS SDK: one client per service, shared by every group and queue.
-#[derive(Debug, Clone)]
+/// [`Connect`] over the AWS SDK: one client per service, shared by every group and queue, each
+/// built on first use. A client costs its construction at cold start even if never called; a
+/// document without Auto Scaling groups, say, never builds theirs.
+#[derive(Debug)]
 pub struct SdkConnect {
-    pub autoscaling: aws_sdk_autoscaling::Client,
-    pub ec2: aws_sdk_ec2::Client,
-    pub sqs: aws_sdk_sqs::Client,
-    pub cloudwatch: aws_sdk_cloudwatch::Client,
-    /// Only with a document in a parameter: a client not built costs nothing at cold start.
-    pub ssm: Option<aws_sdk_ssm::Client>,
+    sdk: aws_config::SdkConfig,
+    autoscaling: std::sync::OnceLock<aws_sdk_autoscaling::Client>,
+    ec2: std::sync::OnceLock<aws_sdk_ec2::Client>,
+    sqs: std::sync::OnceLock<aws_sdk_sqs::Client>,
+    cloudwatch: std::sync::OnceLock<aws_sdk_cloudwatch::Client>,
+    ssm: std::sync::OnceLock<aws_sdk_ssm::Client>,
     /// The instance tag that overrides an instance's endpoint.
-    pub endpoint_tag: String,
+    endpoint_tag: String,
     /// The time one job may take to store.
-    pub job_budget: Duration,
-    pub load_metric: Option<crate::config::LoadMetric>,
+    job_budget: Duration,
+    load_metric: Option<crate::config::LoadMetric>,
 }
 
 impl SdkConnect {
     pub fn new(sdk: &aws_config::SdkConfig, config: &crate::RouterConfig) -> Self {
         SdkConnect {
-            autoscaling: aws_sdk_autoscaling::Client::new(sdk),
-            ec2: aws_sdk_ec2::Client::new(sdk),
-            sqs: aws_sdk_sqs::Client::new(sdk),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(sdk),
-            ssm: matches!(config.routes, crate::RoutesSource::Parameter { .. }).then(|| aws_sdk_ssm::Client::new(sdk)),
+            sdk: sdk.clone(),
+            autoscaling: std::sync::OnceLock::new(),
+            ec2: std::sync::OnceLock::new(),
+            sqs: std::sync::OnceLock::new(),
+            cloudwatch: std::sync::OnceLock::new(),
+            ssm: std::sync::OnceLock::new(),
             endpoint_tag: config.endpoint_tag.clone(),
             job_budget: config.job_budget,
             load_metric: config.load_metric.clone(),
         }
+    }
+
+    fn autoscaling(&self) -> aws_sdk_autoscaling::Client {
+        self.autoscaling.get_or_init(|| aws_sdk_autoscaling::Client::new(&self.sdk)).clone()
     }
 }
 
 impl Connect for SdkConnect {
     fn discovery(&self, group: &str, port: u16) -> Option<Arc<dyn Discovery>> {
         Some(Arc::new(GroupDiscovery {
-            autoscaling: self.autoscaling.clone(),
-            ec2: self.ec2.clone(),
+            autoscaling: self.autoscaling(),
+            ec2: self.ec2.get_or_init(|| aws_sdk_ec2::Client::new(&self.sdk)).clone(),
             group: group.to_owned(),
             port,
             endpoint_tag: self.endpoint_tag.clone(),
@@ -136,20 +143,22 @@ impl Connect for SdkConnect {
     }
 
     fn waker(&self, group: &str) -> Option<Arc<dyn FleetWaker>> {
-        Some(Arc::new(GroupWaker { autoscaling: self.autoscaling.clone(), group: group.to_owned() }))
+        Some(Arc::new(GroupWaker { autoscaling: self.autoscaling(), group: group.to_owned() }))
     }
 
     fn queue(&self, url: &str) -> Option<Arc<dyn JobQueue>> {
-        Some(Arc::new(SqsQueue { sqs: self.sqs.clone(), url: url.to_owned(), budget: self.job_budget }))
+        let sqs = self.sqs.get_or_init(|| aws_sdk_sqs::Client::new(&self.sdk)).clone();
+        Some(Arc::new(SqsQueue { sqs, url: url.to_owned(), budget: self.job_budget }))
     }
 
     fn loads(&self) -> Option<Arc<dyn LoadSource>> {
         let metric = self.load_metric.clone()?;
-        Some(Arc::new(CloudWatchLoads { cloudwatch: self.cloudwatch.clone(), metric }))
+        let cloudwatch = self.cloudwatch.get_or_init(|| aws_sdk_cloudwatch::Client::new(&self.sdk)).clone();
+        Some(Arc::new(CloudWatchLoads { cloudwatch, metric }))
     }
 
     fn document(&self, parameter: &str) -> Option<Arc<dyn DocumentSource>> {
-        let ssm = self.ssm.clone()?;
+        let ssm = self.ssm.get_or_init(|| aws_sdk_ssm::Client::new(&self.sdk)).clone();
         Some(Arc::new(ParameterDocument { ssm, name: parameter.to_owned() }))
     }
 }
