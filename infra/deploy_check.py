@@ -12,12 +12,13 @@ check listed.
 """
 
 import json
+import os
 import sys
 import urllib.parse
 
 import boto3
 
-STACK = "switchyard"
+STACK = os.environ.get("SWITCHYARD_STACK", "switchyard")
 failures = []
 
 
@@ -50,7 +51,9 @@ ROUTER_ENDPOINTS = {
     "RouterCloudWatchEndpoint": "monitoring",
     "RouterSqsEndpoint": "sqs",
 }
-ENDPOINT_RESOURCES = {*ROUTER_ENDPOINTS, "RouterAwsClientSecurityGroup", "RouterAwsEndpointsSecurityGroup",
+# With a routing document the router also reads SSM (GetParameter).
+ROUTED_ENDPOINTS = {**ROUTER_ENDPOINTS, "RouterSsmEndpoint": "ssm"}
+ENDPOINT_RESOURCES = {*ROUTED_ENDPOINTS, "RouterAwsClientSecurityGroup", "RouterAwsEndpointsSecurityGroup",
                       "RouterAwsEndpointsIngress"}
 
 
@@ -80,10 +83,13 @@ def check_router_aws_access(cfn, parameters, physical, outputs, router):
     check(sorted(vpc_config.get("SecurityGroupIds", [])) == sorted(own_groups + [client_group]),
           f"router: its own security groups plus the endpoints' client group {client_group}")
 
-    ids = [physical.get(name) for name in ROUTER_ENDPOINTS]
-    check(all(ids), f"four interface endpoints in the stack ({', '.join(str(i) for i in ids)})")
+    expected_endpoints = ROUTED_ENDPOINTS if parameters.get("RoutingDocumentParameter") else ROUTER_ENDPOINTS
+    ids = [physical.get(name) for name in expected_endpoints]
+    check(all(ids) and not (ENDPOINT_RESOURCES - expected_endpoints.keys() - {"RouterAwsClientSecurityGroup",
+          "RouterAwsEndpointsSecurityGroup", "RouterAwsEndpointsIngress"}) & physical.keys(),
+          f"{len(expected_endpoints)} interface endpoints in the stack ({', '.join(str(i) for i in ids)})")
     found = {e["VpcEndpointId"]: e for e in ec2.describe_vpc_endpoints(VpcEndpointIds=[i for i in ids if i])["VpcEndpoints"]}
-    for name, service in ROUTER_ENDPOINTS.items():
+    for name, service in expected_endpoints.items():
         e = found.get(physical.get(name), {})
         expected = f"com.amazonaws.{region}.{service}"
         check(e.get("ServiceName") == expected and e.get("VpcEndpointType") == "Interface"
@@ -147,9 +153,17 @@ def main():
         check(f["Runtime"] == "provided.al2023" and f.get("Architectures") == ["arm64"] and f["CodeSize"] > 0,
               f"{name}: {f['Runtime']}, {f.get('Architectures')}, {f['CodeSize']:,} bytes of code")
     env = router.get("Environment", {}).get("Variables", {})
-    check(env.get("SWITCHYARD_WORK_QUEUE_URL") == queue_url and env.get("SWITCHYARD_JOBS_ROUTE") == "POST /jobs",
-          "router: POST /jobs goes to the stack's work queue")
-    check(env.get("SWITCHYARD_TARGET_GROUP") == "switchyard-web", "router: targets from the switchyard-web group")
+    parameters = {p["ParameterKey"]: p.get("ResolvedValue", p["ParameterValue"]) for p in stack.get("Parameters", [])}
+    document = parameters.get("RoutingDocumentParameter", "")
+    if document:
+        check(env.get("SWITCHYARD_ROUTES_PARAMETER") == document
+              and not {"SWITCHYARD_TARGET_GROUP", "SWITCHYARD_JOBS_ROUTE", "SWITCHYARD_ALGORITHM"} & env.keys(),
+              f"router: routes from the parameter {document}, and no one-group settings beside it")
+    else:
+        check(env.get("SWITCHYARD_WORK_QUEUE_URL") == queue_url and env.get("SWITCHYARD_JOBS_ROUTE") == "POST /jobs",
+              "router: POST /jobs goes to the stack's work queue")
+        check(env.get("SWITCHYARD_TARGET_GROUP") == "switchyard-web", "router: targets from the switchyard-web group")
+        check("SWITCHYARD_ROUTES_PARAMETER" not in env, "router: no routing document")
     fleets = json.loads(scaler.get("Environment", {}).get("Variables", {}).get("SWITCHYARD_FLEETS", "[]"))
     check([f["group"] for f in fleets] == ["switchyard-web", "switchyard-workers"]
           and fleets[1].get("queue_url") == queue_url,
@@ -176,12 +190,24 @@ def main():
           "router: SendMessage (and GetQueueAttributes, to warm its client) only on the work queue")
     wake_size = router.get("Environment", {}).get("Variables", {}).get("SWITCHYARD_WAKE_SIZE", "0")
     wakes = [s for s in router_rules if "autoscaling:SetDesiredCapacity" in s["actions"]]
+    routed = [g for g in parameters.get("RoutedGroupNames", "").split(",") if g] if document else []
+    woken = sorted(r.rsplit("/", 1)[-1] for s in wakes for r in s["resources"])
     if wake_size != "0":
-        check(len(wakes) == 1 and len(wakes[0]["resources"]) == 1
-              and wakes[0]["resources"][0].endswith("autoScalingGroupName/switchyard-web"),
-              f"router (wake size {wake_size}): SetDesiredCapacity only on the web fleet's group")
+        check(woken == sorted(["switchyard-web", *routed])
+              and all(":autoScalingGroup:*:autoScalingGroupName/" in r for s in wakes for r in s["resources"]),
+              f"router (wake size {wake_size}): SetDesiredCapacity only on {', '.join(['switchyard-web', *routed])}")
     else:
         check(not wakes, "router (waking off): no SetDesiredCapacity")
+    reads = [s for s in router_rules if "ssm:GetParameter" in s["actions"]]
+    if document:
+        check(len(reads) == 1 and reads[0]["actions"] == ["ssm:GetParameter"] and len(reads[0]["resources"]) == 1
+              and reads[0]["resources"][0].endswith(f":parameter{document}"),
+              f"router: ssm:GetParameter only on {document}")
+        alarms = boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix=STACK)["MetricAlarms"]
+        check(any(a.get("MetricName") == "RoutesRejected" and a.get("Namespace") == "Switchyard" for a in alarms),
+              "an alarm on RoutesRejected (a refused routing document version)")
+    else:
+        check(not reads, "router (no routing document): no ssm:GetParameter")
     check(not any(a.endswith(":*") or a == "*" for s in scaler_rules + router_rules for a in s["actions"]),
           "no wildcard actions in either role")
 
@@ -192,7 +218,6 @@ def main():
     check(len(scheduled) == 1, "scaler: invoked by an EventBridge rule every minute")
 
     # The router's way to the AWS APIs from inside its VPC.
-    parameters = {p["ParameterKey"]: p.get("ResolvedValue", p["ParameterValue"]) for p in stack.get("Parameters", [])}
     check_router_aws_access(cfn, parameters, physical, outputs, router)
 
     if failures:
