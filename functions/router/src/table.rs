@@ -34,8 +34,9 @@ pub struct Fleet {
     /// The sticky target cookie's name (with several groups, one per group: a client's cookie for
     /// one group must not unpin it from another).
     pub cookie_name: String,
-    /// Counts for this group: requests (with the `Group` dimension for an Auto Scaling group,
-    /// which is how the scaler sees a web fleet's traffic), attempts per target, wakes.
+    /// Counts for this group: requests with the `Group` dimension (an Auto Scaling group's name,
+    /// which is how the scaler sees a web fleet's traffic; a static group's name in the
+    /// document), attempts per target, wakes.
     pub metrics: Metrics,
 }
 
@@ -174,7 +175,7 @@ fn plan(group: &TargetGroup, several: bool, config: &RouterConfig, connect: &dyn
             for address in addresses {
                 crate::config::validate_address(address)?;
             }
-            (Arc::new(StaticTargets(addresses.clone())), Duration::ZERO, None, None)
+            (Arc::new(StaticTargets(addresses.clone())), Duration::ZERO, None, Some(group.name().to_owned()))
         }
         GroupSource::AutoScalingGroup { name, port } => {
             let discovery = connect.discovery(name, *port).ok_or("group discovery needs AWS: no client was given")?;

@@ -200,3 +200,21 @@ async fn a_bad_document_at_start_is_refused_with_every_error_named() {
     let err = Router::new(config, sources, NOW).await.unwrap_err().to_string();
     assert!(err.contains("default_action"), "{err}");
 }
+
+#[tokio::test]
+async fn each_group_counts_its_own_requests_and_its_targets_picks() {
+    let b = backends().await;
+    let router = router_with(&[("SWITCHYARD_ROUTES", document(&b, 0))], sources()).await;
+    for i in 0..3 {
+        body(&router, request("GET", "/api/x", &[]), i).await;
+    }
+    body(&router, request("GET", "/", &[]), 9).await;
+    let lines = router.flush_metrics(NOW);
+    let requests = |group: &str| -> u64 {
+        lines.iter().filter(|l| l["Group"] == group).filter_map(|l| l["Requests"].as_u64()).sum()
+    };
+    assert_eq!((requests("api"), requests("web")), (3, 1));
+    let picks: u64 =
+        lines.iter().filter(|l| l["Target"] == b["api"].as_str()).filter_map(|l| l["Picks"].as_u64()).sum();
+    assert_eq!(picks, 3, "per target: {lines:?}");
+}
