@@ -343,6 +343,7 @@ impl Balancer {
             load: self.load.at(now),
             members,
             slow_start: self.config.slow_start,
+            outliers: &self.outliers,
             now,
             inv_usable_weight: survey.inv_usable_weight,
         };

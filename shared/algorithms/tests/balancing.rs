@@ -507,3 +507,29 @@ fn when_every_target_refuses_every_target_is_still_tried() {
         (0..6).map(|_| b.pick(&RequestContext::default(), NOW).unwrap().candidates.first().unwrap()).collect();
     assert_eq!(picks.len(), 6, "the panic rule keeps the fleet from being emptied");
 }
+
+#[test]
+fn a_target_back_from_ejection_ramps_up_again_with_slow_start() {
+    let config = BalancerConfig {
+        slow_start: Some(SlowStart::new(Duration::from_secs(60)).unwrap()),
+        outlier: OutlierConfig { consecutive_failures: NonZeroU32::MIN, ..Default::default() },
+        ..Default::default()
+    };
+    let b = Balancer::new(set(2), config).unwrap();
+    let ejection = b.record(0, Outcome::Failure, NOW).expect("one failure ejects");
+    let share_of_first = |at: Time| {
+        let mut rng = SplitMix64::new(7);
+        (0..2000)
+            .filter(|_| {
+                b.pick(&RequestContext { random: rng.next_u64(), ..Default::default() }, at).unwrap().candidates.first()
+                    == Some(0)
+            })
+            .count()
+    };
+    let back = ejection.until;
+    let early = share_of_first(back + Duration::from_secs(6));
+    let half = share_of_first(back + Duration::from_secs(30));
+    let done = share_of_first(back + Duration::from_secs(60));
+    assert!(early < half && half < done, "{early} < {half} < {done}");
+    assert_eq!(done, 1000, "a full share once the window has passed");
+}

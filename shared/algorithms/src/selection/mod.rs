@@ -17,7 +17,7 @@ pub use round_robin::RoundRobin;
 
 use crate::candidates::Candidates;
 use crate::hash::SplitMix64;
-use crate::health::SlowStart;
+use crate::health::{OutlierState, SlowStart};
 use crate::load::{LoadState, LoadView};
 use crate::target::{Target, TargetSet, Time};
 
@@ -56,6 +56,8 @@ pub struct View<'a> {
     /// The targets the selector may choose: ascending indices.
     pub(crate) members: &'a [u32],
     pub(crate) slow_start: Option<SlowStart>,
+    /// Every target's outlier state, by index: a target back from an ejection ramps up again.
+    pub(crate) outliers: &'a [Arc<OutlierState>],
     pub(crate) now: Time,
     /// 1 / the members' total weight.
     pub(crate) inv_usable_weight: f64,
@@ -93,10 +95,16 @@ impl View<'_> {
         self.inv_usable_weight
     }
 
-    /// The slow-start ramp factor of the target, 1 when slow start is off or over.
+    /// The slow-start ramp factor of the target, 1 when slow start is off or over. The ramp
+    /// starts when the target started, or when its last ejection (or refused-connection backoff)
+    /// ended, whichever is later: a target back from ejection takes a full share gradually, as
+    /// Envoy ramps hosts returning to the load balancing set.
     #[inline]
     pub fn slow_start_factor(&self, index: usize) -> f64 {
-        self.slow_start.map_or(1.0, |s| s.factor(self.targets[index].started_at, self.now))
+        self.slow_start.map_or(1.0, |s| {
+            let back = self.outliers.get(index).map_or(Time::ZERO, |o| o.ejected_until());
+            s.factor(self.targets[index].started_at.max(back), self.now)
+        })
     }
 
     #[inline]
