@@ -15,6 +15,7 @@
 //! | `SWITCHYARD_DISCOVERY_TTL_SECS` | how long a discovered set is used before it is refreshed | 10 |
 //! | `SWITCHYARD_ALGORITHM` | without a document: `round_robin`, `sticky_cookie`, `sticky_ip`, `least_connections`, `power_of_two_choices` | `round_robin` |
 //! | `SWITCHYARD_STICKY_SECRET` | cookie signing key, at least 32 bytes (required for `sticky_cookie` groups) | |
+//! | `SWITCHYARD_SLOW_START_SECS` | without a document: a new target, or one back from ejection, ramps to its full share over this window (30..=900; 0: off) | 0 |
 //! | `SWITCHYARD_COOKIE_NAME` | sticky cookie name | `switchyard` |
 //! | `SWITCHYARD_COOKIE_MAX_AGE_SECS` | sticky cookie lifetime | 3600 |
 //! | `SWITCHYARD_CONNECT_TIMEOUT_MS` | connect timeout per attempt | 1000 |
@@ -402,7 +403,8 @@ impl RouterConfig {
                 RoutesSource::Parameter { name, refresh }
             }
             (None, None) => {
-                let document = settings_document(targets.as_ref(), &algorithm, jobs.as_ref());
+                let slow_start = number("SWITCHYARD_SLOW_START_SECS", 0)?;
+                let document = settings_document(targets.as_ref(), &algorithm, jobs.as_ref(), slow_start);
                 RoutesSource::Fixed(Routes::compile(&document).map_err(|errors| {
                     invalid(
                         "SWITCHYARD_TARGETS",
@@ -445,6 +447,7 @@ fn settings_document(
     targets: Option<&TargetSource>,
     algorithm: &str,
     jobs: Option<&JobsRoute>,
+    slow_start_secs: u64,
 ) -> switchyard_routing::Document {
     use switchyard_routing::document::{ActionSpec, ConditionSpec, DiscoverySpec, RuleSpec, TargetGroupSpec};
     let discovery = match targets {
@@ -455,7 +458,8 @@ fn settings_document(
         None => DiscoverySpec::Static { targets: Vec::new() },
     };
     let algorithm = serde_json::from_value(serde_json::Value::String(algorithm.to_owned())).unwrap_or_default();
-    let group = TargetGroupSpec { discovery, algorithm, slow_start_secs: None, health_check: None };
+    let slow_start_secs = (slow_start_secs > 0).then_some(slow_start_secs);
+    let group = TargetGroupSpec { discovery, algorithm, slow_start_secs, health_check: None };
     let rules = jobs
         .map(|jobs| RuleSpec {
             priority: 1,
@@ -615,6 +619,15 @@ mod tests {
         assert!(c.needs_aws());
         let both = config(&[("SWITCHYARD_ROUTES_PARAMETER", "/p"), ("SWITCHYARD_ROUTES", DOCUMENT)]).unwrap_err();
         assert_eq!(both.key, "SWITCHYARD_ROUTES");
+    }
+
+    #[test]
+    fn slow_start_takes_alb_s_window_of_30_to_900_seconds() {
+        let ok = config(&[("SWITCHYARD_TARGETS", "a:1"), ("SWITCHYARD_SLOW_START_SECS", "60")]).unwrap();
+        let RoutesSource::Fixed(routes) = &ok.routes else { panic!("a fixed document") };
+        assert_eq!(routes.target_groups()[0].slow_start(), Some(Duration::from_secs(60)));
+        let short = config(&[("SWITCHYARD_TARGETS", "a:1"), ("SWITCHYARD_SLOW_START_SECS", "5")]).unwrap_err();
+        assert!(short.message.contains("slow_start"), "{short}");
     }
 
     #[test]
