@@ -16,6 +16,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use switchyard_algorithms::Time;
+use switchyard_metrics::dimension::{GROUP, TARGET};
+use switchyard_metrics::router::{
+    ERRORS, JOBS_QUEUED, JOBS_REFUSED, NO_TARGET, PICKS, REQUESTS, RETRIES, ROUTES_REJECTED, UPSTREAM_LATENCY,
+    WAKE_HOLD_TIME, WAKES,
+};
 
 /// EMF takes at most 100 values per metric in one line.
 pub const LATENCY_SAMPLES: usize = 100;
@@ -174,20 +179,20 @@ impl Metrics {
         let mut lines = Vec::with_capacity(targets.len() + 1);
         if router.routes_rejected > 0 {
             lines.push(json!({
-                "RoutesRejected": router.routes_rejected,
+                ROUTES_REJECTED: router.routes_rejected,
                 "_aws": {
                     "Timestamp": at,
                     "CloudWatchMetrics": [{"Namespace": self.namespace, "Dimensions": [[]],
-                        "Metrics": [{"Name": "RoutesRejected", "Unit": "Count"}]}],
+                        "Metrics": [{"Name": ROUTES_REJECTED, "Unit": "Count"}]}],
                 },
             }));
         }
         if router.wakes > 0 || !router.wake_hold_ms.is_empty() {
-            let mut metrics = vec![json!({"Name": "Wakes", "Unit": "Count"})];
-            let mut line = json!({"Wakes": router.wakes});
+            let mut metrics = vec![json!({"Name": WAKES, "Unit": "Count"})];
+            let mut line = json!({WAKES: router.wakes});
             if !router.wake_hold_ms.is_empty() {
-                metrics.push(json!({"Name": "WakeHoldTime", "Unit": "Milliseconds"}));
-                line["WakeHoldTime"] = json!(router.wake_hold_ms);
+                metrics.push(json!({"Name": WAKE_HOLD_TIME, "Unit": "Milliseconds"}));
+                line[WAKE_HOLD_TIME] = json!(router.wake_hold_ms);
             }
             line["_aws"] = json!({
                 "Timestamp": at,
@@ -197,16 +202,16 @@ impl Metrics {
         }
         if requests > 0 {
             let mut line = json!({
-                "Requests": requests,
-                "NoTarget": router.no_target,
-                "JobsQueued": router.jobs_queued,
-                "JobsRefused": router.jobs_refused,
+                REQUESTS: requests,
+                NO_TARGET: router.no_target,
+                JOBS_QUEUED: router.jobs_queued,
+                JOBS_REFUSED: router.jobs_refused,
             });
             // One line, two dimension sets: the totals, and the requests per group.
             let dimensions = match &self.group {
                 Some(group) => {
-                    line["Group"] = json!(group);
-                    json!([[], ["Group"]])
+                    line[GROUP] = json!(group);
+                    json!([[], [GROUP]])
                 }
                 None => json!([[]]),
             };
@@ -216,10 +221,10 @@ impl Metrics {
                     "Namespace": self.namespace,
                     "Dimensions": dimensions,
                     "Metrics": [
-                        {"Name": "Requests", "Unit": "Count"},
-                        {"Name": "NoTarget", "Unit": "Count"},
-                        {"Name": "JobsQueued", "Unit": "Count"},
-                        {"Name": "JobsRefused", "Unit": "Count"},
+                        {"Name": REQUESTS, "Unit": "Count"},
+                        {"Name": NO_TARGET, "Unit": "Count"},
+                        {"Name": JOBS_QUEUED, "Unit": "Count"},
+                        {"Name": JOBS_REFUSED, "Unit": "Count"},
                     ],
                 }],
             });
@@ -227,23 +232,23 @@ impl Metrics {
         }
         for (target, counts) in targets {
             let mut metrics = vec![
-                json!({"Name": "Picks", "Unit": "Count"}),
-                json!({"Name": "Retries", "Unit": "Count"}),
-                json!({"Name": "Errors", "Unit": "Count"}),
+                json!({"Name": PICKS, "Unit": "Count"}),
+                json!({"Name": RETRIES, "Unit": "Count"}),
+                json!({"Name": ERRORS, "Unit": "Count"}),
             ];
             let mut line = json!({
-                "Target": target,
-                "Picks": counts.picks,
-                "Retries": counts.retries,
-                "Errors": counts.errors,
+                TARGET: target,
+                PICKS: counts.picks,
+                RETRIES: counts.retries,
+                ERRORS: counts.errors,
             });
             if !counts.latency_ms.is_empty() {
-                metrics.push(json!({"Name": "UpstreamLatency", "Unit": "Milliseconds"}));
-                line["UpstreamLatency"] = json!(counts.latency_ms);
+                metrics.push(json!({"Name": UPSTREAM_LATENCY, "Unit": "Milliseconds"}));
+                line[UPSTREAM_LATENCY] = json!(counts.latency_ms);
             }
             line["_aws"] = json!({
                 "Timestamp": at,
-                "CloudWatchMetrics": [{"Namespace": self.namespace, "Dimensions": [["Target"]], "Metrics": metrics}],
+                "CloudWatchMetrics": [{"Namespace": self.namespace, "Dimensions": [[TARGET]], "Metrics": metrics}],
             });
             lines.push(line);
         }

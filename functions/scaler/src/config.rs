@@ -428,7 +428,7 @@ fn metrics_namespace(get: &impl Fn(&str) -> Option<String>) -> Result<String, Co
             "no longer read: use SWITCHYARD_METRICS_NAMESPACE, the namespace the router and the workers share",
         ));
     }
-    let namespace = get("SWITCHYARD_METRICS_NAMESPACE").unwrap_or_else(|| "Switchyard".into());
+    let namespace = get("SWITCHYARD_METRICS_NAMESPACE").unwrap_or_else(|| switchyard_metrics::DEFAULT_NAMESPACE.into());
     if namespace.trim().is_empty() {
         return Err(invalid("SWITCHYARD_METRICS_NAMESPACE", "must not be empty"));
     }
