@@ -14,16 +14,17 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use switchyard_algorithms::Time;
 use switchyard_metrics::dimension::{GROUP, TARGET};
+use switchyard_metrics::emf::{Line, MAX_VALUES, Unit};
 use switchyard_metrics::router::{
     ERRORS, JOBS_QUEUED, JOBS_REFUSED, NO_TARGET, PICKS, REQUESTS, RETRIES, ROUTES_REJECTED, UPSTREAM_LATENCY,
     WAKE_HOLD_TIME, WAKES,
 };
 
 /// EMF takes at most 100 values per metric in one line.
-pub const LATENCY_SAMPLES: usize = 100;
+pub const LATENCY_SAMPLES: usize = MAX_VALUES;
 
 /// How one attempt at a target went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,81 +177,44 @@ impl Metrics {
         });
         let Some((requests, router)) = router else { return Vec::new() };
         let at = now.as_millis();
+        let line = || Line::new(&self.namespace, at);
         let mut lines = Vec::with_capacity(targets.len() + 1);
         if router.routes_rejected > 0 {
-            lines.push(json!({
-                ROUTES_REJECTED: router.routes_rejected,
-                "_aws": {
-                    "Timestamp": at,
-                    "CloudWatchMetrics": [{"Namespace": self.namespace, "Dimensions": [[]],
-                        "Metrics": [{"Name": ROUTES_REJECTED, "Unit": "Count"}]}],
-                },
-            }));
+            lines.push(line().dimension_set(&[]).metric(ROUTES_REJECTED, Unit::Count, router.routes_rejected).build());
         }
         if router.wakes > 0 || !router.wake_hold_ms.is_empty() {
-            let mut metrics = vec![json!({"Name": WAKES, "Unit": "Count"})];
-            let mut line = json!({WAKES: router.wakes});
+            let mut wakes = line().dimension_set(&[]).metric(WAKES, Unit::Count, router.wakes);
             if !router.wake_hold_ms.is_empty() {
-                metrics.push(json!({"Name": WAKE_HOLD_TIME, "Unit": "Milliseconds"}));
-                line[WAKE_HOLD_TIME] = json!(router.wake_hold_ms);
+                wakes = wakes.metric(WAKE_HOLD_TIME, Unit::Milliseconds, router.wake_hold_ms);
             }
-            line["_aws"] = json!({
-                "Timestamp": at,
-                "CloudWatchMetrics": [{"Namespace": self.namespace, "Dimensions": [[]], "Metrics": metrics}],
-            });
-            lines.push(line);
+            lines.push(wakes.build());
         }
         if requests > 0 {
-            let mut line = json!({
-                REQUESTS: requests,
-                NO_TARGET: router.no_target,
-                JOBS_QUEUED: router.jobs_queued,
-                JOBS_REFUSED: router.jobs_refused,
-            });
             // One line, two dimension sets: the totals, and the requests per group.
-            let dimensions = match &self.group {
-                Some(group) => {
-                    line[GROUP] = json!(group);
-                    json!([[], [GROUP]])
-                }
-                None => json!([[]]),
-            };
-            line["_aws"] = json!({
-                "Timestamp": at,
-                "CloudWatchMetrics": [{
-                    "Namespace": self.namespace,
-                    "Dimensions": dimensions,
-                    "Metrics": [
-                        {"Name": REQUESTS, "Unit": "Count"},
-                        {"Name": NO_TARGET, "Unit": "Count"},
-                        {"Name": JOBS_QUEUED, "Unit": "Count"},
-                        {"Name": JOBS_REFUSED, "Unit": "Count"},
-                    ],
-                }],
-            });
-            lines.push(line);
+            let mut totals = line().dimension_set(&[]);
+            if let Some(group) = &self.group {
+                totals = totals.dimension_set(&[GROUP]).dimension(GROUP, group.clone());
+            }
+            lines.push(
+                totals
+                    .metric(REQUESTS, Unit::Count, requests)
+                    .metric(NO_TARGET, Unit::Count, router.no_target)
+                    .metric(JOBS_QUEUED, Unit::Count, router.jobs_queued)
+                    .metric(JOBS_REFUSED, Unit::Count, router.jobs_refused)
+                    .build(),
+            );
         }
         for (target, counts) in targets {
-            let mut metrics = vec![
-                json!({"Name": PICKS, "Unit": "Count"}),
-                json!({"Name": RETRIES, "Unit": "Count"}),
-                json!({"Name": ERRORS, "Unit": "Count"}),
-            ];
-            let mut line = json!({
-                TARGET: target,
-                PICKS: counts.picks,
-                RETRIES: counts.retries,
-                ERRORS: counts.errors,
-            });
+            let mut per_target = line()
+                .dimension_set(&[TARGET])
+                .dimension(TARGET, target)
+                .metric(PICKS, Unit::Count, counts.picks)
+                .metric(RETRIES, Unit::Count, counts.retries)
+                .metric(ERRORS, Unit::Count, counts.errors);
             if !counts.latency_ms.is_empty() {
-                metrics.push(json!({"Name": UPSTREAM_LATENCY, "Unit": "Milliseconds"}));
-                line[UPSTREAM_LATENCY] = json!(counts.latency_ms);
+                per_target = per_target.metric(UPSTREAM_LATENCY, Unit::Milliseconds, counts.latency_ms);
             }
-            line["_aws"] = json!({
-                "Timestamp": at,
-                "CloudWatchMetrics": [{"Namespace": self.namespace, "Dimensions": [[TARGET]], "Metrics": metrics}],
-            });
-            lines.push(line);
+            lines.push(per_target.build());
         }
         lines
     }
@@ -267,6 +231,8 @@ fn due_at(started: Time, interval: Duration) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

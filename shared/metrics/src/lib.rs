@@ -7,6 +7,8 @@
 //! `template.yaml` names some of them too (dashboard, alarms): it cannot use these constants, so
 //! a rename here is also a rename there.
 
+pub mod emf;
+
 /// The namespace every Switchyard program writes to and reads from when
 /// `SWITCHYARD_METRICS_NAMESPACE` is not set.
 pub const DEFAULT_NAMESPACE: &str = "Switchyard";
