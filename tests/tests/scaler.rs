@@ -55,7 +55,7 @@ async fn world(extra_fleets: &str) -> World {
         ("SWITCHYARD_SCALE_UP_PERIOD_SECS", "1".into()),
         ("SWITCHYARD_HISTORY_PERIOD_SECS", "1".into()),
         ("SWITCHYARD_METRIC_MAX_AGE_SECS", "30".into()),
-        ("SWITCHYARD_NAMESPACE", format!("Switchyard/{}", env.work_queue)),
+        ("SWITCHYARD_METRICS_NAMESPACE", format!("Switchyard/{}", env.work_queue)),
     ]);
     let config = Config::from_lookup(|k| settings.get(k).cloned()).expect("valid config");
     World { env, queue_url, clients, cloud: AwsCloud::new(&localstack().sdk_config().await), config }

@@ -81,7 +81,7 @@ async fn a_dead_workers_instance_loses_its_protection_and_a_live_ones_keeps_it()
         ("SWITCHYARD_FLEETS", fleets),
         ("SWITCHYARD_HISTORY_PERIOD_SECS", "1".into()),
         ("SWITCHYARD_WORKER_DEAD_AFTER_SECS", "10".into()),
-        ("SWITCHYARD_NAMESPACE", namespace),
+        ("SWITCHYARD_METRICS_NAMESPACE", namespace),
     ]);
     let config = Config::from_lookup(|k| settings.get(k).cloned()).unwrap();
     let report = tick(&AwsCloud::new(&sdk), &config, false, now()).await;

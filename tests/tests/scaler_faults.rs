@@ -149,7 +149,7 @@ async fn with_sqs_not_answering_the_tick_ends_within_its_budget_and_every_fleet_
         ("SWITCHYARD_FLEETS", fleets),
         ("SWITCHYARD_TICK_BUDGET_SECS", "6".to_owned()),
         ("SWITCHYARD_CALL_TIMEOUT_SECS", "2".to_owned()),
-        ("SWITCHYARD_NAMESPACE", format!("Switchyard/{}", env.work_queue)),
+        ("SWITCHYARD_METRICS_NAMESPACE", format!("Switchyard/{}", env.work_queue)),
     ]);
     let config = Config::from_lookup(|k| env_vars.get(k).cloned()).unwrap();
     let started = std::time::Instant::now();

@@ -79,7 +79,7 @@ async fn a_web_fleet_stays_up_under_sparse_requests_and_idles_to_zero_without_th
         ("SWITCHYARD_SCALE_UP_PERIOD_SECS", "1".into()),
         ("SWITCHYARD_HISTORY_PERIOD_SECS", "1".into()),
         ("SWITCHYARD_METRIC_MAX_AGE_SECS", "30".into()),
-        ("SWITCHYARD_NAMESPACE", namespace.clone()),
+        ("SWITCHYARD_METRICS_NAMESPACE", namespace.clone()),
     ]);
     let config = Config::from_lookup(|k| settings.get(k).cloned()).unwrap();
     let cloud = AwsCloud::new(&sdk);

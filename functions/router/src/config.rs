@@ -349,7 +349,8 @@ impl RouterConfig {
                 ));
             }
         };
-        let metrics_namespace = get("SWITCHYARD_METRICS_NAMESPACE").unwrap_or_else(|| "Switchyard".into());
+        let metrics_namespace =
+            get("SWITCHYARD_METRICS_NAMESPACE").unwrap_or_else(|| switchyard_metrics::DEFAULT_NAMESPACE.into());
         if metrics_namespace.trim().is_empty() {
             return Err(invalid("SWITCHYARD_METRICS_NAMESPACE", "must not be empty"));
         }

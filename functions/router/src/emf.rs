@@ -14,11 +14,17 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use switchyard_algorithms::Time;
+use switchyard_metrics::dimension::{GROUP, TARGET};
+use switchyard_metrics::emf::{Line, MAX_VALUES, Unit};
+use switchyard_metrics::router::{
+    ERRORS, JOBS_QUEUED, JOBS_REFUSED, NO_TARGET, PICKS, REQUESTS, RETRIES, ROUTES_REJECTED, UPSTREAM_LATENCY,
+    WAKE_HOLD_TIME, WAKES,
+};
 
 /// EMF takes at most 100 values per metric in one line.
-pub const LATENCY_SAMPLES: usize = 100;
+pub const LATENCY_SAMPLES: usize = MAX_VALUES;
 
 /// How one attempt at a target went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,81 +177,44 @@ impl Metrics {
         });
         let Some((requests, router)) = router else { return Vec::new() };
         let at = now.as_millis();
+        let line = || Line::new(&self.namespace, at);
         let mut lines = Vec::with_capacity(targets.len() + 1);
         if router.routes_rejected > 0 {
-            lines.push(json!({
-                "RoutesRejected": router.routes_rejected,
-                "_aws": {
-                    "Timestamp": at,
-                    "CloudWatchMetrics": [{"Namespace": self.namespace, "Dimensions": [[]],
-                        "Metrics": [{"Name": "RoutesRejected", "Unit": "Count"}]}],
-                },
-            }));
+            lines.push(line().dimension_set(&[]).metric(ROUTES_REJECTED, Unit::Count, router.routes_rejected).build());
         }
         if router.wakes > 0 || !router.wake_hold_ms.is_empty() {
-            let mut metrics = vec![json!({"Name": "Wakes", "Unit": "Count"})];
-            let mut line = json!({"Wakes": router.wakes});
+            let mut wakes = line().dimension_set(&[]).metric(WAKES, Unit::Count, router.wakes);
             if !router.wake_hold_ms.is_empty() {
-                metrics.push(json!({"Name": "WakeHoldTime", "Unit": "Milliseconds"}));
-                line["WakeHoldTime"] = json!(router.wake_hold_ms);
+                wakes = wakes.metric(WAKE_HOLD_TIME, Unit::Milliseconds, router.wake_hold_ms);
             }
-            line["_aws"] = json!({
-                "Timestamp": at,
-                "CloudWatchMetrics": [{"Namespace": self.namespace, "Dimensions": [[]], "Metrics": metrics}],
-            });
-            lines.push(line);
+            lines.push(wakes.build());
         }
         if requests > 0 {
-            let mut line = json!({
-                "Requests": requests,
-                "NoTarget": router.no_target,
-                "JobsQueued": router.jobs_queued,
-                "JobsRefused": router.jobs_refused,
-            });
             // One line, two dimension sets: the totals, and the requests per group.
-            let dimensions = match &self.group {
-                Some(group) => {
-                    line["Group"] = json!(group);
-                    json!([[], ["Group"]])
-                }
-                None => json!([[]]),
-            };
-            line["_aws"] = json!({
-                "Timestamp": at,
-                "CloudWatchMetrics": [{
-                    "Namespace": self.namespace,
-                    "Dimensions": dimensions,
-                    "Metrics": [
-                        {"Name": "Requests", "Unit": "Count"},
-                        {"Name": "NoTarget", "Unit": "Count"},
-                        {"Name": "JobsQueued", "Unit": "Count"},
-                        {"Name": "JobsRefused", "Unit": "Count"},
-                    ],
-                }],
-            });
-            lines.push(line);
+            let mut totals = line().dimension_set(&[]);
+            if let Some(group) = &self.group {
+                totals = totals.dimension_set(&[GROUP]).dimension(GROUP, group.clone());
+            }
+            lines.push(
+                totals
+                    .metric(REQUESTS, Unit::Count, requests)
+                    .metric(NO_TARGET, Unit::Count, router.no_target)
+                    .metric(JOBS_QUEUED, Unit::Count, router.jobs_queued)
+                    .metric(JOBS_REFUSED, Unit::Count, router.jobs_refused)
+                    .build(),
+            );
         }
         for (target, counts) in targets {
-            let mut metrics = vec![
-                json!({"Name": "Picks", "Unit": "Count"}),
-                json!({"Name": "Retries", "Unit": "Count"}),
-                json!({"Name": "Errors", "Unit": "Count"}),
-            ];
-            let mut line = json!({
-                "Target": target,
-                "Picks": counts.picks,
-                "Retries": counts.retries,
-                "Errors": counts.errors,
-            });
+            let mut per_target = line()
+                .dimension_set(&[TARGET])
+                .dimension(TARGET, target)
+                .metric(PICKS, Unit::Count, counts.picks)
+                .metric(RETRIES, Unit::Count, counts.retries)
+                .metric(ERRORS, Unit::Count, counts.errors);
             if !counts.latency_ms.is_empty() {
-                metrics.push(json!({"Name": "UpstreamLatency", "Unit": "Milliseconds"}));
-                line["UpstreamLatency"] = json!(counts.latency_ms);
+                per_target = per_target.metric(UPSTREAM_LATENCY, Unit::Milliseconds, counts.latency_ms);
             }
-            line["_aws"] = json!({
-                "Timestamp": at,
-                "CloudWatchMetrics": [{"Namespace": self.namespace, "Dimensions": [["Target"]], "Metrics": metrics}],
-            });
-            lines.push(line);
+            lines.push(per_target.build());
         }
         lines
     }
@@ -262,6 +231,8 @@ fn due_at(started: Time, interval: Duration) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

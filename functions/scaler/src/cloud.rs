@@ -8,6 +8,7 @@ use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricDatum, MetricStat, StandardUnit};
 use aws_sdk_sqs::types::QueueAttributeName;
 use switchyard_algorithms::Time;
+use switchyard_metrics::{dimension, scaler};
 
 /// An Auto Scaling group as the scaler needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,17 +59,6 @@ pub struct HistoryPoint {
     /// than rebuilt from ticks, so that irregular ticks cannot reset it.
     pub last_active: Time,
 }
-
-/// Metric names of the history, in the scaler's namespace with dimension `Fleet`.
-pub const RECOMMENDATION: &str = "Recommendation";
-pub const DESIRED: &str = "DesiredCapacity";
-/// Epoch seconds of the last activity (exact in an `f64` for millennia).
-pub const LAST_ACTIVE: &str = "LastActiveEpochSeconds";
-/// The heartbeat every `switchyard-worker` bound to an instance publishes each interval
-/// (dimensions `Fleet` and `InstanceId`).
-pub const WORKER_ALIVE: &str = "WorkerAlive";
-/// Busy seconds that `switchyard-worker` processes publish per fleet (same namespace and dimension).
-pub const WORKER_BUSY: &str = "WorkerBusySeconds";
 
 /// An AWS call that failed, with the SDK's full context.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -279,7 +269,7 @@ impl Cloud for AwsCloud {
         let datum = |p: &HistoryPoint, name: &str, value: f64| {
             MetricDatum::builder()
                 .metric_name(name)
-                .dimensions(Dimension::builder().name("Fleet").value(&p.fleet).build())
+                .dimensions(Dimension::builder().name(dimension::FLEET).value(&p.fleet).build())
                 .timestamp(to_datetime(p.at))
                 .value(value)
                 .unit(StandardUnit::Count)
@@ -290,9 +280,9 @@ impl Cloud for AwsCloud {
             .iter()
             .flat_map(|p| {
                 [
-                    datum(p, RECOMMENDATION, f64::from(p.recommendation)),
-                    datum(p, DESIRED, f64::from(p.desired)),
-                    datum(p, LAST_ACTIVE, (p.last_active.as_millis() / 1000) as f64),
+                    datum(p, scaler::RECOMMENDATION, f64::from(p.recommendation)),
+                    datum(p, scaler::DESIRED_CAPACITY, f64::from(p.desired)),
+                    datum(p, scaler::LAST_ACTIVE, (p.last_active.as_millis() / 1000) as f64),
                 ]
             })
             .collect();

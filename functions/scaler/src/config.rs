@@ -23,7 +23,8 @@
 //! (`latency`: keep one instance while traffic is likely when waking is slower than the SLO; or
 //! `cost`),
 //! `SWITCHYARD_HISTORY_PERIOD_SECS` (60: the tick; tests use 1), `SWITCHYARD_METRIC_MAX_AGE_SECS`
-//! (300), `SWITCHYARD_NAMESPACE` (`Switchyard`), `SWITCHYARD_TICK_BUDGET_SECS` (40: below the
+//! (300), `SWITCHYARD_METRICS_NAMESPACE` (`Switchyard`: the router's and the workers' too; the old
+//! `SWITCHYARD_NAMESPACE` is refused), `SWITCHYARD_TICK_BUDGET_SECS` (40: below the
 //! function's 50 s timeout), `SWITCHYARD_CALL_TIMEOUT_SECS` (10: one AWS call, retries included),
 //! `SWITCHYARD_WORKER_DEAD_AFTER_SECS` (180, or `never`: a protected consumer instance whose
 //! worker's `WorkerAlive` reports stopped this long ago loses its scale-in protection).
@@ -409,11 +410,29 @@ fn parse_tuning(get: &impl Fn(&str) -> Option<String>) -> Result<Tuning, ConfigE
             },
         },
         history_period,
-        namespace: get("SWITCHYARD_NAMESPACE").unwrap_or_else(|| "Switchyard".into()),
+        namespace: metrics_namespace(get)?,
         tick_budget,
         call_timeout,
         worker_dead_after,
     })
+}
+
+/// The CloudWatch namespace the scaler reads the router's and the workers' metrics from and writes
+/// its history to: one variable, `SWITCHYARD_METRICS_NAMESPACE`, for every Switchyard program.
+/// The scaler once read `SWITCHYARD_NAMESPACE`; a deployment that still sets it is refused rather
+/// than silently aliased, so it cannot read one namespace while the router writes another.
+fn metrics_namespace(get: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    if get("SWITCHYARD_NAMESPACE").is_some() {
+        return Err(invalid(
+            "SWITCHYARD_NAMESPACE",
+            "no longer read: use SWITCHYARD_METRICS_NAMESPACE, the namespace the router and the workers share",
+        ));
+    }
+    let namespace = get("SWITCHYARD_METRICS_NAMESPACE").unwrap_or_else(|| switchyard_metrics::DEFAULT_NAMESPACE.into());
+    if namespace.trim().is_empty() {
+        return Err(invalid("SWITCHYARD_METRICS_NAMESPACE", "must not be empty"));
+    }
+    Ok(namespace)
 }
 
 impl Fleet {
@@ -562,5 +581,27 @@ mod tests {
         assert_eq!((b.min(), b.max()), (4, 6));
         f.min = Some(20);
         assert!(f.bounds(2, 10).is_none());
+    }
+
+    #[test]
+    fn the_metrics_namespace_is_the_one_the_router_and_workers_read() {
+        let c = config(WORKERS, &[("SWITCHYARD_METRICS_NAMESPACE", "Switchyard/test")]).unwrap();
+        assert_eq!(c.tuning.namespace, "Switchyard/test");
+        let err = config(WORKERS, &[("SWITCHYARD_METRICS_NAMESPACE", " ")]).unwrap_err().to_string();
+        assert!(err.starts_with("SWITCHYARD_METRICS_NAMESPACE"), "{err}");
+    }
+
+    #[test]
+    fn the_old_namespace_variable_is_refused_not_aliased() {
+        for extra in [
+            &[("SWITCHYARD_NAMESPACE", "Switchyard/old")][..],
+            &[("SWITCHYARD_NAMESPACE", "Switchyard"), ("SWITCHYARD_METRICS_NAMESPACE", "Switchyard")][..],
+        ] {
+            let err = config(WORKERS, extra).unwrap_err().to_string();
+            assert!(
+                err.starts_with("SWITCHYARD_NAMESPACE") && err.contains("use SWITCHYARD_METRICS_NAMESPACE"),
+                "{err}"
+            );
+        }
     }
 }

@@ -19,10 +19,9 @@ use switchyard_algorithms::scaling::{
     self, AgeSource, FleetSignals, FleetState, HistoryEntry, MetricSample, PeriodSums, Stabilizer, decide_fleet,
 };
 
-use crate::cloud::{
-    Cloud, CloudError, DESIRED, Group, HistoryPoint, LAST_ACTIVE, MetricQuery, QueueDepth, RECOMMENDATION, Series,
-    WORKER_ALIVE, WORKER_BUSY,
-};
+use switchyard_metrics::{dimension, router, scaler, worker};
+
+use crate::cloud::{Cloud, CloudError, Group, HistoryPoint, MetricQuery, QueueDepth, Series};
 use crate::config::{Config, Fleet, Role, Tuning};
 
 /// What one fleet's tick decided and did.
@@ -278,8 +277,11 @@ async fn dead_workers<C: Cloud>(
             queries.push(MetricQuery {
                 id: format!("alive{}", queries.len()),
                 namespace: config.tuning.namespace.clone(),
-                name: WORKER_ALIVE.to_owned(),
-                dimensions: vec![("Fleet".to_owned(), fleet.name.clone()), ("InstanceId".to_owned(), instance.clone())],
+                name: worker::ALIVE.to_owned(),
+                dimensions: vec![
+                    (dimension::FLEET.to_owned(), fleet.name.clone()),
+                    (dimension::INSTANCE_ID.to_owned(), instance.clone()),
+                ],
                 statistic: "Maximum".to_owned(),
                 period,
             });
@@ -402,7 +404,7 @@ fn queries(config: &Config) -> Vec<(SeriesKey, MetricQuery)> {
                 m.period,
             );
         }
-        let by_fleet = || vec![("Fleet".to_owned(), fleet.name.clone())];
+        let by_fleet = || vec![(dimension::FLEET.to_owned(), fleet.name.clone())];
         if let Some(q) = &fleet.queue {
             let by_queue = || vec![("QueueName".to_owned(), q.name.clone())];
             push(Signal::MessagesSent, "AWS/SQS", "NumberOfMessagesSent", by_queue(), Statistic::Sum, SQS_PERIOD);
@@ -416,16 +418,16 @@ fn queries(config: &Config) -> Vec<(SeriesKey, MetricQuery)> {
             );
             // Busy time the fleet's workers report: activity the queue's depth misses when jobs
             // are quick and ticks are a minute apart.
-            push(Signal::WorkerBusy, &tuning.namespace, WORKER_BUSY, by_fleet(), Statistic::Sum, period);
+            push(Signal::WorkerBusy, &tuning.namespace, worker::BUSY_SECONDS, by_fleet(), Statistic::Sum, period);
         }
         if fleet.idle_to_zero {
             // What the routers count for the group (their EMF `Requests` line, dimension `Group`).
-            let by_group = vec![("Group".to_owned(), fleet.group.clone())];
-            push(Signal::Requests, &tuning.namespace, ROUTER_REQUESTS, by_group, Statistic::Sum, period);
+            let by_group = vec![(dimension::GROUP.to_owned(), fleet.group.clone())];
+            push(Signal::Requests, &tuning.namespace, router::REQUESTS, by_group, Statistic::Sum, period);
         }
-        push(Signal::Recommendation, &tuning.namespace, RECOMMENDATION, by_fleet(), Statistic::Maximum, period);
-        push(Signal::Desired, &tuning.namespace, DESIRED, by_fleet(), Statistic::Minimum, period);
-        push(Signal::LastActive, &tuning.namespace, LAST_ACTIVE, by_fleet(), Statistic::Maximum, period);
+        push(Signal::Recommendation, &tuning.namespace, scaler::RECOMMENDATION, by_fleet(), Statistic::Maximum, period);
+        push(Signal::Desired, &tuning.namespace, scaler::DESIRED_CAPACITY, by_fleet(), Statistic::Minimum, period);
+        push(Signal::LastActive, &tuning.namespace, scaler::LAST_ACTIVE, by_fleet(), Statistic::Maximum, period);
     }
     out
 }
@@ -481,9 +483,6 @@ async fn read_series<C: Cloud>(
 
 /// The most periods of the scaler's own history read in one tick (4 h at the one-minute tick).
 const HISTORY_PERIODS: u32 = 240;
-
-/// The routers' request count (EMF), per `Group` when they serve an Auto Scaling group.
-pub const ROUTER_REQUESTS: &str = "Requests";
 
 /// SQS publishes its metrics per minute.
 const SQS_PERIOD: u32 = 60;

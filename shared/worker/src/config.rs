@@ -73,7 +73,7 @@ impl WorkerConfig {
             protection_idle: Duration::from_secs(5),
             lifecycle_check: Duration::from_secs(10),
             fleet: None,
-            namespace: "Switchyard".into(),
+            namespace: switchyard_metrics::DEFAULT_NAMESPACE.into(),
             activity_interval: Duration::from_secs(10),
         }
     }

@@ -27,7 +27,8 @@
 //!
 //! With `fleet` set (`SWITCHYARD_FLEET`), in the namespace `SWITCHYARD_METRICS_NAMESPACE`, every
 //! `activity_interval` (one PutMetricData call; high resolution below a minute), and once at
-//! stop without `WorkerAlive`:
+//! stop without `WorkerAlive` (the names are `switchyard_metrics::worker`'s, which the scaler reads
+//! too):
 //!
 //! | metric | unit | dimensions | sent |
 //! | --- | --- | --- | --- |

@@ -11,6 +11,8 @@ use aws_sdk_sqs::types::{
 use crate::aws::{
     ActivitySink, BoxFuture, CloudError, Delivery, LifecycleState, Member, Membership, Queue, Refused, Report,
 };
+use switchyard_metrics::{dimension, worker};
+
 use crate::{IDEMPOTENCY_KEY_ATTRIBUTE, Instance, Job};
 
 fn cloud_error<E: std::error::Error + 'static>(operation: &'static str) -> impl FnOnce(E) -> CloudError {
@@ -205,7 +207,7 @@ pub struct CloudWatchActivity {
 impl ActivitySink for CloudWatchActivity {
     fn publish<'a>(&'a self, report: &'a Report) -> BoxFuture<'a, Result<(), CloudError>> {
         Box::pin(async move {
-            let fleet = Dimension::builder().name("Fleet").value(&report.fleet).build();
+            let fleet = Dimension::builder().name(dimension::FLEET).value(&report.fleet).build();
             let datum = |name: &str, value: f64, unit: StandardUnit| {
                 MetricDatum::builder()
                     .metric_name(name)
@@ -217,15 +219,15 @@ impl ActivitySink for CloudWatchActivity {
             let mut data = Vec::new();
             if let Some(activity) = &report.activity {
                 data.extend([
-                    datum("WorkerReceived", activity.received as f64, StandardUnit::Count),
-                    datum("WorkerProcessed", activity.processed as f64, StandardUnit::Count),
-                    datum("WorkerFailed", activity.failed as f64, StandardUnit::Count),
-                    datum("WorkerBusySeconds", activity.busy.as_secs_f64(), StandardUnit::Seconds),
+                    datum(worker::RECEIVED, activity.received as f64, StandardUnit::Count),
+                    datum(worker::PROCESSED, activity.processed as f64, StandardUnit::Count),
+                    datum(worker::FAILED, activity.failed as f64, StandardUnit::Count),
+                    datum(worker::BUSY_SECONDS, activity.busy.as_secs_f64(), StandardUnit::Seconds),
                 ]);
             }
             if let Some(instance_id) = &report.alive_on {
-                let instance = Dimension::builder().name("InstanceId").value(instance_id).build();
-                data.push(datum("WorkerAlive", 1.0, StandardUnit::Count).dimensions(instance));
+                let instance = Dimension::builder().name(dimension::INSTANCE_ID).value(instance_id).build();
+                data.push(datum(worker::ALIVE, 1.0, StandardUnit::Count).dimensions(instance));
             }
             if data.is_empty() {
                 return Ok(());

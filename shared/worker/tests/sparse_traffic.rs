@@ -58,7 +58,7 @@ async fn a_message_every_few_seconds_keeps_one_worker_instead_of_flapping_to_zer
         ("SWITCHYARD_SCALE_UP_PERIOD_SECS", "1".into()),
         ("SWITCHYARD_HISTORY_PERIOD_SECS", "1".into()),
         ("SWITCHYARD_METRIC_MAX_AGE_SECS", "30".into()),
-        ("SWITCHYARD_NAMESPACE", namespace.clone()),
+        ("SWITCHYARD_METRICS_NAMESPACE", namespace.clone()),
     ]);
     let scaler_config = Config::from_lookup(|k| settings.get(k).cloned()).unwrap();
     let cloud = AwsCloud::new(&localstack().sdk_config().await);
