@@ -445,8 +445,9 @@ impl Router {
         random: u64,
     ) -> Response<Bytes> {
         let Incoming { method, path_and_query, headers, body, client_ip } = request;
-        let html =
-            headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).any(|v| v.contains("text/html"));
+        // Read before the headers go to the upstream request, and only where a wake may answer.
+        let html = fleet.waking.is_some()
+            && headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).any(|v| v.contains("text/html"));
         let mut routing = fleet.targets.routing();
         let mut now = now;
         // Whether this request has been through a wake: it is woken once at most.
