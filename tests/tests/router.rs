@@ -44,18 +44,6 @@ async fn tag(clients: &Clients, instance: &str, endpoint: &str) {
         .unwrap();
 }
 
-/// Instances the group launches from now on carry `switchyard:endpoint = endpoint`.
-async fn endpoint_at_launch(clients: &Clients, group: &str, endpoint: &str) {
-    let tag = aws_sdk_autoscaling::types::Tag::builder()
-        .resource_id(group)
-        .resource_type("auto-scaling-group")
-        .key("switchyard:endpoint")
-        .value(endpoint)
-        .propagate_at_launch(true)
-        .build();
-    clients.autoscaling.create_or_update_tags().tags(tag).send().await.unwrap();
-}
-
 #[tokio::test]
 async fn the_routers_targets_are_the_groups_instances_and_follow_a_scale_out() {
     let sdk = localstack().sdk_config().await;
@@ -85,7 +73,7 @@ async fn the_routers_targets_are_the_groups_instances_and_follow_a_scale_out() {
 
     // The new instance carries its endpoint from launch (a tag the group propagates): discovery,
     // which runs in the background, never sees it at its private address.
-    endpoint_at_launch(&clients, group, &c).await;
+    switchyard_local::backends::endpoint_at_launch(&clients, group, &c).await.unwrap();
     clients.autoscaling.set_desired_capacity().auto_scaling_group_name(group).desired_capacity(3).send().await.unwrap();
     let new = instances(&clients, group).await.into_iter().find(|id| !ids.contains(id)).expect("a third instance");
     tag(&clients, &new, &c).await;

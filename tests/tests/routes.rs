@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use router::event::HttpEvent;
 use router::{Router, RouterConfig};
 use switchyard_algorithms::Time;
+use switchyard_algorithms::hash::SplitMix64;
 use switchyard_local::{Clients, FleetSpec, LocalEnvironment, Role, bootstrap};
 use switchyard_tests::{apigw_event, localstack, unique_name};
 
@@ -38,14 +39,7 @@ async fn two_fleets(clients: &Clients) -> (String, String) {
     bootstrap(clients, &env).await.unwrap();
     for (fleet, name) in env.fleets.iter().zip(["web", "api"]) {
         let (address, _) = switchyard_tests::http_backend(name).await;
-        let tag = aws_sdk_autoscaling::types::Tag::builder()
-            .resource_id(&fleet.group_name)
-            .resource_type("auto-scaling-group")
-            .key("switchyard:endpoint")
-            .value(address)
-            .propagate_at_launch(true)
-            .build();
-        clients.autoscaling.create_or_update_tags().tags(tag).send().await.unwrap();
+        switchyard_local::backends::endpoint_at_launch(clients, &fleet.group_name, &address).await.unwrap();
         clients
             .autoscaling
             .set_desired_capacity()
@@ -96,11 +90,9 @@ async fn get(router: &Router, path: &str, host: &str, i: u64) -> (u16, String) {
     (response.status().as_u16(), String::from_utf8_lossy(response.body()).into_owned())
 }
 
+/// A uniformly spread random number per request, the same every run.
 fn splitmix(i: u64) -> u64 {
-    let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    SplitMix64::new(i).next_u64()
 }
 
 #[tokio::test]

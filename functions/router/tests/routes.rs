@@ -13,6 +13,7 @@ use router::event::{HttpEvent, Incoming};
 use router::fakes::{FakeDocument, FakeQueue};
 use router::{Router, RouterConfig, Sources};
 use switchyard_algorithms::Time;
+use switchyard_algorithms::hash::SplitMix64;
 
 const NOW: Time = Time::from_secs(1_800_000_000);
 const SECRET: &str = "a group cookie key of at least thirty-two bytes";
@@ -79,12 +80,9 @@ async fn body(router: &Router, req: Incoming, random: u64) -> (u16, String, http
     (parts.status.as_u16(), String::from_utf8_lossy(&body).into_owned(), parts.headers)
 }
 
-/// A uniformly spread random number per request (splitmix64), the same every run.
+/// A uniformly spread random number per request, the same every run.
 fn random(i: u64) -> u64 {
-    let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    SplitMix64::new(i).next_u64()
 }
 
 #[tokio::test]

@@ -44,14 +44,7 @@ async fn group(clients: &Clients, name: &str) -> (i32, Vec<String>) {
 /// its private address.
 async fn backend_for_new_instances(clients: &Clients, name: &str) {
     let (address, _) = switchyard_tests::http_backend("woken").await;
-    let tag = aws_sdk_autoscaling::types::Tag::builder()
-        .resource_id(name)
-        .resource_type("auto-scaling-group")
-        .key("switchyard:endpoint")
-        .value(address)
-        .propagate_at_launch(true)
-        .build();
-    clients.autoscaling.create_or_update_tags().tags(tag).send().await.unwrap();
+    switchyard_local::backends::endpoint_at_launch(clients, name, &address).await.unwrap();
 }
 
 /// A router process for `group`, waking it to one instance and holding idempotent requests 15 s.

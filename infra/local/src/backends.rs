@@ -30,6 +30,26 @@ use crate::{Clients, Error, aws_error};
 
 /// The instance tag the router reads to override an instance's address.
 pub const ENDPOINT_TAG: &str = "switchyard:endpoint";
+/// Make every instance `group` launches from now on name `endpoint` as its endpoint: the group's
+/// [`ENDPOINT_TAG`], propagated at launch. Instances already running keep theirs.
+pub async fn endpoint_at_launch(clients: &Clients, group: &str, endpoint: &str) -> Result<(), Error> {
+    let tag = aws_sdk_autoscaling::types::Tag::builder()
+        .resource_id(group)
+        .resource_type("auto-scaling-group")
+        .key(ENDPOINT_TAG)
+        .value(endpoint)
+        .propagate_at_launch(true)
+        .build();
+    clients
+        .autoscaling
+        .create_or_update_tags()
+        .tags(tag)
+        .send()
+        .await
+        .map_err(aws_error(format!("tagging {group} with {ENDPOINT_TAG} at launch")))?;
+    Ok(())
+}
+
 /// The load metric the servers publish (dimension `InstanceId`, and `AutoScalingGroupName`).
 pub const CONNECTIONS_METRIC: &str = "ActiveConnections";
 /// The launching lifecycle hook a follower puts on the group while it runs.
