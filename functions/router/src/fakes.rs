@@ -7,7 +7,8 @@ use std::sync::Mutex;
 use switchyard_algorithms::{Target, Time};
 
 use crate::aws::{
-    BoxFuture, CloudError, Discovery, FleetWaker, Job, JobQueue, LoadReports, LoadSource, SendError, Woken,
+    BoxFuture, CloudError, DRAINING_TAG, Discovery, FleetControl, FleetWaker, GroupMembers, HEALTH_TAG, Job, JobQueue,
+    Lifecycle, LoadReports, LoadSource, SendError, Woken, parse_health_tag,
 };
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -156,5 +157,62 @@ impl FakeDocument {
 impl crate::aws::DocumentSource for FakeDocument {
     fn fetch(&self) -> BoxFuture<'_, Result<crate::aws::Versioned, CloudError>> {
         Box::pin(std::future::ready(Ok(lock(&self.document).clone())))
+    }
+}
+
+/// A group whose members a test sets; the checker's calls change them as the group would
+/// (a tag is kept, an instance marked Unhealthy leaves service, a completed drain leaves the
+/// group) and are recorded in order, as `Operation instance`.
+#[derive(Debug)]
+pub struct FakeFleet {
+    pub group: Mutex<GroupMembers>,
+    pub calls: Mutex<Vec<String>>,
+}
+
+impl FakeFleet {
+    pub fn new(group: GroupMembers) -> Self {
+        FakeFleet { group: Mutex::new(group), calls: Mutex::new(Vec::new()) }
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        lock(&self.calls).clone()
+    }
+
+    fn with_member(&self, instance: &str, call: String, change: impl FnOnce(&mut GroupMembers, usize)) {
+        lock(&self.calls).push(call);
+        let mut group = lock(&self.group);
+        if let Some(i) = group.members.iter().position(|m| m.id == instance) {
+            change(&mut group, i);
+        }
+    }
+}
+
+impl FleetControl for FakeFleet {
+    fn members<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<GroupMembers, CloudError>> {
+        let group = lock(&self.group).clone();
+        Box::pin(std::future::ready(Ok(group)))
+    }
+
+    fn tag<'a>(&'a self, instance: &'a str, key: &'static str, value: String) -> BoxFuture<'a, Result<(), CloudError>> {
+        self.with_member(instance, format!("CreateTags {instance} {key}={value}"), |g, i| match key {
+            HEALTH_TAG => g.members[i].verdict = parse_health_tag(&value),
+            DRAINING_TAG => g.members[i].draining_since = value.parse().ok().map(Time::from_secs),
+            _ => {}
+        });
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn set_unhealthy<'a>(&'a self, instance: &'a str) -> BoxFuture<'a, Result<(), CloudError>> {
+        self.with_member(instance, format!("SetInstanceHealth {instance}"), |g, i| {
+            g.members[i].lifecycle = Lifecycle::Replacing;
+        });
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn complete_drain<'a>(&'a self, _: &'a str, _: &'a str, instance: &'a str) -> BoxFuture<'a, Result<(), CloudError>> {
+        self.with_member(instance, format!("CompleteLifecycleAction {instance}"), |g, i| {
+            g.members.remove(i);
+        });
+        Box::pin(std::future::ready(Ok(())))
     }
 }

@@ -19,6 +19,7 @@
 
 pub mod answers;
 pub mod aws;
+pub mod checker;
 pub mod config;
 pub mod deadline;
 pub mod emf;

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent, run_concurrent, service_fn};
+use router::aws::GroupControl;
+use router::checker::{Checker, CheckerConfig};
 use router::{Router, RouterConfig};
 use switchyard_algorithms::Time;
 
@@ -18,6 +20,11 @@ const WARM_LIMIT: Duration = Duration::from_secs(2);
 async fn main() -> Result<(), Error> {
     // JSON when the function's LoggingConfig says so (AWS_LAMBDA_LOG_FORMAT=JSON, set by template.yaml).
     switchyard_env::init_lambda_logs();
+    match std::env::var("SWITCHYARD_MODE").as_deref() {
+        Err(_) | Ok("router") => {}
+        Ok("health_checker") => return health_checker().await,
+        Ok(other) => return Err(format!("SWITCHYARD_MODE: {other:?} is not router or health_checker").into()),
+    }
     // A bad configuration stops the cold start with a message naming the key.
     let config = RouterConfig::from_env()?;
     let sdk = if config.needs_aws() { Some(switchyard_env::sdk_config().await) } else { None };
@@ -34,6 +41,29 @@ async fn main() -> Result<(), Error> {
             let random =
                 std::collections::hash_map::RandomState::new().hash_one(counter.fetch_add(1, Ordering::Relaxed));
             Ok::<_, Error>(router.handle_event(event.payload, &event.context.request_id, now, random).await)
+        }
+    }))
+    .await
+}
+
+/// The same binary as the health checker (see `router::checker`): one invocation per schedule
+/// tick, each checking for most of a minute.
+async fn health_checker() -> Result<(), Error> {
+    let config = CheckerConfig::from_env()?;
+    let sdk = switchyard_env::sdk_config().await;
+    let fleets = GroupControl {
+        autoscaling: aws_sdk_autoscaling::Client::new(&sdk),
+        ec2: aws_sdk_ec2::Client::new(&sdk),
+        port: config.port,
+        endpoint_tag: config.endpoint_tag.clone(),
+    };
+    let checker = Arc::new(Checker::new(config, Arc::new(fleets)));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let checker = Arc::clone(&checker);
+        async move {
+            let deadline = Time::from_millis(event.context.deadline);
+            let rounds = checker.run(now, deadline).await;
+            Ok::<_, Error>(serde_json::json!({ "rounds": rounds }))
         }
     }))
     .await

@@ -6,7 +6,10 @@
 //!
 //! A server answers every request with a small JSON body naming itself; a slow one takes its delay
 //! over paths under `/slow` (the demo holds such requests open to load one server, as other router
-//! environments would, and shows least connections steering around it).
+//! environments would, and shows least connections steering around it). Its health path,
+//! [`HEALTH_PATH`], answers 200 until [`Backend::healthy`] is turned off, then 503. When its
+//! instance leaves the group the server stops at once, and so do the requests it still had: a
+//! terminated instance's connections die with it.
 //!
 //! [`Servers::sync`] is what a real fleet does on its own: a new instance boots its server, a
 //! terminated one takes its server with it. Following the group ([`Servers::hold_launches`]), a
@@ -16,7 +19,7 @@
 //! [`BOOT_HEARTBEAT_SECS`].
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,6 +30,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 use crate::{Clients, Error, aws_error};
+
+/// The path a server answers health checks on: 200 while healthy, 503 once broken.
+pub const HEALTH_PATH: &str = "/health";
 
 /// The instance tag the router reads to override an instance's address.
 pub const ENDPOINT_TAG: &str = "switchyard:endpoint";
@@ -71,6 +77,16 @@ pub struct Backend {
     pub delay_ms: u64,
     #[serde(skip)]
     pub open: Arc<AtomicU64>,
+    /// Whether [`HEALTH_PATH`] answers 200 (else 503). Traffic is served either way: a broken
+    /// health path, as after a bad deploy of the check.
+    #[serde(skip)]
+    pub healthy: Arc<AtomicBool>,
+    /// Requests other than health checks: how many, and when the last one arrived (ms since the
+    /// epoch).
+    #[serde(skip)]
+    pub served: Arc<AtomicU64>,
+    #[serde(skip)]
+    pub last_served_ms: Arc<AtomicU64>,
 }
 
 /// What one [`Servers::sync`] changed.
@@ -292,6 +308,9 @@ impl Servers {
             endpoint,
             delay_ms,
             open: Arc::new(AtomicU64::new(0)),
+            healthy: Arc::new(AtomicBool::new(true)),
+            served: Arc::new(AtomicU64::new(0)),
+            last_served_ms: Arc::new(AtomicU64::new(0)),
         };
         let accepting = tokio::spawn(accept(listener, backend.clone()));
         self.running().insert(instance.to_owned(), Running { backend: backend.clone(), accepting });
@@ -318,14 +337,23 @@ impl Servers {
     }
 }
 
+/// Accept and answer until aborted. The connections being answered live in a `JoinSet` owned
+/// here, so aborting the server aborts them too, as terminating an instance does.
 async fn accept(listener: TcpListener, backend: Backend) {
-    while let Ok((stream, _)) = listener.accept().await {
-        let backend = backend.clone();
-        tokio::spawn(async move {
-            backend.open.fetch_add(1, Ordering::Relaxed);
-            let _ = answer(stream, &backend).await;
-            backend.open.fetch_sub(1, Ordering::Relaxed);
-        });
+    let mut answering = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { return };
+                let backend = backend.clone();
+                answering.spawn(async move {
+                    backend.open.fetch_add(1, Ordering::Relaxed);
+                    let _ = answer(stream, &backend).await;
+                    backend.open.fetch_sub(1, Ordering::Relaxed);
+                });
+            }
+            Some(_) = answering.join_next() => {}
+        }
     }
 }
 
@@ -361,6 +389,19 @@ async fn answer(mut stream: TcpStream, backend: &Backend) -> std::io::Result<()>
         request.extend_from_slice(&chunk[..n]);
     }
     let path = head.split_whitespace().nth(1).unwrap_or("/");
+    if path == HEALTH_PATH {
+        let (status, body) =
+            if backend.healthy.load(Ordering::Relaxed) { ("200 OK", "ok") } else { ("503 Service Unavailable", "broken") };
+        let response = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(response.as_bytes()).await?;
+        return stream.shutdown().await;
+    }
+    backend.served.fetch_add(1, Ordering::Relaxed);
+    let arrived = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    backend.last_served_ms.store(u64::try_from(arrived).unwrap_or(u64::MAX), Ordering::Relaxed);
     if path.starts_with("/slow") {
         tokio::time::sleep(Duration::from_millis(backend.delay_ms)).await;
     }

@@ -14,7 +14,8 @@
 //! composes four parts that know nothing of each other's insides:
 //! - [`selection`]: the [`Select`] trait and its algorithms ([`RoundRobin`], [`HashRing`],
 //!   [`LeastConnections`], [`PowerOfTwoChoices`]), which rank targets and never decide health;
-//! - [`health`]: outlier ejection, the panic threshold, slow start;
+//! - [`health`]: outlier ejection, the panic threshold, slow start ([`checks`] judges targets
+//!   from active probes, apart from the balancer);
 //! - [`load`]: this process's in-flight requests plus the loads targets report, faded by age;
 //! - [`sticky`]: signed cookies that keep a client on its target.
 
@@ -22,6 +23,7 @@
 
 mod balancer;
 mod candidates;
+pub mod checks;
 mod error;
 pub mod hash;
 pub mod health;

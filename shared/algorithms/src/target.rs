@@ -144,6 +144,10 @@ pub enum Health {
     Draining,
     /// Failed a health check; usable again from the given instant.
     EjectedUntil(Time),
+    /// Judged unhealthy by the group's active health check ([`crate::checks`]): no new requests
+    /// until a check judges it healthy again. The panic threshold still applies, so a fleet the
+    /// checks call all unhealthy is still served (fail open).
+    Unhealthy,
 }
 
 impl Health {
@@ -152,7 +156,7 @@ impl Health {
     pub fn admits(self, now: Time) -> bool {
         match self {
             Health::Healthy => true,
-            Health::Draining => false,
+            Health::Draining | Health::Unhealthy => false,
             Health::EjectedUntil(until) => now >= until,
         }
     }

@@ -121,3 +121,24 @@ pub mod scaler {
     /// [`FLEET`]: crate::dimension::FLEET
     pub const FLEET_FAILURES: &str = "FleetFailures";
 }
+
+/// What the router's health checker writes (EMF lines on its log, each round), by [`GROUP`].
+///
+/// [`GROUP`]: crate::dimension::GROUP
+pub mod checker {
+    /// Targets whose last verdict is healthy (Count), as ALB's metric of that name. Read by the
+    /// dashboard.
+    pub const HEALTHY_HOST_COUNT: &str = "HealthyHostCount";
+    /// Targets whose last verdict is unhealthy (Count), as ALB's metric of that name. Read by the
+    /// dashboard.
+    pub const UNHEALTHY_HOST_COUNT: &str = "UnHealthyHostCount";
+    /// 1 when too many targets failed to believe the checks, so none was marked (Count). Read by
+    /// the template's fail-open alarm and the dashboard.
+    pub const FAIL_OPEN: &str = "HealthCheckFailOpen";
+    /// Instances replaced for failing their checks: marked Unhealthy in their group (Count). Read
+    /// by the dashboard.
+    pub const REPLACED: &str = "UnhealthyReplaced";
+    /// Leaving instances whose terminating lifecycle action was completed (Count), quiet or at
+    /// the deregistration delay. Read by the dashboard.
+    pub const DRAINED: &str = "DrainsCompleted";
+}

@@ -12,6 +12,7 @@
 mod discovery;
 mod document;
 mod loads;
+mod members;
 mod queue;
 mod wake;
 
@@ -26,6 +27,10 @@ use switchyard_algorithms::{Target, Time};
 pub use discovery::{GroupDiscovery, StaticTargets};
 pub use document::{DocumentSource, ParameterDocument, Versioned};
 pub use loads::{CloudWatchLoads, LoadReports, newest_per_target};
+pub use members::{
+    DRAINING_TAG, FleetControl, GroupControl, GroupMembers, HEALTH_TAG, Lifecycle, Member, health_tag_value,
+    parse_health_tag,
+};
 pub use queue::{Fifo, IDEMPOTENCY_KEY_ATTRIBUTE, Job, SendError, SqsQueue, UnknownOutcomeIsFinal};
 pub use wake::{FleetWaker, GroupWaker, Woken};
 

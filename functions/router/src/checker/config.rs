@@ -1,0 +1,148 @@
+//! The health checker's settings, from its function's environment (`SWITCHYARD_MODE=health_checker`).
+//!
+//! | Variable | Meaning | Default |
+//! |---|---|---|
+//! | `SWITCHYARD_CHECK_GROUPS` | Auto Scaling groups to check and drain, separated by commas | (required) |
+//! | `SWITCHYARD_TARGET_PORT` | the traffic port on the instances' private IPs | 80 |
+//! | `SWITCHYARD_ENDPOINT_TAG` | instance tag that overrides the endpoint (`host:port`) | `switchyard:endpoint` |
+//! | `SWITCHYARD_HEALTH_CHECK_PATH` | path probed with GET | `/` |
+//! | `SWITCHYARD_HEALTH_CHECK_INTERVAL_SECS` | time between probes of a target (5–300) | 30 |
+//! | `SWITCHYARD_HEALTH_CHECK_TIMEOUT_SECS` | a probe's limit (2–120, below the interval) | 5 |
+//! | `SWITCHYARD_HEALTHY_THRESHOLD` | passes in a row that make an unhealthy target healthy (2–10) | 5 |
+//! | `SWITCHYARD_UNHEALTHY_THRESHOLD` | failures in a row that make a target unhealthy (2–10) | 2 |
+//! | `SWITCHYARD_HEALTH_CHECK_MATCHER` | status codes that pass: `200`, `200,202`, `200-299` (200–499) | `200` |
+//! | `SWITCHYARD_HEALTH_FAIL_OPEN_PERCENT` | above this share of unhealthy targets none is marked and the alarm fires (1–100) | 100 |
+//! | `SWITCHYARD_DRAIN_HOOK` | the terminating lifecycle hook whose actions the checker completes | `switchyard-drain` |
+//! | `SWITCHYARD_DEREGISTRATION_DELAY_SECS` | a leaving instance is let go after this long, quiet or not (0–3600) | 300 |
+//! | `SWITCHYARD_DISCOVERY_TTL_SECS` | the routers' discovery period (the same variable as theirs) | 10 |
+//! | `SWITCHYARD_TIMEOUT_MS` | the routers' limit for one request (the same variable as theirs) | 25000 |
+//! | `SWITCHYARD_CHECK_RUN_SECS` | how long one invocation keeps checking (below the function's timeout) | 55 |
+//! | `SWITCHYARD_METRICS_NAMESPACE` | namespace of the checker's EMF metrics | `Switchyard` |
+//!
+//! A leaving instance is quiet once every router has rediscovered without it (one discovery
+//! period) and any request a router sent it before then has ended (one request limit): routers
+//! are its only clients, and their own limits bound what they can still have in flight.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use switchyard_algorithms::checks::{CheckConfig, Matcher};
+
+use crate::config::ConfigError;
+
+/// What the checker checks and how.
+#[derive(Debug, Clone)]
+pub struct CheckerConfig {
+    pub groups: Vec<String>,
+    pub port: u16,
+    pub endpoint_tag: String,
+    pub check: CheckConfig,
+    pub drain_hook: String,
+    pub deregistration_delay: Duration,
+    /// How long after an instance starts waiting to leave nothing can be in flight to it from
+    /// a router: the routers' discovery period plus their request limit.
+    pub quiet_after: Duration,
+    pub run_for: Duration,
+    pub namespace: String,
+}
+
+impl CheckerConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// From any key → value lookup (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let invalid = |key: &'static str, message: String| ConfigError { key, message };
+        let number = |key: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| {
+            let n = match get(key) {
+                None => default,
+                Some(v) => v.trim().parse().map_err(|_| invalid(key, format!("expected a whole number, got {v:?}")))?,
+            };
+            if range.contains(&n) {
+                Ok(n)
+            } else {
+                Err(invalid(key, format!("must be within {}..={}, got {n}", range.start(), range.end())))
+            }
+        };
+        let groups: Vec<String> = get("SWITCHYARD_CHECK_GROUPS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|g| !g.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if groups.is_empty() {
+            return Err(invalid("SWITCHYARD_CHECK_GROUPS", "names no Auto Scaling group".into()));
+        }
+        let threshold = |key: &'static str, default: u64| {
+            number(key, default, 2..=10).map(|n| NonZeroU32::new(n as u32).unwrap_or(NonZeroU32::MIN))
+        };
+        let matcher_text = get("SWITCHYARD_HEALTH_CHECK_MATCHER").unwrap_or_else(|| "200".into());
+        let check = CheckConfig {
+            path: get("SWITCHYARD_HEALTH_CHECK_PATH").unwrap_or_else(|| "/".into()),
+            interval: Duration::from_secs(number("SWITCHYARD_HEALTH_CHECK_INTERVAL_SECS", 30, 5..=300)?),
+            timeout: Duration::from_secs(number("SWITCHYARD_HEALTH_CHECK_TIMEOUT_SECS", 5, 2..=120)?),
+            healthy_threshold: threshold("SWITCHYARD_HEALTHY_THRESHOLD", 5)?,
+            unhealthy_threshold: threshold("SWITCHYARD_UNHEALTHY_THRESHOLD", 2)?,
+            matcher: Matcher::parse(&matcher_text)
+                .map_err(|e| invalid("SWITCHYARD_HEALTH_CHECK_MATCHER", e.to_string()))?,
+            fail_open_share: number("SWITCHYARD_HEALTH_FAIL_OPEN_PERCENT", 100, 1..=100)? as f64 / 100.0,
+        }
+        .validate()
+        .map_err(|e| invalid("SWITCHYARD_HEALTH_CHECK_TIMEOUT_SECS", e.to_string()))?;
+        let ttl = Duration::from_secs(number("SWITCHYARD_DISCOVERY_TTL_SECS", 10, 0..=3600)?);
+        let request_limit = Duration::from_millis(number("SWITCHYARD_TIMEOUT_MS", 25_000, 1..=900_000)?);
+        Ok(CheckerConfig {
+            groups,
+            port: number("SWITCHYARD_TARGET_PORT", 80, 1..=65_535)? as u16,
+            endpoint_tag: get("SWITCHYARD_ENDPOINT_TAG").unwrap_or_else(|| "switchyard:endpoint".into()),
+            check,
+            drain_hook: get("SWITCHYARD_DRAIN_HOOK").unwrap_or_else(|| "switchyard-drain".into()),
+            deregistration_delay: Duration::from_secs(number("SWITCHYARD_DEREGISTRATION_DELAY_SECS", 300, 0..=3600)?),
+            quiet_after: ttl + request_limit,
+            run_for: Duration::from_secs(number("SWITCHYARD_CHECK_RUN_SECS", 55, 1..=900)?),
+            namespace: get("SWITCHYARD_METRICS_NAMESPACE")
+                .unwrap_or_else(|| switchyard_metrics::DEFAULT_NAMESPACE.into()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<CheckerConfig, ConfigError> {
+        let map: std::collections::HashMap<String, String> =
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        CheckerConfig::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn albs_defaults_apply_when_only_the_groups_are_named() {
+        let c = config(&[("SWITCHYARD_CHECK_GROUPS", "web, api")]).unwrap();
+        assert_eq!(c.groups, ["web", "api"]);
+        assert_eq!(c.check, CheckConfig::default());
+        assert_eq!(c.deregistration_delay, Duration::from_secs(300));
+        assert_eq!(c.quiet_after, Duration::from_secs(35), "10 s discovery + 25 s request limit");
+    }
+
+    #[test]
+    fn each_bad_setting_is_refused_naming_its_key() {
+        let cases = [
+            (vec![], "SWITCHYARD_CHECK_GROUPS"),
+            (vec![("SWITCHYARD_HEALTH_CHECK_INTERVAL_SECS", "1")], "SWITCHYARD_HEALTH_CHECK_INTERVAL_SECS"),
+            (vec![("SWITCHYARD_UNHEALTHY_THRESHOLD", "11")], "SWITCHYARD_UNHEALTHY_THRESHOLD"),
+            (vec![("SWITCHYARD_HEALTH_CHECK_MATCHER", "500")], "SWITCHYARD_HEALTH_CHECK_MATCHER"),
+            (vec![("SWITCHYARD_HEALTH_FAIL_OPEN_PERCENT", "0")], "SWITCHYARD_HEALTH_FAIL_OPEN_PERCENT"),
+            (vec![("SWITCHYARD_DEREGISTRATION_DELAY_SECS", "soon")], "SWITCHYARD_DEREGISTRATION_DELAY_SECS"),
+        ];
+        for (mut pairs, key) in cases {
+            if key != "SWITCHYARD_CHECK_GROUPS" {
+                pairs.push(("SWITCHYARD_CHECK_GROUPS", "web"));
+            }
+            let e = config(&pairs).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+        }
+    }
+}
