@@ -449,7 +449,7 @@ impl Router {
         // Read before the headers go to the upstream request, and only where a wake may answer.
         let html = fleet.waking.is_some()
             && headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).any(|v| v.contains("text/html"));
-        let mut routing = fleet.targets.routing();
+        let mut routing = fleet.targets.fresh_routing(now).await;
         let mut now = now;
         // Whether this request has been through a wake: it is woken once at most.
         let mut woken = false;

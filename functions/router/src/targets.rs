@@ -66,6 +66,10 @@ pub struct Targets {
 /// The system clock, for the background tasks (requests get their time passed in).
 pub type Clock = fn() -> Time;
 
+/// How many discovery periods old a set may be before a request waits for a new one: the
+/// background refresh keeps it younger than one while the environment runs.
+pub const STALE_AFTER_TTLS: u32 = 3;
+
 impl Targets {
     /// Targets from a first discovery, awaited: a router starts with its targets known. If it
     /// fails, the router starts with none (503s) and the background task tries again after the
@@ -86,9 +90,22 @@ impl Targets {
             discovery,
             ttl,
             loads,
-            discovered_at_ms: std::sync::atomic::AtomicU64::new(0),
+            discovered_at_ms: std::sync::atomic::AtomicU64::new(crate::system_now().as_millis()),
             discovering: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// The balancer and addresses to serve a request with, rediscovered first when the set is
+    /// older than [`STALE_AFTER_TTLS`] discovery periods: an environment thawed after a long
+    /// freeze must not send a request to an instance that left (or is draining) meanwhile, since
+    /// draining counts on every router dropping a leaving instance within one period.
+    pub async fn fresh_routing(&self, now: Time) -> Arc<Routing> {
+        let last = self.discovered_at_ms.load(std::sync::atomic::Ordering::Relaxed);
+        let stale = self.ttl.saturating_mul(STALE_AFTER_TTLS).as_millis() as u64;
+        if self.discovery.changes() && !self.ttl.is_zero() && now.as_millis().saturating_sub(last) > stale {
+            self.rediscover_at_most_every(self.ttl, now).await;
+        }
+        self.routing()
     }
 
     /// The balancer and addresses to serve one request with.
