@@ -209,7 +209,12 @@ impl FleetControl for FakeFleet {
         Box::pin(std::future::ready(Ok(())))
     }
 
-    fn complete_drain<'a>(&'a self, _: &'a str, _: &'a str, instance: &'a str) -> BoxFuture<'a, Result<(), CloudError>> {
+    fn complete_drain<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        instance: &'a str,
+    ) -> BoxFuture<'a, Result<(), CloudError>> {
         self.with_member(instance, format!("CompleteLifecycleAction {instance}"), |g, i| {
             g.members.remove(i);
         });

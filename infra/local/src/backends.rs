@@ -390,8 +390,11 @@ async fn answer(mut stream: TcpStream, backend: &Backend) -> std::io::Result<()>
     }
     let path = head.split_whitespace().nth(1).unwrap_or("/");
     if path == HEALTH_PATH {
-        let (status, body) =
-            if backend.healthy.load(Ordering::Relaxed) { ("200 OK", "ok") } else { ("503 Service Unavailable", "broken") };
+        let (status, body) = if backend.healthy.load(Ordering::Relaxed) {
+            ("200 OK", "ok")
+        } else {
+            ("503 Service Unavailable", "broken")
+        };
         let response = format!(
             "HTTP/1.1 {status}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
             body.len()

@@ -1,0 +1,369 @@
+//! Servers added and removed without impact to the clients, on LocalStack with the project's
+//! Auto Scaling plugin: the health checker (`router::checker`, the real SDK calls) over a web
+//! group whose instances are real HTTP servers on 127.0.0.1 (`switchyard_local::backends`, which
+//! starts a server for each instance that joins and kills it, with the requests it holds, when
+//! the instance leaves), and a router in process that discovers the group.
+//!
+//! - A server whose health path starts failing is marked unhealthy within the unhealthy threshold
+//!   of intervals, routers stop picking it at their next discovery, and the group replaces it.
+//! - When every server fails its check, none is marked and the round fails open.
+//! - A scale-in from 4 to 2 under 20 concurrent clients sending POSTs that take 1 s: the
+//!   leaving instances wait in Terminating:Wait, get no new request after the routers' next
+//!   discovery, and are let go once quiet, long before the deregistration delay: no request
+//!   fails. Without the drain hook, the same scale-in fails the requests in flight.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failed test
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use router::aws::{GroupControl, HEALTH_TAG};
+use router::checker::{Checker, CheckerConfig};
+use router::event::HttpEvent;
+use router::{Router, RouterConfig};
+use switchyard_algorithms::{Health, Time};
+use switchyard_local::backends::Servers;
+use switchyard_local::{Clients, FleetSpec, LocalEnvironment, Role, bootstrap};
+use switchyard_tests::{apigw_event, localstack, unique_name};
+use tokio::sync::Mutex;
+
+const INTERVAL_S: u64 = 5;
+const UNHEALTHY_THRESHOLD: u64 = 2;
+const TTL_S: u64 = 1;
+const DRAIN_HOOK: &str = "switchyard-drain";
+
+fn now() -> Time {
+    Time::from_millis(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64)
+}
+
+fn now_ms() -> u64 {
+    now().as_millis()
+}
+
+/// A web group of `size` instances, each served by a demo server (slow paths take `delay`), kept
+/// in step with the group by a follower every 200 ms.
+async fn fleet(clients: &Clients, size: i32, delay: Duration) -> (String, Arc<Mutex<Servers>>) {
+    let prefix = unique_name("health");
+    let mut env = LocalEnvironment::with_prefix(&prefix);
+    env.fleets =
+        vec![FleetSpec { group_name: format!("{prefix}-web"), role: Role::Web, min: 0, max: 8, initial_desired: 0 }];
+    bootstrap(clients, &env).await.unwrap();
+    let group = env.fleets[0].group_name.clone();
+    clients
+        .autoscaling
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(&group)
+        .health_check_grace_period(0)
+        .send()
+        .await
+        .unwrap();
+    let mut servers = Servers::new(clients, &group, 8, delay);
+    servers.hold_launches().await.unwrap();
+    let servers = Arc::new(Mutex::new(servers));
+    let following = Arc::clone(&servers);
+    tokio::spawn(async move {
+        loop {
+            let _ = following.lock().await.sync().await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    clients
+        .autoscaling
+        .set_desired_capacity()
+        .auto_scaling_group_name(&group)
+        .desired_capacity(size)
+        .send()
+        .await
+        .unwrap();
+    wait_for(Duration::from_secs(30), || async {
+        lifecycle_states(clients, &group).await.values().filter(|s| *s == "InService").count() == size as usize
+    })
+    .await;
+    (group, servers)
+}
+
+async fn lifecycle_states(clients: &Clients, group: &str) -> BTreeMap<String, String> {
+    let found =
+        clients.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(group).send().await.unwrap();
+    found.auto_scaling_groups()[0]
+        .instances()
+        .iter()
+        .map(|i| (i.instance_id().unwrap().to_owned(), i.lifecycle_state().unwrap().as_str().to_owned()))
+        .collect()
+}
+
+async fn health_tags(clients: &Clients, instances: &[String]) -> HashMap<String, String> {
+    let found = clients.ec2.describe_instances().set_instance_ids(Some(instances.to_vec())).send().await.unwrap();
+    found
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| {
+            let tag = i.tags().iter().find(|t| t.key() == Some(HEALTH_TAG))?;
+            Some((i.instance_id()?.to_owned(), tag.value()?.to_owned()))
+        })
+        .collect()
+}
+
+async fn wait_for<F, Fut>(limit: Duration, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !done().await {
+        assert!(started.elapsed() < limit, "not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn checker(clients: &Clients, group: &str, extra: &[(&str, &str)]) -> Arc<Checker> {
+    let mut env: HashMap<String, String> = [
+        ("SWITCHYARD_CHECK_GROUPS", group),
+        ("SWITCHYARD_HEALTH_CHECK_PATH", switchyard_local::backends::HEALTH_PATH),
+        ("SWITCHYARD_HEALTH_CHECK_INTERVAL_SECS", "5"),
+        ("SWITCHYARD_HEALTH_CHECK_TIMEOUT_SECS", "2"),
+        ("SWITCHYARD_HEALTHY_THRESHOLD", "2"),
+        ("SWITCHYARD_UNHEALTHY_THRESHOLD", "2"),
+        ("SWITCHYARD_DISCOVERY_TTL_SECS", "1"),
+        ("SWITCHYARD_TIMEOUT_MS", "5000"),
+        ("SWITCHYARD_CHECK_RUN_SECS", "900"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let config = CheckerConfig::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let fleets = GroupControl {
+        autoscaling: clients.autoscaling.clone(),
+        ec2: clients.ec2.clone(),
+        port: config.port,
+        endpoint_tag: config.endpoint_tag.clone(),
+    };
+    Arc::new(Checker::new(config, Arc::new(fleets)))
+}
+
+/// The checker as its function runs it: rounds every interval, in the background.
+fn run(checker: &Arc<Checker>) -> tokio::task::JoinHandle<usize> {
+    let checker = Arc::clone(checker);
+    tokio::spawn(async move { checker.run(now, now() + Duration::from_secs(900)).await })
+}
+
+async fn router(sdk: &aws_config::SdkConfig, group: &str) -> Arc<Router> {
+    let settings: HashMap<&str, String> = HashMap::from([
+        ("SWITCHYARD_TARGET_GROUP", group.to_owned()),
+        ("SWITCHYARD_DISCOVERY_TTL_SECS", TTL_S.to_string()),
+        ("SWITCHYARD_TIMEOUT_MS", "5000".to_owned()),
+        ("SWITCHYARD_METRICS_INTERVAL_SECS", "0".to_owned()),
+    ]);
+    let config = RouterConfig::from_lookup(|k| settings.get(k).cloned()).unwrap();
+    Arc::new(Router::from_sdk(config, Some(sdk), now()).await.unwrap())
+}
+
+#[tokio::test]
+async fn a_server_failing_its_health_check_is_marked_dropped_by_routers_and_replaced() {
+    let sdk = localstack().sdk_config().await;
+    let clients = Clients::new(&sdk);
+    let (group, servers) = fleet(&clients, 3, Duration::ZERO).await;
+    let router = router(&sdk, &group).await;
+    let checker = checker(&clients, &group, &[]);
+    let running = run(&checker);
+    let instances: Vec<String> = lifecycle_states(&clients, &group).await.into_keys().collect();
+    wait_for(Duration::from_secs(15), || async {
+        health_tags(&clients, &instances).await.values().filter(|v| v.starts_with("healthy:")).count() == 3
+    })
+    .await;
+
+    let broken = servers.lock().await.backends().remove(0);
+    let t0 = Instant::now();
+    broken.healthy.store(false, Ordering::SeqCst);
+    let (mut marked, mut dropped, mut replaced) = (None, None, None);
+    while replaced.is_none() || dropped.is_none() {
+        assert!(t0.elapsed() < Duration::from_secs(60), "not replaced within 60 s");
+        if marked.is_none()
+            && health_tags(&clients, std::slice::from_ref(&broken.instance))
+                .await
+                .get(&broken.instance)
+                .is_some_and(|v| v.starts_with("unhealthy:"))
+        {
+            marked = Some(t0.elapsed());
+        }
+        let balancer = router.balancer();
+        let position = balancer.targets().iter().position(|t| t.id.as_str() == broken.instance);
+        if dropped.is_none() && position.is_none_or(|i| balancer.targets().get(i).unwrap().health == Health::Unhealthy)
+        {
+            dropped = Some(t0.elapsed());
+        }
+        let states = lifecycle_states(&clients, &group).await;
+        if replaced.is_none()
+            && !states.contains_key(&broken.instance)
+            && states.values().filter(|s| *s == "InService").count() == 3
+        {
+            replaced = Some(t0.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    running.abort();
+    let (marked, dropped, replaced) = (marked.unwrap(), dropped.unwrap(), replaced.unwrap());
+    println!("health path broken → tag unhealthy {marked:?}, router stops picking {dropped:?}, replaced {replaced:?}");
+    // Probes every interval: the threshold of failures in a row, plus the round's calls; then
+    // one discovery period for the router.
+    let bound = Duration::from_secs(UNHEALTHY_THRESHOLD * INTERVAL_S + TTL_S + 2);
+    assert!(dropped <= bound, "routers stopped picking it after {dropped:?}, bound {bound:?}");
+}
+
+#[tokio::test]
+async fn when_every_server_fails_its_check_none_is_marked_and_the_round_fails_open() {
+    let sdk = localstack().sdk_config().await;
+    let clients = Clients::new(&sdk);
+    let (group, servers) = fleet(&clients, 2, Duration::ZERO).await;
+    let router = router(&sdk, &group).await;
+    let checker = checker(&clients, &group, &[]);
+    let instances: Vec<String> = lifecycle_states(&clients, &group).await.into_keys().collect();
+    checker.round(now()).await;
+    for backend in servers.lock().await.backends() {
+        backend.healthy.store(false, Ordering::SeqCst);
+    }
+    checker.round(now()).await;
+    let round = checker.round(now()).await.remove(0);
+    assert!(round.fail_open, "{round:?}");
+    assert_eq!((round.healthy, round.unhealthy), (0, 2));
+    assert!(round.changed.is_empty() && round.replaced.is_empty(), "nothing marked: {round:?}");
+    let tags = health_tags(&clients, &instances).await;
+    assert!(tags.values().all(|v| v.starts_with("healthy:")), "{tags:?}");
+    assert_eq!(lifecycle_states(&clients, &group).await.len(), 2, "nothing replaced");
+    let event = apigw_event("GET", "/", "203.0.113.7", &[], None);
+    let response = router.handle(HttpEvent::from_json(&event).unwrap().into_request().unwrap(), "r", now(), 7).await;
+    assert_eq!(response.status(), 200, "traffic goes on");
+}
+
+/// What a scale-in from 4 to 2 under load did.
+#[derive(Debug)]
+struct ScaleIn {
+    requests: u64,
+    failed: u64,
+    /// Per leaving instance: when it was seen leaving, its last request's arrival, when it left.
+    leaving: Vec<(String, u64, u64, u64)>,
+}
+
+async fn scale_in_under_load(drain: bool) -> ScaleIn {
+    let sdk = localstack().sdk_config().await;
+    let clients = Clients::new(&sdk);
+    let (group, servers) = fleet(&clients, 4, Duration::from_secs(1)).await;
+    if drain {
+        clients
+            .autoscaling
+            .put_lifecycle_hook()
+            .auto_scaling_group_name(&group)
+            .lifecycle_hook_name(DRAIN_HOOK)
+            .lifecycle_transition("autoscaling:EC2_INSTANCE_TERMINATING")
+            .heartbeat_timeout(300)
+            .default_result("CONTINUE")
+            .send()
+            .await
+            .unwrap();
+    }
+    let router = router(&sdk, &group).await;
+    let checker = checker(&clients, &group, &[("SWITCHYARD_DEREGISTRATION_DELAY_SECS", "300")]);
+    let running = run(&checker);
+
+    let (requests, failed, stop) =
+        (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
+    let clients_running: Vec<_> = (0..20u64)
+        .map(|c| {
+            let (router, requests, failed, stop) =
+                (Arc::clone(&router), Arc::clone(&requests), Arc::clone(&failed), Arc::clone(&stop));
+            tokio::spawn(async move {
+                // Staggered, so that every server has requests in flight at any moment.
+                tokio::time::sleep(Duration::from_millis(c * 50)).await;
+                let mut i = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    i += 1;
+                    let event =
+                        apigw_event("POST", &format!("/slow/orders/{c}-{i}"), "203.0.113.7", &[], Some("order"));
+                    let request = HttpEvent::from_json(&event).unwrap().into_request().unwrap();
+                    let response = router.handle(request, &format!("r-{c}-{i}"), now(), c * 1_000_003 + i).await;
+                    requests.fetch_add(1, Ordering::SeqCst);
+                    if response.status() != 200 {
+                        failed.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before: BTreeMap<String, String> = lifecycle_states(&clients, &group).await;
+    let backends: BTreeMap<String, switchyard_local::backends::Backend> =
+        servers.lock().await.backends().into_iter().map(|b| (b.instance.clone(), b)).collect();
+    clients
+        .autoscaling
+        .set_desired_capacity()
+        .auto_scaling_group_name(&group)
+        .desired_capacity(2)
+        .send()
+        .await
+        .unwrap();
+
+    // Watch each leaving instance: seen waiting (or gone), then gone from the group.
+    let mut seen: BTreeMap<String, u64> = BTreeMap::new();
+    let mut gone: BTreeMap<String, u64> = BTreeMap::new();
+    let started = Instant::now();
+    while gone.len() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(120), "the leaving instances did not leave: {seen:?} {gone:?}");
+        let states = lifecycle_states(&clients, &group).await;
+        for id in before.keys() {
+            match states.get(id).map(String::as_str) {
+                Some("InService") => {}
+                Some(_) => {
+                    seen.entry(id.clone()).or_insert_with(now_ms);
+                }
+                None => {
+                    seen.entry(id.clone()).or_insert_with(now_ms);
+                    gone.entry(id.clone()).or_insert_with(now_ms);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::SeqCst);
+    for c in clients_running {
+        c.await.unwrap();
+    }
+    running.abort();
+    let leaving = gone
+        .iter()
+        .map(|(id, left)| (id.clone(), seen[id], backends[id].last_served_ms.load(Ordering::SeqCst), *left))
+        .collect();
+    ScaleIn { requests: requests.load(Ordering::SeqCst), failed: failed.load(Ordering::SeqCst), leaving }
+}
+
+#[tokio::test]
+async fn a_scale_in_under_load_drains_the_leaving_instances_and_no_request_fails() {
+    let run = scale_in_under_load(true).await;
+    println!("drained scale-in 4 → 2: {run:?}");
+    assert_eq!(run.failed, 0, "{} of {} requests failed", run.failed, run.requests);
+    assert!(run.requests > 150, "load went on: {}", run.requests);
+    for (id, seen, last_request, left) in &run.leaving {
+        // The routers' next discovery (TTL) after the instance was seen leaving, plus the poll's
+        // granularity: no request arrives later.
+        assert!(
+            *last_request <= seen + TTL_S * 1000 + 500,
+            "{id}: last request {} ms after it was seen leaving",
+            last_request.saturating_sub(*seen)
+        );
+        let held = left - seen;
+        // Let go once quiet (discovery + request limit = 6 s, found by a round every 5 s), long
+        // before the 300 s deregistration delay.
+        assert!((6_000..60_000).contains(&held), "{id}: held {held} ms");
+    }
+}
+
+#[tokio::test]
+async fn without_the_drain_hook_the_same_scale_in_fails_requests_in_flight() {
+    let run = scale_in_under_load(false).await;
+    println!("scale-in 4 → 2 without draining: {run:?}");
+    assert!(run.failed > 0, "requests in flight on the terminated instances fail: {run:?}");
+}
