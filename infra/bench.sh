@@ -11,9 +11,12 @@
 #             handler's own work. Not run by default.
 #   rules   — routing-rule matching per request (switchyard-routing) at 10, 100 and 1 000 rules,
 #             against the goal of 1 µs at 100; its own workspace (shared/balancing-bench).
+#   health  — the health checker and draining on LocalStack with real servers (tests/tests/health.rs):
+#             how long a broken server takes to be dropped and replaced, and a scale-in under load
+#             with the drain hook against the same scale-in without it.
 #   worker  — messages per second of one switchyard-worker against a plain receive/delete loop on
 #             the same LocalStack queue; Auto Scaling protection calls per 1 000 messages.
-# Usage: bash infra/bench.sh [router|instructions|rules|worker]...   (default: router and worker).
+# Usage: bash infra/bench.sh [router|instructions|rules|health|worker]...   (default: router and worker).
 # Results: out/bench-*.txt, and docs/benchmarks.md, rewritten from every out/bench-*.txt present.
 # The first run builds the SDK crates three ways (bench, release x86_64, release arm64): most of
 # an hour on 2 cores.
@@ -98,12 +101,19 @@ for bench in "${which[@]}"; do
         sed -n '/^rule matching/,$p' | tee out/bench-rules.txt
       echo "goal: ≤ 1 µs (1 000 ns) per request with 100 rules" | tee -a out/bench-rules.txt
       ;;
+    health)
+      bash infra/install.sh
+      say "health: health checks and draining on LocalStack (cargo test --test health, ~1 min)"
+      cargo test --locked -p switchyard-tests --test health -- --nocapture --test-threads 1 2>&1 |
+        sed -n 's/^bench: //p' | tee out/bench-health.txt
+      [[ -s out/bench-health.txt ]] || die "the health tests printed no numbers"
+      ;;
     worker)
       bash infra/install.sh
       say "worker: throughput vs a plain SDK loop on LocalStack (cargo bench -p switchyard-worker)"
       cargo bench --locked "${packages[@]}" --bench throughput | tee out/bench-worker.txt
       ;;
-    *) die "unknown benchmark '$bench' (router, instructions, rules or worker)" ;;
+    *) die "unknown benchmark '$bench' (router, instructions, rules, health or worker)" ;;
   esac
 done
 
@@ -113,7 +123,7 @@ done
   echo
   echo "Written by \`bash infra/bench.sh\` from its latest results (\`out/bench-*.txt\`); every number is"
   echo "measured against a peer in the same run. Machine: $(nproc) cores, $(uname -m), $(date -u +%Y-%m-%d)."
-  for part in router instructions rules worker; do
+  for part in router instructions rules health worker; do
     [[ -f "out/bench-$part.txt" ]] || continue
     echo
     echo "## $part"

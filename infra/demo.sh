@@ -33,11 +33,11 @@ cargo build --locked --quiet --workspace --bins
 bin="$CARGO_TARGET_DIR/debug"
 export AWS_ENDPOINT_URL="$endpoint"
 
-say "1/7 the local environment at $endpoint"
+say "1/8 the local environment at $endpoint"
 "$bin/switchyard-local" bootstrap
 "$bin/switchyard-local" status
 
-say "2/7 the scaling simulator on a traffic spike (20× for 10 minutes)"
+say "2/8 the scaling simulator on a traffic spike (20× for 10 minutes)"
 mkdir -p out
 "$bin/switchyard-sim" --trace spike --plot out/spike.svg
 

@@ -22,6 +22,10 @@ LocalStack venv this runs in) to write the routing document's parameter.
    shipped to CloudWatch (switchyard-local ship-emf) as CloudWatch Logs does on AWS. Steady
    requests keep one instance; without them the fleet goes to zero after the idle time; one GET
    wakes it, is held while the instance boots its server, and is answered.
+7. Health checks and draining: the router's binary as the health checker, probing the web fleet's
+   servers; one server's health path breaks, it is judged unhealthy and the group replaces it.
+   Then a drain hook on the group and a scale-in from 4 to 2 under 20 clients whose POSTs take 1 s:
+   the leaving servers wait until quiet, and no request fails.
 
 Writes out/demo-fleet.svg (queue and fleet size over time), out/demo-web.svg (requests and web
 fleet size over time), out/demo-summary.json, and prints a summary.
@@ -51,6 +55,9 @@ WEB_GROUP = "switchyard-web"
 # The web fleet's step: steady traffic, then the wake (a router holds a GET up to 15 s, looking for
 # the woken instance every 250 ms).
 TRAFFIC_S, REQUESTS_PER_S, WAKE_HOLD_MS, WAKE_POLL_MS = 10, 3, 15000, 250
+# Health checks and draining: probes every 5 s (ALB's shortest interval); 20 clients whose POSTs
+# take 1 s each; the routers' request limit (the drain's quiet period is it plus their 1 s discovery).
+CHECK_INTERVAL_S, DRAIN_CLIENTS, DRAIN_WORK_MS, DRAIN_REQUEST_LIMIT_MS = 5, 20, 1000, 5000
 
 processes = []
 
@@ -796,6 +803,182 @@ def web_fleet_wakes():
         scaler.close()
 
 
+# ---------------------------------------------------------------------------------------------
+# 7. Health checks and draining
+
+
+class HealthChecker:
+    """The router's binary as the health checker (SWITCHYARD_MODE=health_checker) under the Runtime
+    API, invoked again as soon as an invocation ends, as its schedule does every minute on AWS:
+    each invocation probes the web fleet every CHECK_INTERVAL_S for as long as it may run."""
+
+    def __init__(self):
+        self.lambda_ = UnderRuntimeApi(
+            "health-checker", "router",
+            SWITCHYARD_MODE="health_checker",
+            SWITCHYARD_CHECK_GROUPS=WEB_GROUP,
+            SWITCHYARD_HEALTH_CHECK_PATH="/health",
+            SWITCHYARD_HEALTH_CHECK_INTERVAL_SECS=CHECK_INTERVAL_S,
+            SWITCHYARD_HEALTH_CHECK_TIMEOUT_SECS=2,
+            SWITCHYARD_HEALTHY_THRESHOLD=2,
+            SWITCHYARD_UNHEALTHY_THRESHOLD=2,
+            SWITCHYARD_DISCOVERY_TTL_SECS=1,
+            SWITCHYARD_TIMEOUT_MS=DRAIN_REQUEST_LIMIT_MS,
+            SWITCHYARD_DEREGISTRATION_DELAY_SECS=300,
+            SWITCHYARD_CHECK_RUN_SECS=600,
+            SWITCHYARD_METRICS_NAMESPACE=NAMESPACE,
+        )
+        self.running = True
+        self.thread = threading.Thread(target=self.invoke_forever, daemon=True)
+        self.thread.start()
+
+    def invoke_forever(self):
+        while self.running:
+            try:
+                http_call(self.lambda_.port, "POST", "/2015-03-31/functions/_/invocations", body="{}",
+                          headers={"content-type": "application/json"}, timeout=700)
+            except OSError:
+                time.sleep(1)
+
+    def close(self):
+        self.running = False
+        self.lambda_.close()
+
+
+def instance_tags(ids):
+    """Each instance's tags, by id (boto3 against LocalStack)."""
+    import boto3
+
+    ec2 = boto3.client("ec2", endpoint_url=ENDPOINT)
+    found = ec2.describe_instances(InstanceIds=list(ids)) if ids else {"Reservations": []}
+    return {i["InstanceId"]: {t["Key"]: t["Value"] for t in i.get("Tags", [])}
+            for r in found["Reservations"] for i in r["Instances"]}
+
+
+def group_states():
+    """The web group's instances and their lifecycle states."""
+    group = next(g for g in status()["groups"] if g["name"] == WEB_GROUP)
+    return {i["instance_id"]: i["lifecycle_state"] for i in group["instances"]}
+
+
+def wait_until(what, seconds, done, every=0.5):
+    deadline = time.time() + seconds
+    while not done():
+        if time.time() > deadline:
+            sys.exit(f"{what}: not within {seconds} s (logs: {OUT}/health-checker.err, {OUT}/backends.err)")
+        time.sleep(every)
+
+
+def web_fleet_heals_and_drains():
+    import boto3
+
+    autoscaling = boto3.client("autoscaling", endpoint_url=ENDPOINT)
+    # New instances may be judged at once (AWS's default grace period is 300 s).
+    autoscaling.update_auto_scaling_group(AutoScalingGroupName=WEB_GROUP, HealthCheckGracePeriod=0)
+    switchyard_local("resize", "--role", "web", "--min", "0", "--desired", "4")
+    wait_until("four web servers", 60,
+               lambda: len(live_servers()) == 4 and list(group_states().values()).count("InService") == 4)
+    checker = HealthChecker()
+    routers = []
+    try:
+        say(f"the health checker probes /health every {CHECK_INTERVAL_S} s; one server's health path breaks")
+        wait_until("every server judged healthy", 30, lambda: all(
+            t.get("switchyard:health", "").startswith("healthy:")
+            for t in instance_tags(group_states()).values()))
+        broken_instance, broken = sorted(live_servers().items())[0]
+        host, port = broken["endpoint"].rsplit(":", 1)
+        conn = http.client.HTTPConnection(host, int(port), timeout=5)
+        conn.request("PUT", "/health", body="broken")
+        conn.getresponse().read()
+        conn.close()
+        broke_at = time.time()
+        print(f"  {broken['name']} ({broken_instance}) answers 503 on /health from now on", flush=True)
+        marked_s = replaced_s = None
+        while replaced_s is None:
+            if time.time() - broke_at > 90:
+                sys.exit(f"{broken_instance} was not replaced within 90 s (log: {OUT}/health-checker.err)")
+            tag = instance_tags([broken_instance]).get(broken_instance, {}).get("switchyard:health", "")
+            if marked_s is None and tag.startswith("unhealthy:"):
+                marked_s = time.time() - broke_at
+                print(f"  +{marked_s:4.1f}s  {broken_instance} judged unhealthy (2 failed probes in a row): "
+                      f"routers drop it at their next discovery; marked Unhealthy in its group", flush=True)
+            states = group_states()
+            if broken_instance not in states and list(states.values()).count("InService") == 4 \
+                    and len(live_servers()) == 4:
+                replaced_s = time.time() - broke_at
+                new = sorted(set(live_servers()) - {broken_instance})
+                print(f"  +{replaced_s:4.1f}s  replaced: the group terminated it and launched another; "
+                      f"servers now {', '.join(live_servers()[i]['name'] for i in new)}", flush=True)
+            time.sleep(0.5)
+
+        say(f"draining: the fleet goes from 4 to 2 under {DRAIN_CLIENTS} clients sending POSTs that take "
+            f"{DRAIN_WORK_MS} ms")
+        autoscaling.put_lifecycle_hook(
+            AutoScalingGroupName=WEB_GROUP, LifecycleHookName="switchyard-drain",
+            LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout=300,
+            DefaultResult="CONTINUE")
+        routers.extend(RouterUnderRuntimeApi(
+            "round_robin", name=f"router-drain-{i}", SWITCHYARD_DISCOVERY_TTL_SECS=1,
+            SWITCHYARD_TIMEOUT_MS=DRAIN_REQUEST_LIMIT_MS, SWITCHYARD_METRICS_INTERVAL_SECS=0,
+            AWS_LAMBDA_MAX_CONCURRENCY=DRAIN_CLIENTS) for i in range(2))
+        counts = Counter()
+        stop_clients = threading.Event()
+
+        def client(c):
+            router, i = routers[c % len(routers)], 0
+            while not stop_clients.is_set():
+                i += 1
+                try:
+                    status_code, _, _ = request(router.port, "POST", f"/orders/{c}-{i}?work_ms={DRAIN_WORK_MS}",
+                                                body='{"order": 1}')
+                except OSError:
+                    status_code = "no answer"
+                counts["requests"] += 1
+                if status_code != 200:
+                    counts[f"failed ({status_code})"] += 1
+
+        threads = [threading.Thread(target=client, args=(c,), daemon=True) for c in range(DRAIN_CLIENTS)]
+        for t in threads:
+            t.start()
+        time.sleep(3)
+        before = group_states()
+        switchyard_local("resize", "--role", "web", "--min", "0", "--desired", "2")
+        scaled_at = time.time()
+        seen, left = {}, {}
+        while len(left) < 2:
+            if time.time() - scaled_at > 120:
+                sys.exit(f"the leaving instances did not leave within 120 s: {group_states()}")
+            states = group_states()
+            for instance in before:
+                state = states.get(instance)
+                if state != "InService" and instance not in seen:
+                    seen[instance] = time.time()
+                    print(f"  +{seen[instance] - scaled_at:4.1f}s  {instance} {state or 'gone'}: routers stop "
+                          f"picking it at their next discovery", flush=True)
+                if state is None and instance not in left:
+                    left[instance] = time.time()
+                    print(f"  +{left[instance] - scaled_at:4.1f}s  {instance} let go after "
+                          f"{left[instance] - seen[instance]:.1f} s (quiet), and terminated with its server",
+                          flush=True)
+            time.sleep(0.25)
+        time.sleep(2)
+        stop_clients.set()
+        for t in threads:
+            t.join(DRAIN_REQUEST_LIMIT_MS / 1000 + 5)
+        failed = sum(v for k, v in counts.items() if k.startswith("failed"))
+        print(f"  {counts['requests']} requests during the scale-in, {failed} failed"
+              + (f": {dict(counts)}" if failed else ""), flush=True)
+        if failed:
+            sys.exit(f"{failed} requests failed during a drained scale-in (logs: {OUT}/router-drain-*.err)")
+        return {"unhealthy_marked_s": round(marked_s, 1), "unhealthy_replaced_s": round(replaced_s, 1),
+                "drain_requests": counts["requests"], "drain_failed": failed,
+                "drain_held_s": [round(left[i] - seen[i], 1) for i in sorted(left)]}
+    finally:
+        for r in routers:
+            r.close()
+        checker.close()
+
+
 def plot_web(timeline, wake_t, wake_ms, path):
     """Requests and the web fleet's size over time, the wake marked. The fleet's axis goes to one
     more than its largest size, so that its line does not hide the requests'."""
@@ -810,16 +993,16 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        say("3/7 demo web servers, one per web-fleet instance, tagged with their endpoints")
+        say("3/8 demo web servers, one per web-fleet instance, tagged with their endpoints")
         backends = start_backends()
         for b in backends:
             print(f"  {b['name']}  {b['instance']}  http://{b['endpoint']}"
                   f"{'  (slow on /slow: 8 s)' if b['delay_ms'] else ''}", flush=True)
-        say("4/7 the router Lambda under the Lambda Runtime API (cargo lambda), one run per algorithm")
+        say("4/8 the router Lambda under the Lambda Runtime API (cargo lambda), one run per algorithm")
         rows, accepted = router_tour(backends)
-        say("5/7 routing rules over two more target groups, and a canary changed live in SSM Parameter Store")
+        say("5/8 routing rules over two more target groups, and a canary changed live in SSM Parameter Store")
         routing_rows, weight_change_s = routing_tour()
-        say("6/7 the consumer fleet drains the jobs while the scaler Lambda sizes it")
+        say("6/8 the consumer fleet drains the jobs while the scaler Lambda sizes it")
         last_router = {}
 
         def one_more():
@@ -832,18 +1015,21 @@ def main():
         plot(timeline, os.path.join(OUT, "demo-fleet.svg"))
         if processed < accepted + 1:
             sys.exit(f"only {processed} of {accepted + 1} jobs were processed")
-        say("7/7 the web fleet idles to zero and wakes on the first request")
+        say("7/8 the web fleet idles to zero and wakes on the first request")
         web = web_fleet_wakes()
         sizes = []
         for _, _, d, _ in timeline:
             if not sizes or sizes[-1] != d:
                 sizes.append(d)
+        say("8/8 health checks find a broken server and replace it; a scale-in under traffic drains")
+        health = web_fleet_heals_and_drains()
         calls = sum(s.get("protection_calls", 0) for s in summaries)
         released = sum(s.get("released", 0) for s in summaries)
         with open(os.path.join(OUT, "demo-summary.json"), "w") as f:
             json.dump({"router": rows, "jobs_accepted": accepted, "processed": processed, "fleet_sizes": sizes,
                        "protection_calls": calls, "released": released, "web_wake": web,
-                       "routing": routing_rows, "routing_weight_change_s": weight_change_s}, f, indent=2)
+                       "routing": routing_rows, "routing_weight_change_s": weight_change_s,
+                       "health_and_draining": health}, f, indent=2)
         print(f"""
 Summary
   router             {len(rows)} runs under the Lambda Runtime API; per server:""")
@@ -859,6 +1045,10 @@ Summary
   web fleet          desired capacity over time: {' → '.join(map(str, web['fleet_sizes']))}; at zero
                      {web['idle_to_zero_s']} s after the last request; one GET woke it
   wake               {web['wake_to_first_byte_ms']} ms from the GET to its first byte (served by {web['served_by']})
+  health checks      a broken server judged unhealthy {health['unhealthy_marked_s']} s after its health path broke,
+                     replaced {health['unhealthy_replaced_s']} s after
+  draining           4 → 2 under {DRAIN_CLIENTS} clients: {health['drain_failed']} of {health['drain_requests']} requests failed; the leaving
+                     instances were let go after {' and '.join(f'{h} s' for h in health['drain_held_s'])} (quiet)
   plots              {OUT}/demo-fleet.svg and {OUT}/demo-web.svg (this run), {OUT}/spike.svg and .png
                      (the simulator)
   logs               {OUT}/ (router-*.err, consumer-*.out, scaler*.out, backends.out)""")

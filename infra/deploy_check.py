@@ -1,7 +1,7 @@
 """Check what `sam deploy --config-env localstack` created in LocalStack (run by deploy-local.sh).
 
 Reads the stack back through the AWS APIs (AWS_ENDPOINT_URL points at LocalStack) and checks the
-parts a user relies on: the queues and their redrive, both functions as built (runtime,
+parts a user relies on: the queues and their redrive, the functions as built (runtime,
 architecture, the environment wired to the stack's queue and fleets), least-privilege IAM
 (SetDesiredCapacity only on the named groups, SendMessage only to the work queue, PutMetricData
 only in Switchyard's namespace), the scaler's schedule, and the router's way to the AWS APIs from
@@ -124,6 +124,55 @@ def check_router_aws_access(cfn, parameters, physical, outputs, router):
           "outputs name the endpoints and their security group")
 
 
+def check_health_checker(cfn, iam, parameters, router, checker, routed, document):
+    """The health checker: the router's binary in the router's VPC, checking the web group (and
+    the routed ones), allowed to tag, replace and drain only those; the drain hook on the web group;
+    the fail-open alarm."""
+    env = checker.get("Environment", {}).get("Variables", {})
+    groups = ["switchyard-web", *routed]
+    check(env.get("SWITCHYARD_MODE") == "health_checker" and env.get("SWITCHYARD_CHECK_GROUPS", "").strip(",").split(",") == groups,
+          f"health checker: the router's binary as health_checker, checking {', '.join(groups)}")
+    check(checker["CodeSize"] > 0 and checker.get("Architectures") == ["arm64"]
+          and sorted(checker.get("VpcConfig", {}).get("SubnetIds", [])) == sorted(router.get("VpcConfig", {}).get("SubnetIds", []))
+          and sorted(checker.get("VpcConfig", {}).get("SecurityGroupIds", [])) == sorted(router.get("VpcConfig", {}).get("SecurityGroupIds", [])),
+          "health checker: arm64, in the router's subnets and security groups (it reaches the servers)")
+    check(env.get("SWITCHYARD_DEREGISTRATION_DELAY_SECS") == parameters.get("DeregistrationDelaySeconds")
+          and int(checker["Timeout"]) > int(env.get("SWITCHYARD_CHECK_RUN_SECS", "999")),
+          "health checker: the stack's deregistration delay, and a run shorter than its timeout")
+    rules = statements(iam, checker["Role"])
+    acting = [s for s in rules if {"autoscaling:SetInstanceHealth", "autoscaling:CompleteLifecycleAction"} & set(s["actions"])]
+    acted_on = sorted(r.rsplit("/", 1)[-1] for s in acting for r in s["resources"])
+    check(len(acting) == 1 and set(acting[0]["actions"]) == {"autoscaling:SetInstanceHealth", "autoscaling:CompleteLifecycleAction"}
+          and acted_on == sorted(groups)
+          and all(":autoScalingGroup:*:autoScalingGroupName/" in r for r in acting[0]["resources"]),
+          f"health checker: SetInstanceHealth and CompleteLifecycleAction only on {', '.join(groups)}")
+    tagging = [s for s in rules if "ec2:CreateTags" in s["actions"]]
+    condition = tagging[0]["condition"] if len(tagging) == 1 else {}
+    check(len(tagging) == 1 and tagging[0]["actions"] == ["ec2:CreateTags"]
+          and all(r.endswith(":instance/*") for r in tagging[0]["resources"])
+          and sorted(condition.get("StringEquals", {}).get("ec2:ResourceTag/aws:autoscaling:groupName", [])) == sorted(groups)
+          and sorted(condition.get("ForAllValues:StringEquals", {}).get("aws:TagKeys", []))
+          == ["switchyard:draining-since", "switchyard:health"],
+          "health checker: CreateTags only on the checked groups' instances, only its two tag keys")
+    check(not any(a.endswith(":*") or a == "*" for s in rules for a in s["actions"]),
+          "health checker: no wildcard actions")
+    # CloudFormation in LocalStack's community edition keeps AWS::AutoScaling::* as placeholders, so
+    # the hook is read from the template as deployed.
+    template = cfn.get_template(StackName=STACK, TemplateStage="Processed")["TemplateBody"]
+    if isinstance(template, str):
+        template = json.loads(template)
+    hook = template["Resources"].get("WebFleetDrainHook", {}).get("Properties", {})
+    check(hook.get("LifecycleHookName") == env.get("SWITCHYARD_DRAIN_HOOK") == "switchyard-drain"
+          and hook.get("LifecycleTransition") == "autoscaling:EC2_INSTANCE_TERMINATING"
+          and hook.get("DefaultResult") == "CONTINUE"
+          and hook.get("HeartbeatTimeout") == {"Ref": "DeregistrationDelaySeconds"},
+          "web group: a terminating hook switchyard-drain, CONTINUE after the deregistration delay")
+    alarms = boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix=STACK)["MetricAlarms"]
+    check(any(a.get("MetricName") == "HealthCheckFailOpen" and a.get("Namespace") == "Switchyard"
+              and a.get("Dimensions") == [{"Name": "Group", "Value": "switchyard-web"}] for a in alarms),
+          "an alarm on HealthCheckFailOpen for the web group")
+
+
 def main():
     cfn, sqs, lam, iam, events = (boto3.client(s) for s in ("cloudformation", "sqs", "lambda", "iam", "events"))
     stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
@@ -210,12 +259,19 @@ def main():
         check(not reads, "router (no routing document): no ssm:GetParameter")
     check(not any(a.endswith(":*") or a == "*" for s in scaler_rules + router_rules for a in s["actions"]),
           "no wildcard actions in either role")
+    check(not any({"autoscaling:SetInstanceHealth", "autoscaling:CompleteLifecycleAction", "ec2:CreateTags"} & set(s["actions"])
+                  for s in router_rules),
+          "router: cannot replace, drain or tag instances (only the health checker can)")
 
-    # Schedule.
+    # Schedules.
     rules = [events.describe_rule(Name=r["Name"]) for r in events.list_rules()["Rules"]]
-    scheduled = [r for r in rules if r.get("ScheduleExpression") == "rate(1 minute)"
-                 and any(t["Arn"] == scaler["FunctionArn"] for t in events.list_targets_by_rule(Rule=r["Name"])["Targets"])]
-    check(len(scheduled) == 1, "scaler: invoked by an EventBridge rule every minute")
+    checker = lam.get_function_configuration(FunctionName=physical["HealthCheckerFunction"])
+    for name, f in (("scaler", scaler), ("health checker", checker)):
+        scheduled = [r for r in rules if r.get("ScheduleExpression") == "rate(1 minute)"
+                     and any(t["Arn"] == f["FunctionArn"] for t in events.list_targets_by_rule(Rule=r["Name"])["Targets"])]
+        check(len(scheduled) == 1, f"{name}: invoked by an EventBridge rule every minute")
+
+    check_health_checker(cfn, iam, parameters, router, checker, routed, document)
 
     # The router's way to the AWS APIs from inside its VPC.
     check_router_aws_access(cfn, parameters, physical, outputs, router)

@@ -207,7 +207,13 @@ async fn a_server_failing_its_health_check_is_marked_dropped_by_routers_and_repl
     }
     running.abort();
     let (marked, dropped, replaced) = (marked.unwrap(), dropped.unwrap(), replaced.unwrap());
-    println!("health path broken → tag unhealthy {marked:?}, router stops picking {dropped:?}, replaced {replaced:?}");
+    println!(
+        "bench: health path broken → tagged unhealthy {:.1} s, router stops picking {:.1} s, replaced {:.1} s \
+         (2 failures × 5 s interval, 1 s discovery)",
+        marked.as_secs_f64(),
+        dropped.as_secs_f64(),
+        replaced.as_secs_f64()
+    );
     // Probes every interval: the threshold of failures in a row, plus the round's calls; then
     // one discovery period for the router.
     let bound = Duration::from_secs(UNHEALTHY_THRESHOLD * INTERVAL_S + TTL_S + 2);
@@ -246,6 +252,23 @@ struct ScaleIn {
     failed: u64,
     /// Per leaving instance: when it was seen leaving, its last request's arrival, when it left.
     leaving: Vec<(String, u64, u64, u64)>,
+}
+
+impl ScaleIn {
+    fn summary(&self, how: &str) -> String {
+        let after: Vec<String> =
+            self.leaving.iter().map(|(_, seen, last, _)| format!("{:.1}", (*last as f64 - *seen as f64) / 1000.0)).collect();
+        let held: Vec<String> =
+            self.leaving.iter().map(|(_, seen, _, left)| format!("{:.1}", (left - seen) as f64 / 1000.0)).collect();
+        format!(
+            "scale-in 4 → 2, 20 clients, 1 s POSTs, {how}: {} of {} requests failed; last request to a leaving \
+             instance {} s after it was seen leaving; held {} s",
+            self.failed,
+            self.requests,
+            after.join(" / "),
+            held.join(" / ")
+        )
+    }
 }
 
 async fn scale_in_under_load(drain: bool) -> ScaleIn {
@@ -344,6 +367,7 @@ async fn scale_in_under_load(drain: bool) -> ScaleIn {
 async fn a_scale_in_under_load_drains_the_leaving_instances_and_no_request_fails() {
     let run = scale_in_under_load(true).await;
     println!("drained scale-in 4 → 2: {run:?}");
+    println!("bench: {}", run.summary("with the drain hook"));
     assert_eq!(run.failed, 0, "{} of {} requests failed", run.failed, run.requests);
     assert!(run.requests > 150, "load went on: {}", run.requests);
     for (id, seen, last_request, left) in &run.leaving {
@@ -365,5 +389,6 @@ async fn a_scale_in_under_load_drains_the_leaving_instances_and_no_request_fails
 async fn without_the_drain_hook_the_same_scale_in_fails_requests_in_flight() {
     let run = scale_in_under_load(false).await;
     println!("scale-in 4 → 2 without draining: {run:?}");
+    println!("bench: {}", run.summary("without the drain hook (the peer)"));
     assert!(run.failed > 0, "requests in flight on the terminated instances fail: {run:?}");
 }

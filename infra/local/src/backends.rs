@@ -7,7 +7,8 @@
 //! A server answers every request with a small JSON body naming itself; a slow one takes its delay
 //! over paths under `/slow` (the demo holds such requests open to load one server, as other router
 //! environments would, and shows least connections steering around it). Its health path,
-//! [`HEALTH_PATH`], answers 200 until [`Backend::healthy`] is turned off, then 503. When its
+//! [`HEALTH_PATH`], answers 200 until [`Backend::healthy`] is turned off (or the demo sends
+//! `PUT /health` with `broken`), then 503; `?work_ms=N` makes any request take N ms. When its
 //! instance leaves the group the server stops at once, and so do the requests it still had: a
 //! terminated instance's connections die with it.
 //!
@@ -388,7 +389,14 @@ async fn answer(mut stream: TcpStream, backend: &Backend) -> std::io::Result<()>
         }
         request.extend_from_slice(&chunk[..n]);
     }
-    let path = head.split_whitespace().nth(1).unwrap_or("/");
+    let mut words = head.split_whitespace();
+    let method = words.next().unwrap_or("GET");
+    let path = words.next().unwrap_or("/");
+    // The demo breaks and mends a server's health path: `PUT /health` with `broken` or `ok`.
+    if path == HEALTH_PATH && method == "PUT" {
+        let body = String::from_utf8_lossy(&request[head_end..]);
+        backend.healthy.store(body.trim() != "broken", Ordering::Relaxed);
+    }
     if path == HEALTH_PATH {
         let (status, body) = if backend.healthy.load(Ordering::Relaxed) {
             ("200 OK", "ok")
@@ -407,6 +415,12 @@ async fn answer(mut stream: TcpStream, backend: &Backend) -> std::io::Result<()>
     backend.last_served_ms.store(u64::try_from(arrived).unwrap_or(u64::MAX), Ordering::Relaxed);
     if path.starts_with("/slow") {
         tokio::time::sleep(Duration::from_millis(backend.delay_ms)).await;
+    }
+    // Any path: `?work_ms=N` (at most 10 s) takes that long, as a request doing real work.
+    if let Some(ms) = path.split_once('?').and_then(|(_, q)| {
+        q.split('&').find_map(|pair| pair.strip_prefix("work_ms=")).and_then(|v| v.parse::<u64>().ok())
+    }) {
+        tokio::time::sleep(Duration::from_millis(ms.min(10_000))).await;
     }
     let body = serde_json::json!({ "backend": backend.name, "instance": backend.instance, "path": path }).to_string();
     let response = format!(
