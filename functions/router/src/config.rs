@@ -42,23 +42,13 @@
 use std::time::Duration;
 
 use switchyard_algorithms::{CookieKey, StickyCookie};
-use switchyard_routing::{GroupCookieKey, GroupCookies, Routes};
+pub use switchyard_env::ConfigError;
+use switchyard_env::Env;
+use switchyard_routing::{Algorithm, GroupCookieKey, GroupCookies, Routes};
 
-/// The longest a job may take to store: API Gateway gives up at 30 s; some time is left for the
-/// answer.
-const MAX_JOB_BUDGET: Duration = Duration::from_millis(25_000);
-
-/// Why the configuration was refused.
-#[derive(Debug, thiserror::Error)]
-#[error("{key}: {message}")]
-pub struct ConfigError {
-    pub key: &'static str,
-    pub message: String,
-}
-
-fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError { key, message: message.into() }
-}
+/// The longest a job may take to store, in milliseconds: API Gateway gives up at 30 s; some time
+/// is left for the answer.
+const MAX_JOB_BUDGET_MS: u64 = 25_000;
 
 /// Where targets come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,8 +140,9 @@ pub struct Wake {
     pub poll: Duration,
 }
 
-/// The longest a request may be held while its group wakes: API Gateway answers 504 at 30 s.
-const MAX_WAKE_HOLD: Duration = Duration::from_millis(28_000);
+/// The longest a request may be held while its group wakes, in milliseconds: API Gateway
+/// answers 504 at 30 s.
+const MAX_WAKE_HOLD_MS: u64 = 28_000;
 
 impl RouterConfig {
     /// Whether anything configured calls AWS: the document's parameter, group discovery, a
@@ -176,53 +167,43 @@ impl RouterConfig {
 
     /// From any key → value lookup (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let number = |key: &'static str, default: u64| -> Result<u64, ConfigError> {
-            match get(key) {
-                None => Ok(default),
-                Some(v) => v.trim().parse().map_err(|_| invalid(key, format!("expected a whole number, got {v:?}"))),
-            }
-        };
-        let document = get("SWITCHYARD_ROUTES").filter(|d| !d.trim().is_empty());
-        let parameter = get("SWITCHYARD_ROUTES_PARAMETER").map(|p| p.trim().to_owned()).filter(|p| !p.is_empty());
+        let env = Env::new(&get);
+        let document = env.get("SWITCHYARD_ROUTES").filter(|d| !d.trim().is_empty());
+        let parameter = env.string("SWITCHYARD_ROUTES_PARAMETER");
         let with_document = document.is_some() || parameter.is_some();
         if document.is_some() && parameter.is_some() {
-            return Err(invalid("SWITCHYARD_ROUTES", "set it or SWITCHYARD_ROUTES_PARAMETER, not both"));
+            return Err(ConfigError::new("SWITCHYARD_ROUTES", "set it or SWITCHYARD_ROUTES_PARAMETER, not both"));
         }
         if with_document {
             for key in
                 ["SWITCHYARD_TARGETS", "SWITCHYARD_TARGET_GROUP", "SWITCHYARD_JOBS_ROUTE", "SWITCHYARD_ALGORITHM"]
             {
-                if get(key).is_some() {
-                    return Err(invalid(
+                if env.get(key).is_some() {
+                    return Err(ConfigError::new(
                         key,
                         "the routing document names the targets, the algorithms and the queues: remove this setting",
                     ));
                 }
             }
         }
-        let targets = match (with_document, get("SWITCHYARD_TARGETS")) {
+        let targets = match (with_document, env.list("SWITCHYARD_TARGETS")) {
             (true, _) => None,
-            (false, Some(list)) => {
-                let targets: Vec<String> =
-                    list.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect();
+            (false, Some(targets)) => {
                 if targets.is_empty() {
-                    return Err(invalid("SWITCHYARD_TARGETS", "lists no target"));
+                    return Err(ConfigError::new("SWITCHYARD_TARGETS", "lists no target"));
                 }
                 for t in &targets {
-                    validate_address(t).map_err(|m| invalid("SWITCHYARD_TARGETS", m))?;
+                    validate_address(t).map_err(|m| ConfigError::new("SWITCHYARD_TARGETS", m))?;
                 }
                 Some(TargetSource::Static(targets))
             }
-            (false, None) => match get("SWITCHYARD_TARGET_GROUP").filter(|g| !g.trim().is_empty()) {
+            (false, None) => match env.string("SWITCHYARD_TARGET_GROUP") {
                 Some(name) => {
-                    let port = number("SWITCHYARD_TARGET_PORT", 80)?;
-                    let port = u16::try_from(port).ok().filter(|p| *p > 0).ok_or_else(|| {
-                        invalid("SWITCHYARD_TARGET_PORT", format!("{port} is not a port (1..=65535)"))
-                    })?;
-                    Some(TargetSource::Group { name: name.trim().to_owned(), port })
+                    let port = env.number("SWITCHYARD_TARGET_PORT", 80, 1..=u16::MAX)?;
+                    Some(TargetSource::Group { name, port })
                 }
                 None => {
-                    return Err(invalid(
+                    return Err(ConfigError::new(
                         "SWITCHYARD_TARGETS",
                         "is not set, nor SWITCHYARD_TARGET_GROUP, nor a routing document (SWITCHYARD_ROUTES or \
                          SWITCHYARD_ROUTES_PARAMETER): name static host:port targets, an Auto Scaling group or a document",
@@ -230,161 +211,135 @@ impl RouterConfig {
                 }
             },
         };
-        let discovery_ttl = Duration::from_secs(number("SWITCHYARD_DISCOVERY_TTL_SECS", 10)?);
-        let endpoint_tag = get("SWITCHYARD_ENDPOINT_TAG").unwrap_or_else(|| "switchyard:endpoint".into());
-        let cookie_name = get("SWITCHYARD_COOKIE_NAME").unwrap_or_else(|| "switchyard".into());
+        let discovery_ttl = env.duration_secs("SWITCHYARD_DISCOVERY_TTL_SECS", Duration::from_secs(10), ..)?;
+        let endpoint_tag = env.get("SWITCHYARD_ENDPOINT_TAG").unwrap_or_else(|| "switchyard:endpoint".into());
+        let cookie_name = env.get("SWITCHYARD_COOKIE_NAME").unwrap_or_else(|| "switchyard".into());
         if cookie_name.is_empty() || !cookie_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-            return Err(invalid("SWITCHYARD_COOKIE_NAME", "letters, digits, '_' and '-' only"));
+            return Err(ConfigError::new("SWITCHYARD_COOKIE_NAME", "letters, digits, '_' and '-' only"));
         }
-        let sticky = match get("SWITCHYARD_STICKY_SECRET") {
+        let sticky = match env.get("SWITCHYARD_STICKY_SECRET") {
             None => None,
             Some(secret) => {
                 let key = CookieKey::new(secret.into_bytes())
-                    .map_err(|e| invalid("SWITCHYARD_STICKY_SECRET", e.to_string()))?;
-                let max_age = number("SWITCHYARD_COOKIE_MAX_AGE_SECS", 3600)?;
-                if max_age == 0 {
-                    return Err(invalid("SWITCHYARD_COOKIE_MAX_AGE_SECS", "must be at least 1"));
-                }
-                Some(StickyCookie::new(key, Duration::from_secs(max_age)))
+                    .map_err(|e| ConfigError::new("SWITCHYARD_STICKY_SECRET", e.to_string()))?;
+                let max_age = env.duration_secs("SWITCHYARD_COOKIE_MAX_AGE_SECS", Duration::from_secs(3600), 1..)?;
+                Some(StickyCookie::new(key, max_age))
             }
         };
-        let algorithm = get("SWITCHYARD_ALGORITHM").unwrap_or_else(|| "round_robin".into());
-        let known = ["round_robin", "sticky_cookie", "sticky_ip", "least_connections", "power_of_two_choices"];
-        if !known.contains(&algorithm.as_str()) {
-            return Err(invalid(
-                "SWITCHYARD_ALGORITHM",
-                format!(
-                    "{algorithm:?} is not one of round_robin, sticky_cookie, sticky_ip, least_connections, power_of_two_choices"
-                ),
-            ));
+        let algorithms = [
+            Algorithm::RoundRobin,
+            Algorithm::StickyCookie,
+            Algorithm::StickyIp,
+            Algorithm::LeastConnections,
+            Algorithm::PowerOfTwoChoices,
+        ];
+        let algorithm =
+            env.choice("SWITCHYARD_ALGORITHM", Algorithm::RoundRobin, &algorithms.map(|a| (a.name(), a)))?;
+        if algorithm == Algorithm::StickyCookie && sticky.is_none() {
+            return Err(ConfigError::new("SWITCHYARD_STICKY_SECRET", "is required for sticky_cookie"));
         }
-        if algorithm == "sticky_cookie" && sticky.is_none() {
-            return Err(invalid("SWITCHYARD_STICKY_SECRET", "is required for sticky_cookie"));
-        }
-        let group_cookies = match get("SWITCHYARD_GROUP_COOKIE_SECRET") {
+        let group_cookies = match env.get("SWITCHYARD_GROUP_COOKIE_SECRET") {
             Some(secret) => Some(
                 GroupCookieKey::new(secret.into_bytes())
-                    .map_err(|e| invalid("SWITCHYARD_GROUP_COOKIE_SECRET", e.to_string()))?,
+                    .map_err(|e| ConfigError::new("SWITCHYARD_GROUP_COOKIE_SECRET", e.to_string()))?,
             ),
-            None => get("SWITCHYARD_STICKY_SECRET").and_then(|s| GroupCookieKey::new(s.into_bytes()).ok()),
+            None => env.get("SWITCHYARD_STICKY_SECRET").and_then(|s| GroupCookieKey::new(s.into_bytes()).ok()),
         }
         .map(|key| GroupCookies::new(&key));
-        let group_cookie_name = get("SWITCHYARD_GROUP_COOKIE_NAME").unwrap_or_else(|| "switchyard-group".into());
+        let group_cookie_name = env.get("SWITCHYARD_GROUP_COOKIE_NAME").unwrap_or_else(|| "switchyard-group".into());
         if group_cookie_name.is_empty()
             || !group_cookie_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
-            return Err(invalid("SWITCHYARD_GROUP_COOKIE_NAME", "letters, digits, '_' and '-' only"));
+            return Err(ConfigError::new("SWITCHYARD_GROUP_COOKIE_NAME", "letters, digits, '_' and '-' only"));
         }
-        let max_attempts = number("SWITCHYARD_MAX_ATTEMPTS", 3)? as usize;
-        if !(1..=switchyard_algorithms::MAX_CANDIDATES).contains(&max_attempts) {
-            return Err(invalid(
-                "SWITCHYARD_MAX_ATTEMPTS",
-                format!("must be within 1..={}", switchyard_algorithms::MAX_CANDIDATES),
+        let max_attempts = env.number("SWITCHYARD_MAX_ATTEMPTS", 3, 1..=switchyard_algorithms::MAX_CANDIDATES)?;
+        let connect_timeout = env.duration_ms("SWITCHYARD_CONNECT_TIMEOUT_MS", Duration::from_millis(1000), ..)?;
+        let timeout = env.duration_ms("SWITCHYARD_TIMEOUT_MS", Duration::from_millis(25_000), ..)?;
+        if connect_timeout.is_zero() || timeout < connect_timeout {
+            return Err(ConfigError::new(
+                "SWITCHYARD_TIMEOUT_MS",
+                "timeouts must satisfy 0 < connect timeout ≤ timeout",
             ));
         }
-        let connect_timeout = Duration::from_millis(number("SWITCHYARD_CONNECT_TIMEOUT_MS", 1000)?);
-        let timeout = Duration::from_millis(number("SWITCHYARD_TIMEOUT_MS", 25_000)?);
-        if connect_timeout.is_zero() || timeout < connect_timeout {
-            return Err(invalid("SWITCHYARD_TIMEOUT_MS", "timeouts must satisfy 0 < connect timeout ≤ timeout"));
-        }
-        let jobs = match get("SWITCHYARD_JOBS_ROUTE").filter(|r| !r.trim().is_empty()) {
+        let jobs = match env.string("SWITCHYARD_JOBS_ROUTE") {
             None => None,
             Some(route) => {
-                let (method, path) = route
-                    .trim()
-                    .split_once(' ')
-                    .ok_or_else(|| invalid("SWITCHYARD_JOBS_ROUTE", format!("{route:?} is not `METHOD /path`")))?;
-                let method: http::Method = method
-                    .parse()
-                    .map_err(|_| invalid("SWITCHYARD_JOBS_ROUTE", format!("{method:?} is not an HTTP method")))?;
+                let (method, path) = route.split_once(' ').ok_or_else(|| {
+                    ConfigError::new("SWITCHYARD_JOBS_ROUTE", format!("{route:?} is not `METHOD /path`"))
+                })?;
+                let method: http::Method = method.parse().map_err(|_| {
+                    ConfigError::new("SWITCHYARD_JOBS_ROUTE", format!("{method:?} is not an HTTP method"))
+                })?;
                 if !path.starts_with('/') {
-                    return Err(invalid("SWITCHYARD_JOBS_ROUTE", format!("{path:?} does not start with /")));
+                    return Err(ConfigError::new("SWITCHYARD_JOBS_ROUTE", format!("{path:?} does not start with /")));
                 }
                 let queue_url =
-                    get("SWITCHYARD_WORK_QUEUE_URL").filter(|u| u.starts_with("http")).ok_or_else(|| {
-                        invalid("SWITCHYARD_WORK_QUEUE_URL", "is required with SWITCHYARD_JOBS_ROUTE (the queue's URL)")
+                    env.get("SWITCHYARD_WORK_QUEUE_URL").filter(|u| u.starts_with("http")).ok_or_else(|| {
+                        ConfigError::new(
+                            "SWITCHYARD_WORK_QUEUE_URL",
+                            "is required with SWITCHYARD_JOBS_ROUTE (the queue's URL)",
+                        )
                     })?;
                 Some(JobsRoute { method, path: path.trim().to_owned(), queue_url })
             }
         };
-        let fifo_group_header = get("SWITCHYARD_FIFO_GROUP_HEADER").unwrap_or_else(|| "x-message-group-id".into());
+        let fifo_group_header = env.get("SWITCHYARD_FIFO_GROUP_HEADER").unwrap_or_else(|| "x-message-group-id".into());
         if http::HeaderName::from_bytes(fifo_group_header.as_bytes()).is_err() {
-            return Err(invalid("SWITCHYARD_FIFO_GROUP_HEADER", format!("{fifo_group_header:?} is not a header name")));
-        }
-        let job_budget = Duration::from_millis(number("SWITCHYARD_JOB_TIMEOUT_MS", 5_000)?);
-        if job_budget.is_zero() || job_budget > MAX_JOB_BUDGET {
-            return Err(invalid(
-                "SWITCHYARD_JOB_TIMEOUT_MS",
-                format!("must be within 1..={} (below API Gateway's 30 s)", MAX_JOB_BUDGET.as_millis()),
+            return Err(ConfigError::new(
+                "SWITCHYARD_FIFO_GROUP_HEADER",
+                format!("{fifo_group_header:?} is not a header name"),
             ));
         }
-        let load_metric = match (get("SWITCHYARD_LOAD_NAMESPACE"), get("SWITCHYARD_LOAD_METRIC")) {
+        let job_budget =
+            env.duration_ms("SWITCHYARD_JOB_TIMEOUT_MS", Duration::from_millis(5_000), 1..=MAX_JOB_BUDGET_MS)?;
+        let load_metric = match (env.get("SWITCHYARD_LOAD_NAMESPACE"), env.get("SWITCHYARD_LOAD_METRIC")) {
             (None, None) => None,
             (Some(namespace), Some(metric)) if !namespace.trim().is_empty() && !metric.trim().is_empty() => {
-                let period_secs = number("SWITCHYARD_LOAD_PERIOD_SECS", 10)?;
+                let period_secs = env.number("SWITCHYARD_LOAD_PERIOD_SECS", 10_u32, ..)?;
                 if !(matches!(period_secs, 1 | 5 | 10 | 30) || (period_secs > 0 && period_secs % 60 == 0)) {
-                    return Err(invalid(
+                    return Err(ConfigError::new(
                         "SWITCHYARD_LOAD_PERIOD_SECS",
                         format!("{period_secs} is not 1, 5, 10, 30 or a multiple of 60 (CloudWatch periods)"),
                     ));
                 }
-                let refresh = Duration::from_secs(number("SWITCHYARD_LOAD_REFRESH_SECS", 5)?);
-                let fade = Duration::from_secs(number("SWITCHYARD_LOAD_FADE_SECS", 30)?);
-                if refresh.is_zero() || fade.is_zero() {
-                    return Err(invalid("SWITCHYARD_LOAD_REFRESH_SECS", "refresh and fade must be at least 1 second"));
-                }
+                let refresh = env.duration_secs("SWITCHYARD_LOAD_REFRESH_SECS", Duration::from_secs(5), 1..)?;
+                let fade = env.duration_secs("SWITCHYARD_LOAD_FADE_SECS", Duration::from_secs(30), 1..)?;
                 Some(LoadMetric {
                     namespace: namespace.trim().to_owned(),
                     metric: metric.trim().to_owned(),
-                    dimension: get("SWITCHYARD_LOAD_DIMENSION").unwrap_or_else(|| "InstanceId".into()),
-                    period_secs: u32::try_from(period_secs).unwrap_or(u32::MAX),
+                    dimension: env.get("SWITCHYARD_LOAD_DIMENSION").unwrap_or_else(|| "InstanceId".into()),
+                    period_secs,
                     refresh,
                     fade,
                 })
             }
             _ => {
-                return Err(invalid(
+                return Err(ConfigError::new(
                     "SWITCHYARD_LOAD_METRIC",
                     "SWITCHYARD_LOAD_NAMESPACE and SWITCHYARD_LOAD_METRIC go together: set both or neither",
                 ));
             }
         };
-        let metrics_namespace =
-            get("SWITCHYARD_METRICS_NAMESPACE").unwrap_or_else(|| switchyard_metrics::DEFAULT_NAMESPACE.into());
-        if metrics_namespace.trim().is_empty() {
-            return Err(invalid("SWITCHYARD_METRICS_NAMESPACE", "must not be empty"));
-        }
-        let wake = match number("SWITCHYARD_WAKE_SIZE", 0)? {
+        let metrics_namespace = env.string_or("SWITCHYARD_METRICS_NAMESPACE", switchyard_metrics::DEFAULT_NAMESPACE)?;
+        let wake = match env.number("SWITCHYARD_WAKE_SIZE", 0_u32, 0..=1000)? {
             0 => None,
             size => {
                 if matches!(targets, Some(TargetSource::Static(_))) {
-                    return Err(invalid(
+                    return Err(ConfigError::new(
                         "SWITCHYARD_WAKE_SIZE",
                         "waking needs an Auto Scaling group (SWITCHYARD_TARGET_GROUP)",
                     ));
                 }
-                let size = u32::try_from(size)
-                    .ok()
-                    .filter(|s| *s <= 1000)
-                    .ok_or_else(|| invalid("SWITCHYARD_WAKE_SIZE", format!("{size} is not within 0..=1000")))?;
-                let hold = Duration::from_millis(number("SWITCHYARD_WAKE_HOLD_MS", 20_000)?);
-                if hold > MAX_WAKE_HOLD {
-                    return Err(invalid(
-                        "SWITCHYARD_WAKE_HOLD_MS",
-                        format!("must be at most {} (API Gateway gives up at 30 s)", MAX_WAKE_HOLD.as_millis()),
-                    ));
-                }
-                let poll = Duration::from_millis(number("SWITCHYARD_WAKE_POLL_MS", 1_000)?);
-                if poll < Duration::from_millis(100) {
-                    return Err(invalid("SWITCHYARD_WAKE_POLL_MS", "must be at least 100"));
-                }
+                let hold =
+                    env.duration_ms("SWITCHYARD_WAKE_HOLD_MS", Duration::from_millis(20_000), ..=MAX_WAKE_HOLD_MS)?;
+                let poll = env.duration_ms("SWITCHYARD_WAKE_POLL_MS", Duration::from_millis(1_000), 100..)?;
                 Some(Wake { size, hold, poll })
             }
         };
-        let attempt_timeout = match number("SWITCHYARD_ATTEMPT_TIMEOUT_MS", 10_000)? {
+        let attempt_timeout = match env.number("SWITCHYARD_ATTEMPT_TIMEOUT_MS", 10_000, ..)? {
             0 => None,
             ms if Duration::from_millis(ms) < connect_timeout => {
-                return Err(invalid(
+                return Err(ConfigError::new(
                     "SWITCHYARD_ATTEMPT_TIMEOUT_MS",
                     "must be 0 (none) or at least SWITCHYARD_CONNECT_TIMEOUT_MS",
                 ));
@@ -394,20 +349,17 @@ impl RouterConfig {
         let routes = match (document, parameter) {
             (Some(document), _) => RoutesSource::Fixed(
                 Routes::from_json(&document)
-                    .map_err(|errors| invalid("SWITCHYARD_ROUTES", crate::table::listed(&errors)))?,
+                    .map_err(|errors| ConfigError::new("SWITCHYARD_ROUTES", crate::table::listed(&errors)))?,
             ),
             (None, Some(name)) => {
-                let refresh = Duration::from_secs(number("SWITCHYARD_ROUTES_REFRESH_SECS", 10)?);
-                if refresh.is_zero() {
-                    return Err(invalid("SWITCHYARD_ROUTES_REFRESH_SECS", "must be at least 1"));
-                }
+                let refresh = env.duration_secs("SWITCHYARD_ROUTES_REFRESH_SECS", Duration::from_secs(10), 1..)?;
                 RoutesSource::Parameter { name, refresh }
             }
             (None, None) => {
-                let slow_start = number("SWITCHYARD_SLOW_START_SECS", 0)?;
-                let document = settings_document(targets.as_ref(), &algorithm, jobs.as_ref(), slow_start);
+                let slow_start = env.number("SWITCHYARD_SLOW_START_SECS", 0, ..)?;
+                let document = settings_document(targets.as_ref(), algorithm, jobs.as_ref(), slow_start);
                 RoutesSource::Fixed(Routes::compile(&document).map_err(|errors| {
-                    invalid(
+                    ConfigError::new(
                         "SWITCHYARD_TARGETS",
                         format!("these settings make no valid routing document: {}", crate::table::listed(&errors)),
                     )
@@ -427,13 +379,13 @@ impl RouterConfig {
             wake,
             load_metric,
             metrics_namespace,
-            metrics_interval: Duration::from_secs(number("SWITCHYARD_METRICS_INTERVAL_SECS", 10)?),
+            metrics_interval: env.duration_secs("SWITCHYARD_METRICS_INTERVAL_SECS", Duration::from_secs(10), ..)?,
             jobs,
             targets,
             cookie_name,
             connect_timeout,
             timeout,
-            max_body_bytes: number("SWITCHYARD_MAX_BODY_BYTES", 6 * 1024 * 1024)? as usize,
+            max_body_bytes: env.number("SWITCHYARD_MAX_BODY_BYTES", 6 * 1024 * 1024, ..)?,
             max_attempts,
         })
     }
@@ -446,7 +398,7 @@ pub const SETTINGS_GROUP: &str = "default";
 /// to by default, and with a jobs route one rule (priority 1) that enqueues its requests.
 fn settings_document(
     targets: Option<&TargetSource>,
-    algorithm: &str,
+    algorithm: Algorithm,
     jobs: Option<&JobsRoute>,
     slow_start_secs: u64,
 ) -> switchyard_routing::Document {
@@ -458,7 +410,6 @@ fn settings_document(
         Some(TargetSource::Static(list)) => DiscoverySpec::Static { targets: list.clone() },
         None => DiscoverySpec::Static { targets: Vec::new() },
     };
-    let algorithm = serde_json::from_value(serde_json::Value::String(algorithm.to_owned())).unwrap_or_default();
     let slow_start_secs = (slow_start_secs > 0).then_some(slow_start_secs);
     let group = TargetGroupSpec { discovery, algorithm, slow_start_secs, health_check: None };
     let rules = jobs
@@ -520,7 +471,7 @@ mod tests {
             config(&[("SWITCHYARD_TARGET_GROUP", "web"), ("SWITCHYARD_TARGET_PORT", "70000")])
                 .unwrap_err()
                 .to_string()
-                .contains("not a port")
+                .contains("within 1..=65535")
         );
     }
 
@@ -530,7 +481,10 @@ mod tests {
             (&[], "SWITCHYARD_TARGETS"),
             (&[("SWITCHYARD_TARGETS", "10.0.0.1")], "has no port"),
             (&[("SWITCHYARD_TARGETS", "evil.com/path:80")], "not a host name"),
-            (&[("SWITCHYARD_TARGETS", "a:1"), ("SWITCHYARD_ALGORITHM", "random")], "not one of round_robin"),
+            (
+                &[("SWITCHYARD_TARGETS", "a:1"), ("SWITCHYARD_ALGORITHM", "random")],
+                "expected round_robin, sticky_cookie",
+            ),
             (&[("SWITCHYARD_TARGETS", "a:1"), ("SWITCHYARD_ALGORITHM", "sticky_cookie")], "SWITCHYARD_STICKY_SECRET"),
             (
                 &[
@@ -608,7 +562,7 @@ mod tests {
         let bad = DOCUMENT.replace(r#""default_action""#, r#""rules": [{"priority": 20, "conditions": [{"field": "host_header", "values": ["api.*.example.1"]}], "action": {"type": "forward", "target_group": "web"}}], "default_action""#);
         let err = config(&[("SWITCHYARD_ROUTES", &bad)]).unwrap_err();
         assert_eq!(err.key, "SWITCHYARD_ROUTES");
-        assert!(err.message.contains("rules[0] (priority 20): conditions[0].values[0]"), "{err}");
+        assert!(err.problem.contains("rules[0] (priority 20): conditions[0].values[0]"), "{err}");
     }
 
     #[test]
@@ -628,7 +582,7 @@ mod tests {
         let RoutesSource::Fixed(routes) = &ok.routes else { panic!("a fixed document") };
         assert_eq!(routes.target_groups()[0].slow_start(), Some(Duration::from_secs(60)));
         let short = config(&[("SWITCHYARD_TARGETS", "a:1"), ("SWITCHYARD_SLOW_START_SECS", "5")]).unwrap_err();
-        assert!(short.message.contains("slow_start"), "{short}");
+        assert!(short.problem.contains("slow_start"), "{short}");
     }
 
     #[test]

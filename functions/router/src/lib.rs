@@ -180,10 +180,10 @@ impl Router {
             RoutesSource::Fixed(routes) => (routes.clone(), None, None),
             RoutesSource::Parameter { name, refresh } => {
                 let source = connect.document(name).ok_or_else(|| {
-                    StartError::Config(ConfigError {
-                        key: "SWITCHYARD_ROUTES_PARAMETER",
-                        message: "reading the parameter needs AWS: no client was given".into(),
-                    })
+                    StartError::Config(ConfigError::new(
+                        "SWITCHYARD_ROUTES_PARAMETER",
+                        "reading the parameter needs AWS: no client was given",
+                    ))
                 })?;
                 let document = source.fetch().await.map_err(StartError::Document)?;
                 let routes = Routes::from_json(&document.text)

@@ -30,6 +30,7 @@
 //! worker's `WorkerAlive` reports stopped this long ago loses its scale-in protection).
 
 use std::collections::{BTreeMap, HashSet};
+use std::ops::Bound;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -38,18 +39,8 @@ use switchyard_algorithms::scaling::{
     ScaleUpLimit, Stabilizer, TargetTracking, WakeFromZero,
 };
 
-/// Why the configuration was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{key} is not set: {hint}")]
-    Missing { key: &'static str, hint: &'static str },
-    #[error("{key}: {message}")]
-    Invalid { key: String, message: String },
-}
-
-fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key: key.into(), message: message.into() }
-}
+pub use switchyard_env::ConfigError;
+use switchyard_env::Env;
 
 /// What a fleet is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -169,31 +160,34 @@ impl Config {
 
     /// From any key → value lookup (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let fleets = get("SWITCHYARD_FLEETS").ok_or(ConfigError::Missing {
-            key: "SWITCHYARD_FLEETS",
-            hint: "a JSON array of fleets (see the README's scaler configuration)",
+        let env = Env::new(&get);
+        let fleets = env.get("SWITCHYARD_FLEETS").ok_or_else(|| {
+            ConfigError::new(
+                "SWITCHYARD_FLEETS",
+                "is required: a JSON array of fleets (see the README's scaler configuration)",
+            )
         })?;
-        Ok(Config { fleets: parse_fleets(&fleets)?, tuning: parse_tuning(&get)? })
+        Ok(Config { fleets: parse_fleets(&fleets)?, tuning: parse_tuning(&env)? })
     }
 }
 
+/// Every refusal is of `SWITCHYARD_FLEETS`, and says which fleet and which of its fields.
 fn parse_fleets(json: &str) -> Result<Vec<Fleet>, ConfigError> {
+    let invalid = |problem: String| ConfigError::new("SWITCHYARD_FLEETS", problem);
     let values: Vec<serde_json::Value> =
-        serde_json::from_str(json).map_err(|e| invalid("SWITCHYARD_FLEETS", format!("not a JSON array: {e}")))?;
+        serde_json::from_str(json).map_err(|e| invalid(format!("not a JSON array: {e}")))?;
     if values.is_empty() {
-        return Err(invalid("SWITCHYARD_FLEETS", "lists no fleet"));
+        return Err(invalid("lists no fleet".into()));
     }
     let mut names = HashSet::new();
     let mut fleets = Vec::with_capacity(values.len());
     for (i, value) in values.into_iter().enumerate() {
         let label =
             value.get("name").and_then(|n| n.as_str()).map_or(format!("fleet #{i}"), |n| format!("fleet {n:?}"));
-        let raw: RawFleet =
-            serde_json::from_value(value).map_err(|e| invalid(format!("SWITCHYARD_FLEETS {label}"), e.to_string()))?;
-        let fleet =
-            validate(raw).map_err(|(key, message)| invalid(format!("SWITCHYARD_FLEETS {label} {key}"), message))?;
+        let raw: RawFleet = serde_json::from_value(value).map_err(|e| invalid(format!("{label}: {e}")))?;
+        let fleet = validate(raw).map_err(|(field, problem)| invalid(format!("{label} {field}: {problem}")))?;
         if !names.insert(fleet.name.clone()) {
-            return Err(invalid(format!("SWITCHYARD_FLEETS {label}"), "the name is used twice"));
+            return Err(invalid(format!("{label}: the name is used twice")));
         }
         fleets.push(fleet);
     }
@@ -286,104 +280,48 @@ fn validate(raw: RawFleet) -> Result<Fleet, (&'static str, String)> {
     })
 }
 
-fn parse_tuning(get: &impl Fn(&str) -> Option<String>) -> Result<Tuning, ConfigError> {
+fn parse_tuning(env: &Env) -> Result<Tuning, ConfigError> {
     // Switchyard's defaults live in one place, the algorithms crate; the simulator starts from them too.
     let defaults = scaling::Tuning::default();
-    let secs = |key: &'static str, default: Duration| -> Result<Duration, ConfigError> {
-        match get(key) {
-            None => Ok(default),
-            Some(v) => v
-                .trim()
-                .parse::<u64>()
-                .map(Duration::from_secs)
-                .map_err(|_| invalid(key, format!("expected whole seconds, got {v:?}"))),
-        }
-    };
-    let number = |key: &'static str, default: f64| -> Result<f64, ConfigError> {
-        match get(key) {
-            None => Ok(default),
-            Some(v) => match v.trim().parse::<f64>() {
-                Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
-                _ => Err(invalid(key, format!("expected a non-negative number, got {v:?}"))),
-            },
-        }
-    };
     let stabilizer = defaults.stabilizer;
-    let scale_to_zero_after = match get("SWITCHYARD_SCALE_TO_ZERO_AFTER_SECS").as_deref().map(str::trim) {
-        Some("never") => None,
-        _ => Some(secs("SWITCHYARD_SCALE_TO_ZERO_AFTER_SECS", stabilizer.scale_to_zero_after.unwrap_or_default())?),
-    };
-    let tolerance = number("SWITCHYARD_TOLERANCE", stabilizer.tolerance)?;
-    if tolerance >= 1.0 {
-        return Err(invalid("SWITCHYARD_TOLERANCE", format!("must be below 1, got {tolerance}")));
-    }
-    let absolute = number("SWITCHYARD_SCALE_UP_ABSOLUTE", f64::from(stabilizer.scale_up.absolute))?;
-    let history_period = secs("SWITCHYARD_HISTORY_PERIOD_SECS", Duration::from_secs(60))?;
-    if history_period.is_zero() {
-        return Err(invalid("SWITCHYARD_HISTORY_PERIOD_SECS", "must be at least 1"));
-    }
-    let priority = match get("SWITCHYARD_SCALE_TO_ZERO_PRIORITY").as_deref().map(str::trim) {
-        None | Some("latency") => Priority::Latency,
-        Some("cost") => Priority::Cost,
-        Some(other) => {
-            return Err(invalid(
-                "SWITCHYARD_SCALE_TO_ZERO_PRIORITY",
-                format!("expected latency or cost, got {other:?}"),
-            ));
-        }
-    };
-    let backlog = match get("SWITCHYARD_SCALE_UP_BACKLOG").as_deref().map(str::trim) {
-        None => stabilizer.scale_up.backlog,
-        Some("drain") => BacklogScaleUp::Drain,
-        Some("limited") => BacklogScaleUp::Limited,
-        Some(other) => {
-            return Err(invalid("SWITCHYARD_SCALE_UP_BACKLOG", format!("expected drain or limited, got {other:?}")));
-        }
-    };
+    let scale_to_zero_after = env.duration_secs_or(
+        "SWITCHYARD_SCALE_TO_ZERO_AFTER_SECS",
+        "never",
+        stabilizer.scale_to_zero_after.unwrap_or_default(),
+        ..,
+    )?;
+    let tolerance = env.number("SWITCHYARD_TOLERANCE", stabilizer.tolerance, 0.0..1.0)?;
+    let absolute = env.number("SWITCHYARD_SCALE_UP_ABSOLUTE", f64::from(stabilizer.scale_up.absolute), 0.0..)?;
+    let history_period = env.duration_secs("SWITCHYARD_HISTORY_PERIOD_SECS", Duration::from_secs(60), 1..)?;
+    let priority = env.choice(
+        "SWITCHYARD_SCALE_TO_ZERO_PRIORITY",
+        Priority::Latency,
+        &[("latency", Priority::Latency), ("cost", Priority::Cost)],
+    )?;
+    let backlog = env.choice(
+        "SWITCHYARD_SCALE_UP_BACKLOG",
+        stabilizer.scale_up.backlog,
+        &[("drain", BacklogScaleUp::Drain), ("limited", BacklogScaleUp::Limited)],
+    )?;
     let default_budget = stabilizer.direction_budget.unwrap_or_default();
-    let direction_budget = match get("SWITCHYARD_DIRECTION_BUDGET").as_deref().map(str::trim) {
-        Some("off") => None,
-        value => {
-            let changes = match value {
-                None => default_budget.changes,
-                Some(v) => match v.parse::<u32>() {
-                    Ok(n) if n >= 1 => n,
-                    _ => {
-                        return Err(invalid(
-                            "SWITCHYARD_DIRECTION_BUDGET",
-                            format!("expected a whole number of direction changes ≥ 1, or off, got {v:?}"),
-                        ));
-                    }
-                },
-            };
-            let window = secs("SWITCHYARD_DIRECTION_WINDOW_SECS", default_budget.window)?;
-            if window.is_zero() {
-                return Err(invalid("SWITCHYARD_DIRECTION_WINDOW_SECS", "must be at least 1"));
-            }
-            let hold_at_most = number("SWITCHYARD_DIRECTION_HOLD_SHARE", default_budget.hold_at_most)?;
-            if !(hold_at_most > 0.0 && hold_at_most <= 1.0) {
-                return Err(invalid(
-                    "SWITCHYARD_DIRECTION_HOLD_SHARE",
-                    format!("must be within (0, 1], got {hold_at_most}"),
-                ));
-            }
-            Some(DirectionBudget { changes, window, hold_at_most })
-        }
+    let direction_budget = match env.number_or("SWITCHYARD_DIRECTION_BUDGET", "off", default_budget.changes, 1..)? {
+        None => None,
+        Some(changes) => Some(DirectionBudget {
+            changes,
+            window: env.duration_secs("SWITCHYARD_DIRECTION_WINDOW_SECS", default_budget.window, 1..)?,
+            hold_at_most: env.number(
+                "SWITCHYARD_DIRECTION_HOLD_SHARE",
+                default_budget.hold_at_most,
+                (Bound::Excluded(0.0), Bound::Included(1.0)),
+            )?,
+        }),
     };
-    let worker_dead_after = match get("SWITCHYARD_WORKER_DEAD_AFTER_SECS").as_deref().map(str::trim) {
-        Some("never") => None,
-        _ => {
-            let after = secs("SWITCHYARD_WORKER_DEAD_AFTER_SECS", Duration::from_secs(180))?;
-            if after.is_zero() {
-                return Err(invalid("SWITCHYARD_WORKER_DEAD_AFTER_SECS", "must be at least 1 (or never)"));
-            }
-            Some(after)
-        }
-    };
-    let tick_budget = secs("SWITCHYARD_TICK_BUDGET_SECS", Duration::from_secs(40))?;
-    let call_timeout = secs("SWITCHYARD_CALL_TIMEOUT_SECS", Duration::from_secs(10))?;
+    let worker_dead_after =
+        env.duration_secs_or("SWITCHYARD_WORKER_DEAD_AFTER_SECS", "never", Duration::from_secs(180), 1..)?;
+    let tick_budget = env.duration_secs("SWITCHYARD_TICK_BUDGET_SECS", Duration::from_secs(40), ..)?;
+    let call_timeout = env.duration_secs("SWITCHYARD_CALL_TIMEOUT_SECS", Duration::from_secs(10), ..)?;
     if tick_budget.is_zero() || call_timeout.is_zero() || call_timeout > tick_budget {
-        return Err(invalid(
+        return Err(ConfigError::new(
             "SWITCHYARD_CALL_TIMEOUT_SECS",
             "timeouts must satisfy 0 < SWITCHYARD_CALL_TIMEOUT_SECS ≤ SWITCHYARD_TICK_BUDGET_SECS",
         ));
@@ -392,25 +330,29 @@ fn parse_tuning(get: &impl Fn(&str) -> Option<String>) -> Result<Tuning, ConfigE
         scaling: scaling::Tuning {
             stabilizer: Stabilizer {
                 tolerance,
-                scale_down_window: secs("SWITCHYARD_SCALE_DOWN_WINDOW_SECS", stabilizer.scale_down_window)?,
+                scale_down_window: env.duration_secs(
+                    "SWITCHYARD_SCALE_DOWN_WINDOW_SECS",
+                    stabilizer.scale_down_window,
+                    ..,
+                )?,
                 scale_up: ScaleUpLimit {
-                    percent: number("SWITCHYARD_SCALE_UP_PERCENT", stabilizer.scale_up.percent)?,
+                    percent: env.number("SWITCHYARD_SCALE_UP_PERCENT", stabilizer.scale_up.percent, 0.0..)?,
                     absolute: absolute as u32,
-                    period: secs("SWITCHYARD_SCALE_UP_PERIOD_SECS", stabilizer.scale_up.period)?,
+                    period: env.duration_secs("SWITCHYARD_SCALE_UP_PERIOD_SECS", stabilizer.scale_up.period, ..)?,
                     backlog,
                 },
                 scale_to_zero_after,
                 direction_budget,
             },
-            metric_max_age: secs("SWITCHYARD_METRIC_MAX_AGE_SECS", defaults.metric_max_age)?,
+            metric_max_age: env.duration_secs("SWITCHYARD_METRIC_MAX_AGE_SECS", defaults.metric_max_age, ..)?,
             wake: WakeFromZero {
-                wake_time: secs("SWITCHYARD_WAKE_FROM_ZERO_SECS", defaults.wake.wake_time)?,
+                wake_time: env.duration_secs("SWITCHYARD_WAKE_FROM_ZERO_SECS", defaults.wake.wake_time, ..)?,
                 priority,
                 ..defaults.wake
             },
         },
         history_period,
-        namespace: metrics_namespace(get)?,
+        namespace: metrics_namespace(env)?,
         tick_budget,
         call_timeout,
         worker_dead_after,
@@ -421,18 +363,14 @@ fn parse_tuning(get: &impl Fn(&str) -> Option<String>) -> Result<Tuning, ConfigE
 /// its history to: one variable, `SWITCHYARD_METRICS_NAMESPACE`, for every Switchyard program.
 /// The scaler once read `SWITCHYARD_NAMESPACE`; a deployment that still sets it is refused rather
 /// than silently aliased, so it cannot read one namespace while the router writes another.
-fn metrics_namespace(get: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
-    if get("SWITCHYARD_NAMESPACE").is_some() {
-        return Err(invalid(
+fn metrics_namespace(env: &Env) -> Result<String, ConfigError> {
+    if env.get("SWITCHYARD_NAMESPACE").is_some() {
+        return Err(ConfigError::new(
             "SWITCHYARD_NAMESPACE",
             "no longer read: use SWITCHYARD_METRICS_NAMESPACE, the namespace the router and the workers share",
         ));
     }
-    let namespace = get("SWITCHYARD_METRICS_NAMESPACE").unwrap_or_else(|| switchyard_metrics::DEFAULT_NAMESPACE.into());
-    if namespace.trim().is_empty() {
-        return Err(invalid("SWITCHYARD_METRICS_NAMESPACE", "must not be empty"));
-    }
-    Ok(namespace)
+    env.string_or("SWITCHYARD_METRICS_NAMESPACE", switchyard_metrics::DEFAULT_NAMESPACE)
 }
 
 impl Fleet {
@@ -528,7 +466,7 @@ mod tests {
         let err = config(WORKERS, &[("SWITCHYARD_SCALE_UP_PERCENT", "lots")]).unwrap_err().to_string();
         assert!(err.starts_with("SWITCHYARD_SCALE_UP_PERCENT"), "{err}");
         assert!(config("[]", &[]).is_err());
-        assert!(matches!(Config::from_lookup(|_| None), Err(ConfigError::Missing { key: "SWITCHYARD_FLEETS", .. })));
+        assert!(matches!(Config::from_lookup(|_| None), Err(e) if e.key == "SWITCHYARD_FLEETS"));
     }
 
     #[test]
@@ -559,9 +497,9 @@ mod tests {
         for (key, value, expected) in [
             ("SWITCHYARD_DIRECTION_BUDGET", "0", "≥ 1, or off"),
             ("SWITCHYARD_DIRECTION_BUDGET", "many", "≥ 1, or off"),
-            ("SWITCHYARD_DIRECTION_WINDOW_SECS", "0", "at least 1"),
-            ("SWITCHYARD_DIRECTION_HOLD_SHARE", "1.5", "within (0, 1]"),
-            ("SWITCHYARD_DIRECTION_HOLD_SHARE", "0", "within (0, 1]"),
+            ("SWITCHYARD_DIRECTION_WINDOW_SECS", "0", "≥ 1"),
+            ("SWITCHYARD_DIRECTION_HOLD_SHARE", "1.5", "> 0 and ≤ 1"),
+            ("SWITCHYARD_DIRECTION_HOLD_SHARE", "0", "> 0 and ≤ 1"),
         ] {
             let err = budget(&[(key, value)]).unwrap_err().to_string();
             assert!(err.starts_with(key) && err.contains(expected), "{key}={value}: {err}");

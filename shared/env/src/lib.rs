@@ -10,11 +10,18 @@
 //!   exchange); SigV4 signing does not touch the TLS provider at all.
 //!
 //! Always:
+//! - [`Env`]: the one reader of settings for the router, the scaler and the worker — typed
+//!   getters (strings, numbers within a range, durations, choices, flags, lists) over any key →
+//!   value lookup, each refusing a bad value with one [`ConfigError`] naming the key and what is
+//!   allowed.
 //! - [`init_lambda_logs`]: the subscriber `lambda_runtime` would install, without `EnvFilter` (and
 //!   the regex engine it brings): Lambda's advanced logging controls set one level, not directives.
 
+mod reader;
 #[cfg(feature = "sdk")]
 mod sdk;
+
+pub use reader::{ConfigError, Env, Number};
 #[cfg(feature = "sdk")]
 pub use sdk::{https_client, sdk_config};
 

@@ -19,17 +19,8 @@
 
 use std::time::Duration;
 
-/// Why the configuration was refused.
-#[derive(Debug, thiserror::Error)]
-#[error("{key}: {message}")]
-pub struct ConfigError {
-    pub key: &'static str,
-    pub message: String,
-}
-
-fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError { key, message: message.into() }
-}
+pub use switchyard_env::ConfigError;
+use switchyard_env::Env;
 
 /// Which instance this worker runs on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,43 +74,41 @@ impl WorkerConfig {
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let number = |key: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| {
-            let value = match get(key) {
-                None => default,
-                Some(v) => v.trim().parse().map_err(|_| invalid(key, format!("expected a whole number, got {v:?}")))?,
-            };
-            if !range.contains(&value) {
-                return Err(invalid(key, format!("{value} is outside {}..={}", range.start(), range.end())));
-            }
-            Ok(value)
-        };
-        let queue_url = get("SWITCHYARD_QUEUE_URL")
+        let env = Env::new(&get);
+        let queue_url = env
+            .get("SWITCHYARD_QUEUE_URL")
             .filter(|u| u.starts_with("http"))
-            .ok_or_else(|| invalid("SWITCHYARD_QUEUE_URL", "is required: the work queue's URL"))?;
+            .ok_or_else(|| ConfigError::new("SWITCHYARD_QUEUE_URL", "is required: the work queue's URL"))?;
         let mut config = WorkerConfig::new(queue_url);
-        config.concurrency = number("SWITCHYARD_CONCURRENCY", 4, 1..=1024)? as usize;
-        config.batch_size = number("SWITCHYARD_BATCH_SIZE", 10, 1..=10)? as i32;
-        config.wait = Duration::from_secs(number("SWITCHYARD_WAIT_SECS", 20, 0..=20)?);
+        config.concurrency = env.number("SWITCHYARD_CONCURRENCY", config.concurrency, 1..=1024)?;
+        config.batch_size = env.number("SWITCHYARD_BATCH_SIZE", config.batch_size, 1..=10)?;
+        config.wait = env.duration_secs("SWITCHYARD_WAIT_SECS", config.wait, 0..=20)?;
         // SQS allows up to 12 hours; at least 2 s leaves the heartbeat a second to act.
-        config.visibility = Duration::from_secs(number("SWITCHYARD_VISIBILITY_SECS", 30, 2..=43_200)?);
-        config.retry_delay = match get("SWITCHYARD_RETRY_DELAY_SECS") {
+        config.visibility = env.duration_secs("SWITCHYARD_VISIBILITY_SECS", config.visibility, 2..=43_200)?;
+        config.retry_delay = match env.get("SWITCHYARD_RETRY_DELAY_SECS") {
             None => None,
-            Some(_) => Some(Duration::from_secs(number("SWITCHYARD_RETRY_DELAY_SECS", 0, 0..=43_200)?)),
+            Some(_) => Some(env.duration_secs("SWITCHYARD_RETRY_DELAY_SECS", Duration::ZERO, 0..=43_200)?),
         };
-        config.stop_deadline = Duration::from_secs(number("SWITCHYARD_STOP_DEADLINE_SECS", 30, 0..=3_600)?);
-        config.instance = match get("SWITCHYARD_INSTANCE_ID").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
+        config.stop_deadline = env.duration_secs("SWITCHYARD_STOP_DEADLINE_SECS", config.stop_deadline, 0..=3_600)?;
+        config.instance = match env.string("SWITCHYARD_INSTANCE_ID") {
             None => None,
             Some(v) if v == "imds" => Some(InstanceSource::Metadata),
             Some(v) if v.starts_with("i-") && v.len() <= 19 => Some(InstanceSource::Id(v)),
             Some(v) => {
-                return Err(invalid("SWITCHYARD_INSTANCE_ID", format!("{v:?} is not an instance id (i-…) or `imds`")));
+                return Err(ConfigError::new(
+                    "SWITCHYARD_INSTANCE_ID",
+                    format!("{v:?} is not an instance id (i-…) or `imds`"),
+                ));
             }
         };
-        config.protection_idle = Duration::from_secs(number("SWITCHYARD_PROTECTION_IDLE_SECS", 5, 0..=3_600)?);
-        config.lifecycle_check = Duration::from_secs(number("SWITCHYARD_LIFECYCLE_CHECK_SECS", 10, 1..=3_600)?);
-        config.fleet = get("SWITCHYARD_FLEET").map(|f| f.trim().to_owned()).filter(|f| !f.is_empty());
-        config.namespace = get("SWITCHYARD_METRICS_NAMESPACE").unwrap_or(config.namespace);
-        config.activity_interval = Duration::from_secs(number("SWITCHYARD_ACTIVITY_INTERVAL_SECS", 10, 1..=3_600)?);
+        config.protection_idle =
+            env.duration_secs("SWITCHYARD_PROTECTION_IDLE_SECS", config.protection_idle, 0..=3_600)?;
+        config.lifecycle_check =
+            env.duration_secs("SWITCHYARD_LIFECYCLE_CHECK_SECS", config.lifecycle_check, 1..=3_600)?;
+        config.fleet = env.string("SWITCHYARD_FLEET");
+        config.namespace = env.get("SWITCHYARD_METRICS_NAMESPACE").unwrap_or(config.namespace);
+        config.activity_interval =
+            env.duration_secs("SWITCHYARD_ACTIVITY_INTERVAL_SECS", config.activity_interval, 1..=3_600)?;
         Ok(config)
     }
 }
@@ -150,8 +139,8 @@ mod tests {
         let q = ("SWITCHYARD_QUEUE_URL", "http://q");
         let cases: [(&[(&str, &str)], &str); 5] = [
             (&[], "SWITCHYARD_QUEUE_URL"),
-            (&[q, ("SWITCHYARD_BATCH_SIZE", "11")], "SWITCHYARD_BATCH_SIZE: 11 is outside 1..=10"),
-            (&[q, ("SWITCHYARD_WAIT_SECS", "x")], "SWITCHYARD_WAIT_SECS: expected a whole number"),
+            (&[q, ("SWITCHYARD_BATCH_SIZE", "11")], "SWITCHYARD_BATCH_SIZE: expected a whole number within 1..=10"),
+            (&[q, ("SWITCHYARD_WAIT_SECS", "x")], "SWITCHYARD_WAIT_SECS: expected whole seconds"),
             (&[q, ("SWITCHYARD_VISIBILITY_SECS", "1")], "SWITCHYARD_VISIBILITY_SECS"),
             (&[q, ("SWITCHYARD_INSTANCE_ID", "web-1")], "not an instance id"),
         ];

@@ -27,6 +27,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use switchyard_algorithms::checks::{CheckConfig, Matcher};
+use switchyard_env::Env;
 
 use crate::config::ConfigError;
 
@@ -53,56 +54,44 @@ impl CheckerConfig {
 
     /// From any key → value lookup (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let invalid = |key: &'static str, message: String| ConfigError { key, message };
-        let number = |key: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| {
-            let n = match get(key) {
-                None => default,
-                Some(v) => v.trim().parse().map_err(|_| invalid(key, format!("expected a whole number, got {v:?}")))?,
-            };
-            if range.contains(&n) {
-                Ok(n)
-            } else {
-                Err(invalid(key, format!("must be within {}..={}, got {n}", range.start(), range.end())))
-            }
-        };
-        let groups: Vec<String> = get("SWITCHYARD_CHECK_GROUPS")
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|g| !g.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let env = Env::new(&get);
+        let groups = env.list("SWITCHYARD_CHECK_GROUPS").unwrap_or_default();
         if groups.is_empty() {
-            return Err(invalid("SWITCHYARD_CHECK_GROUPS", "names no Auto Scaling group".into()));
+            return Err(ConfigError::new("SWITCHYARD_CHECK_GROUPS", "names no Auto Scaling group"));
         }
-        let threshold = |key: &'static str, default: u64| {
-            number(key, default, 2..=10).map(|n| NonZeroU32::new(n as u32).unwrap_or(NonZeroU32::MIN))
+        let threshold = |key: &'static str, default: u32| {
+            env.number(key, default, 2..=10).map(|n| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
         };
-        let matcher_text = get("SWITCHYARD_HEALTH_CHECK_MATCHER").unwrap_or_else(|| "200".into());
+        let matcher_text = env.get("SWITCHYARD_HEALTH_CHECK_MATCHER").unwrap_or_else(|| "200".into());
         let check = CheckConfig {
-            path: get("SWITCHYARD_HEALTH_CHECK_PATH").unwrap_or_else(|| "/".into()),
-            interval: Duration::from_secs(number("SWITCHYARD_HEALTH_CHECK_INTERVAL_SECS", 30, 5..=300)?),
-            timeout: Duration::from_secs(number("SWITCHYARD_HEALTH_CHECK_TIMEOUT_SECS", 5, 2..=120)?),
+            path: env.get("SWITCHYARD_HEALTH_CHECK_PATH").unwrap_or_else(|| "/".into()),
+            interval: env.duration_secs("SWITCHYARD_HEALTH_CHECK_INTERVAL_SECS", Duration::from_secs(30), 5..=300)?,
+            timeout: env.duration_secs("SWITCHYARD_HEALTH_CHECK_TIMEOUT_SECS", Duration::from_secs(5), 2..=120)?,
             healthy_threshold: threshold("SWITCHYARD_HEALTHY_THRESHOLD", 5)?,
             unhealthy_threshold: threshold("SWITCHYARD_UNHEALTHY_THRESHOLD", 2)?,
             matcher: Matcher::parse(&matcher_text)
-                .map_err(|e| invalid("SWITCHYARD_HEALTH_CHECK_MATCHER", e.to_string()))?,
-            fail_open_share: number("SWITCHYARD_HEALTH_FAIL_OPEN_PERCENT", 100, 1..=100)? as f64 / 100.0,
+                .map_err(|e| ConfigError::new("SWITCHYARD_HEALTH_CHECK_MATCHER", e.to_string()))?,
+            fail_open_share: f64::from(env.number("SWITCHYARD_HEALTH_FAIL_OPEN_PERCENT", 100_u32, 1..=100)?) / 100.0,
         }
         .validate()
-        .map_err(|e| invalid("SWITCHYARD_HEALTH_CHECK_TIMEOUT_SECS", e.to_string()))?;
-        let ttl = Duration::from_secs(number("SWITCHYARD_DISCOVERY_TTL_SECS", 10, 0..=3600)?);
-        let request_limit = Duration::from_millis(number("SWITCHYARD_TIMEOUT_MS", 25_000, 1..=900_000)?);
+        .map_err(|e| ConfigError::new("SWITCHYARD_HEALTH_CHECK_TIMEOUT_SECS", e.to_string()))?;
+        let ttl = env.duration_secs("SWITCHYARD_DISCOVERY_TTL_SECS", Duration::from_secs(10), 0..=3600)?;
+        let request_limit = env.duration_ms("SWITCHYARD_TIMEOUT_MS", Duration::from_millis(25_000), 1..=900_000)?;
         Ok(CheckerConfig {
             groups,
-            port: number("SWITCHYARD_TARGET_PORT", 80, 1..=65_535)? as u16,
-            endpoint_tag: get("SWITCHYARD_ENDPOINT_TAG").unwrap_or_else(|| "switchyard:endpoint".into()),
+            port: env.number("SWITCHYARD_TARGET_PORT", 80, 1..=u16::MAX)?,
+            endpoint_tag: env.get("SWITCHYARD_ENDPOINT_TAG").unwrap_or_else(|| "switchyard:endpoint".into()),
             check,
-            drain_hook: get("SWITCHYARD_DRAIN_HOOK").unwrap_or_else(|| "switchyard-drain".into()),
-            deregistration_delay: Duration::from_secs(number("SWITCHYARD_DEREGISTRATION_DELAY_SECS", 300, 0..=3600)?),
+            drain_hook: env.get("SWITCHYARD_DRAIN_HOOK").unwrap_or_else(|| "switchyard-drain".into()),
+            deregistration_delay: env.duration_secs(
+                "SWITCHYARD_DEREGISTRATION_DELAY_SECS",
+                Duration::from_secs(300),
+                0..=3600,
+            )?,
             quiet_after: ttl + request_limit,
-            run_for: Duration::from_secs(number("SWITCHYARD_CHECK_RUN_SECS", 55, 1..=900)?),
-            namespace: get("SWITCHYARD_METRICS_NAMESPACE")
+            run_for: env.duration_secs("SWITCHYARD_CHECK_RUN_SECS", Duration::from_secs(55), 1..=900)?,
+            namespace: env
+                .get("SWITCHYARD_METRICS_NAMESPACE")
                 .unwrap_or_else(|| switchyard_metrics::DEFAULT_NAMESPACE.into()),
         })
     }

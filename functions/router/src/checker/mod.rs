@@ -157,12 +157,13 @@ impl Checker {
             // Failing open: no target is marked unhealthy, and marks already made are lifted.
             let shown = if fleet.fail_open && *verdict == Verdict::Unhealthy { Verdict::Healthy } else { *verdict };
             let tagged = member.verdict.map(|(v, _)| v);
-            if shown != Verdict::Initial && tagged != Some(shown) {
-                if let Some(value) = health_tag_value(shown, now) {
-                    match self.fleets.tag(&member.id, HEALTH_TAG, value).await {
-                        Ok(()) => round.changed.push((member.id.clone(), shown)),
-                        Err(e) => tracing::error!(instance = %member.id, error = %e, "writing the verdict failed"),
-                    }
+            if shown != Verdict::Initial
+                && tagged != Some(shown)
+                && let Some(value) = health_tag_value(shown, now)
+            {
+                match self.fleets.tag(&member.id, HEALTH_TAG, value).await {
+                    Ok(()) => round.changed.push((member.id.clone(), shown)),
+                    Err(e) => tracing::error!(instance = %member.id, error = %e, "writing the verdict failed"),
                 }
             }
             let past_grace = now.since(member.launched_at) >= members.grace_period;
