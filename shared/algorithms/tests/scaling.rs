@@ -82,7 +82,8 @@ fn the_dead_band_compares_the_unrounded_recommendation_with_the_current_size() {
         (1, 1.2, 2),
     ];
     for (current, wanted, desired) in cases {
-        let d = Stabilizer::default().decide(&fleet(current, 0, 100), &unrounded(wanted), &[], busy(), NOW);
+        let history = [HistoryEntry { at: ago(400), recommendation: current, desired: current }];
+        let d = Stabilizer::default().decide(&fleet(current, 0, 100), &unrounded(wanted), &history, busy(), NOW);
         assert_eq!(d.desired, desired, "{current} with {wanted} recommended: {:?}", d.steps);
         if desired == current {
             assert!(matches!(d.deciding_step(), Some(Step::WithinTolerance { .. })), "{:?}", d.steps);
@@ -203,6 +204,26 @@ fn with_the_budget_unspent_a_fleet_follows_its_load() {
 }
 
 #[test]
+fn without_a_whole_window_of_history_nothing_scales_in() {
+    // A scaler just deployed on a running fleet of 10: the HPA's first recommendation is the
+    // current size, so nothing scales in before a scale-down window has passed.
+    let d = Stabilizer::default().decide(&fleet(10, 0, 100), &rec(2), &[], busy(), NOW);
+    assert_eq!(d.desired, 10);
+    let Some(step @ Step::HeldForUnknownWindow { known_for: None, .. }) = d.deciding_step() else {
+        panic!("{:?}", d.steps)
+    };
+    assert_eq!(step.to_string(), "no history of the 300 s scale-down window yet: keep 10");
+    let two_minutes = [HistoryEntry { at: ago(120), recommendation: 2, desired: 10 }];
+    let d = Stabilizer::default().decide(&fleet(10, 0, 100), &rec(2), &two_minutes, busy(), NOW);
+    assert_eq!(d.desired, 10);
+    assert!(d.deciding_step().is_some_and(|s| s.to_string().contains("reaches back 120 s of the 300 s")));
+    let five_minutes = [HistoryEntry { at: ago(300), recommendation: 2, desired: 10 }];
+    assert_eq!(Stabilizer::default().decide(&fleet(10, 0, 100), &rec(2), &five_minutes, busy(), NOW).desired, 2);
+    // Growing needs no window.
+    assert_eq!(Stabilizer::default().decide(&fleet(10, 0, 100), &rec(14), &[], busy(), NOW).desired, 14);
+}
+
+#[test]
 fn scale_in_waits_for_the_highest_recommendation_of_the_window() {
     let history = [
         HistoryEntry { at: ago(400), recommendation: 20, desired: 10 },
@@ -234,10 +255,11 @@ fn the_bounds_clamp_whatever_the_signal() {
 fn an_idle_fleet_goes_to_zero_only_after_the_idle_time() {
     let s = Stabilizer::default();
     let idle = |since: u64| Activity { waiting: 0, backlog_needs: 0, active_now: false, last_active: Some(ago(since)) };
-    let d = s.decide(&fleet(1, 0, 10), &rec(0), &[], idle(200), NOW);
+    let history = [HistoryEntry { at: ago(400), recommendation: 0, desired: 1 }];
+    let d = s.decide(&fleet(1, 0, 10), &rec(0), &history, idle(200), NOW);
     assert_eq!(d.desired, 1);
     assert!(matches!(d.deciding_step(), Some(Step::KeptAwake { .. })));
-    let d = s.decide(&fleet(1, 0, 10), &rec(0), &[], idle(300), NOW);
+    let d = s.decide(&fleet(1, 0, 10), &rec(0), &history, idle(300), NOW);
     assert_eq!(d.desired, 0);
     assert!(matches!(d.deciding_step(), Some(Step::ScaledToZero { .. })));
 }
@@ -401,6 +423,21 @@ proptest! {
             let within = turns[i..].iter().take_while(|&&u| u.since(t) <= Duration::from_secs(3600)).count();
             prop_assert!(within <= 2, "{within} turns within the hour from {:?}: {:?}", t, turns);
         }
+    }
+
+    /// However low the recommendation and whatever the fleet did, a history younger than the
+    /// scale-down window never lets it shrink (but for its maximum).
+    #[test]
+    fn no_scale_in_before_the_history_reaches_back_a_whole_window(
+        current in 1u32..100, recommended in 0u32..100, idle_s in 0u64..1000,
+        history in prop::collection::vec((0u64..300, 0u32..100, 0u32..100), 0..8),
+    ) {
+        let history: Vec<HistoryEntry> = history.into_iter()
+            .map(|(a, r, d)| HistoryEntry { at: ago(a), recommendation: r, desired: d }).collect();
+        prop_assume!(history.iter().all(|h| NOW.since(h.at) < Duration::from_secs(300)));
+        let idle = Activity { waiting: 0, backlog_needs: 0, active_now: false, last_active: Some(ago(idle_s)) };
+        let d = Stabilizer::default().decide(&fleet(current, 0, 100), &rec(recommended), &history, idle, NOW);
+        prop_assert!(d.desired >= current, "{current} → {}: {:?}", d.desired, d.steps);
     }
 
     #[test]

@@ -126,6 +126,14 @@ pub enum Step {
         pending: u32,
         replicas: u32,
     },
+    /// The history does not reach back a whole scale-down window (a scaler just deployed, a fleet
+    /// just added): what was recommended at the window's start is unknown, so no scale-in yet.
+    HeldForUnknownWindow {
+        /// How far back the history reaches (`None`: no history at all).
+        known_for: Option<Duration>,
+        window: Duration,
+        replicas: u32,
+    },
     /// The highest recommendation within the window (HPA scale-down stabilization).
     StabilizedDown {
         window: Duration,
@@ -312,7 +320,9 @@ impl Default for Stabilizer {
 }
 
 impl Stabilizer {
-    /// How far back the history must reach: the longest window that reads it.
+    /// How far back the history must reach: the longest window that reads it, inclusive. Keep a
+    /// tick at least `scale_down_window` old: without one the window counts as unknown and no
+    /// scale-in happens ([`Step::HeldForUnknownWindow`]).
     pub fn history_needed(&self) -> Duration {
         self.scale_down_window
             .max(self.scale_up.period)
@@ -352,6 +362,16 @@ impl Stabilizer {
             steps.push(Step::HeldForWarmUp { pending: fleet.pending, replicas: n });
         }
 
+        // The HPA records the current size as a new autoscaler's first recommendation
+        // (`recordInitialRecommendation`, pkg/controller/podautoscaler/horizontal.go): until the
+        // history holds a tick a whole window old, the window's start is unknown and no scale-in
+        // goes below the current size.
+        let window_known = history.iter().any(|h| h.at + self.scale_down_window <= now);
+        if n < current && !window_known {
+            n = current;
+            let known_for = history.iter().map(|h| now.since(h.at)).max();
+            steps.push(Step::HeldForUnknownWindow { known_for, window: self.scale_down_window, replicas: n });
+        }
         if n < current {
             let highest = within(self.scale_down_window).map(|h| h.recommendation).fold(n, u32::max);
             let stabilized = highest.min(current);
@@ -438,6 +458,15 @@ impl std::fmt::Display for Step {
             Step::HeldForWarmUp { pending, replicas } => {
                 write!(f, "{pending} instance(s) still booting: keep {replicas}")
             }
+            Step::HeldForUnknownWindow { known_for, window, replicas } => match known_for {
+                Some(known_for) => write!(
+                    f,
+                    "the history reaches back {} s of the {} s scale-down window: keep {replicas}",
+                    known_for.as_secs(),
+                    window.as_secs()
+                ),
+                None => write!(f, "no history of the {} s scale-down window yet: keep {replicas}", window.as_secs()),
+            },
             Step::StabilizedDown { window, highest, replicas } => write!(
                 f,
                 "highest recommendation in the last {} s was {highest}: scale in only to {replicas}",
