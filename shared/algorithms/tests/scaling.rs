@@ -177,11 +177,63 @@ fn a_small_scale_in_that_would_turn_the_fleet_again_waits_once_the_budget_is_spe
 }
 
 #[test]
-fn a_large_scale_in_goes_ahead_whatever_the_budget() {
+fn a_large_scale_in_of_a_load_that_has_not_flapped_goes_ahead() {
     // Freeing 8 of 12 (two thirds): the load has clearly fallen.
     let history = sizes(&[(50, 10), (40, 8), (20, 12)]);
     let d = Stabilizer::default().decide(&fleet(12, 0, 100), &rec(4), &history, busy(), NOW);
     assert_eq!(d.desired, 4, "{:?}", d.steps);
+}
+
+/// A sawtooth's first tooth: 44 instances scaled in to 9 as the next ramp began, and out again a
+/// minute later; the fleet has followed the ramp to 46 since.
+const FLAPPED: [(u64, u32); 6] = [(58, 44), (57, 9), (56, 12), (50, 20), (40, 30), (30, 46)];
+
+#[test]
+fn once_the_fleet_has_flapped_a_large_scale_in_that_would_turn_it_waits() {
+    // One direction change this hour; 46 → 8 frees 83 % of the fleet, but the last scale-in of
+    // this size was undone within the scale-down window: the load comes back.
+    let d = Stabilizer::default().decide(&fleet(46, 0, 100), &rec(8), &sizes(&FLAPPED), busy(), NOW);
+    assert_eq!(d.desired, 46);
+    let Some(step @ Step::HeldAfterFlap { changes: 1, budget: 2, undone_from: 44, .. }) = d.deciding_step() else {
+        panic!("{:?}", d.steps)
+    };
+    assert!(step.to_string().contains("a scale-in from 44 was undone within 300 s: the load comes back"), "{step}");
+}
+
+#[test]
+fn a_scale_in_undone_only_after_the_scale_down_window_is_no_flap() {
+    // The same sizes, but the fleet grew again ten minutes after scaling in: the load fell, then
+    // rose; it did not undo the scale-in at once.
+    let history = sizes(&[(58, 44), (57, 9), (47, 12), (40, 30), (30, 46)]);
+    let d = Stabilizer::default().decide(&fleet(46, 0, 100), &rec(8), &history, busy(), NOW);
+    assert_eq!(d.desired, 8, "{:?}", d.steps);
+}
+
+#[test]
+fn a_small_fleets_flap_says_nothing_about_a_large_one() {
+    // A flash sale's aftershock: 20 trimmed to 19 a minute before it took the fleet to 96. The
+    // scale-in undone was from less than half of 96: going back to 10 goes ahead.
+    let history = sizes(&[(50, 100), (30, 20), (12, 19), (11, 35), (10, 96)]);
+    let d = Stabilizer::default().decide(&fleet(96, 0, 100), &rec(10), &history, busy(), NOW);
+    assert_eq!(d.desired, 10, "{:?}", d.steps);
+}
+
+#[test]
+fn flaps_are_found_within_the_window_between_running_sizes_only() {
+    let budget = DirectionBudget::default();
+    let within = Duration::from_secs(300);
+    // (history, current, the size the latest flap's scale-in started from)
+    type Case<'a> = (&'a [(u64, u32)], u32, Option<u32>);
+    let cases: [Case<'_>; 5] = [
+        (&FLAPPED, 46, Some(44)),
+        (&[(70, 44), (62, 9), (58, 12), (30, 46)], 46, None), // the scale-in is older than the hour
+        (&[(58, 44), (57, 0), (56, 12), (30, 46)], 46, None), // to zero and back: a wake cycle
+        (&[(58, 44), (57, 9), (50, 12), (30, 46)], 46, None), // undone after 7 minutes
+        (&[(58, 44), (57, 20), (56, 9), (55, 12), (30, 46)], 46, Some(44)), // in two steps, then out
+    ];
+    for (history, current, flap) in cases {
+        assert_eq!(budget.flap_within(&sizes(history), current, NOW, within), flap, "{history:?} → {current}");
+    }
 }
 
 #[test]
