@@ -98,9 +98,9 @@ pub mod worker {
 ///
 /// [`FLEET`]: crate::dimension::FLEET
 pub mod scaler {
-    /// The size the fleet's signals ask for before stabilization (Count). Written in both the
-    /// decision lines and the history; read back by the scaler (stabilization window, direction
-    /// budget) and by the dashboard.
+    /// The size the fleet's signals ask for before stabilization (Count), in the history only:
+    /// one datapoint per tick, written before the resize and never by a dry run. Read back by the
+    /// scaler (stabilization window, direction budget) and by the dashboard.
     pub const RECOMMENDATION: &str = "Recommendation";
     /// The size the tick set (Count), in the decision lines. Read by the dashboard.
     pub const DESIRED: &str = "Desired";
