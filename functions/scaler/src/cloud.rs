@@ -60,6 +60,17 @@ pub struct HistoryPoint {
     pub last_active: Time,
 }
 
+/// What the history records for one point, by [`dimension::FLEET`]: each metric's name and value.
+/// The only writer of these series: the decision lines ([`crate::emf::decision`]) write none of
+/// them, so CloudWatch gets each value once.
+pub fn history_metrics(p: &HistoryPoint) -> [(&'static str, f64); 3] {
+    [
+        (scaler::RECOMMENDATION, f64::from(p.recommendation)),
+        (scaler::DESIRED_CAPACITY, f64::from(p.desired)),
+        (scaler::LAST_ACTIVE, (p.last_active.as_millis() / 1000) as f64),
+    ]
+}
+
 /// An AWS call that failed, with the SDK's full context.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{operation}: {message}")]
@@ -276,16 +287,8 @@ impl Cloud for AwsCloud {
                 .storage_resolution(if high_resolution { 1 } else { 60 })
                 .build()
         };
-        let data: Vec<MetricDatum> = points
-            .iter()
-            .flat_map(|p| {
-                [
-                    datum(p, scaler::RECOMMENDATION, f64::from(p.recommendation)),
-                    datum(p, scaler::DESIRED_CAPACITY, f64::from(p.desired)),
-                    datum(p, scaler::LAST_ACTIVE, (p.last_active.as_millis() / 1000) as f64),
-                ]
-            })
-            .collect();
+        let data: Vec<MetricDatum> =
+            points.iter().flat_map(|p| history_metrics(p).map(|(name, value)| datum(p, name, value))).collect();
         // PutMetricData takes up to 1 000 datums per call; three per fleet.
         for chunk in data.chunks(999) {
             self.cloudwatch

@@ -17,7 +17,9 @@
 //! to the instances they need at the acceptable backlog per instance; or `limited`),
 //! `SWITCHYARD_DIRECTION_BUDGET` (2 direction changes of a running fleet per window, or `off`),
 //! `SWITCHYARD_DIRECTION_WINDOW_SECS` (3600), `SWITCHYARD_DIRECTION_HOLD_SHARE` (0.5: a scale-in
-//! is held for the budget only when its recommendation is at most this share below the fleet),
+//! is held for the budget when its recommendation is at most this share below the fleet, or
+//! whatever its size after a flap: a scale-in from at least half the fleet undone within the
+//! scale-down window),
 //! `SWITCHYARD_SCALE_TO_ZERO_AFTER_SECS` (300, or `never`), `SWITCHYARD_TOLERANCE` (0.1),
 //! `SWITCHYARD_WAKE_FROM_ZERO_SECS` (150: boot + one tick), `SWITCHYARD_SCALE_TO_ZERO_PRIORITY`
 //! (`latency`: keep one instance while traffic is likely when waking is slower than the SLO; or

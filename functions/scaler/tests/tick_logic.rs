@@ -93,6 +93,15 @@ fn key(signal: Signal) -> String {
 
 const NOW: Time = Time::from_secs(1_700_000_000);
 
+/// The history the scaler recorded for fleet 0 at these ticks, each recommending 0 and keeping 1
+/// instance. Reaching back a whole scale-down window (300 s), it lets the fleet scale in.
+fn idle_history(ticks: &[Time]) -> [(String, Series); 2] {
+    [
+        (key(Signal::Recommendation), ticks.iter().map(|&at| (at, 0.0)).collect()),
+        (key(Signal::Desired), ticks.iter().map(|&at| (at, 1.0)).collect()),
+    ]
+}
+
 #[tokio::test]
 async fn one_describe_and_two_metric_reads_for_all_fleets_the_recent_series_and_the_arrivals() {
     let cloud = fake();
@@ -176,7 +185,10 @@ async fn the_idle_clock_is_the_recorded_last_activity_however_irregular_the_tick
     let cloud = Fake {
         groups: vec![group("ga", 1, 0, 20)],
         queues: HashMap::from([("q/a".into(), QueueDepth::default())]),
-        series: HashMap::from([(key(Signal::LastActive), vec![(at(12), last_active_secs), (at(2), last_active_secs)])]),
+        series: [(key(Signal::LastActive), vec![(at(12), last_active_secs), (at(2), last_active_secs)])]
+            .into_iter()
+            .chain(idle_history(&[at(300), at(12), at(2)]))
+            .collect(),
         ..Default::default()
     };
     let report = tick(&cloud, &config, false, NOW).await;
@@ -206,10 +218,13 @@ async fn busy_time_the_workers_report_keeps_the_fleet_awake_when_the_queue_looks
     let cloud = |busy: f64| Fake {
         groups: vec![group("ga", 1, 0, 20)],
         queues: HashMap::from([("q/a".into(), QueueDepth::default())]),
-        series: HashMap::from([
+        series: [
             (key(Signal::LastActive), vec![(at(2), last_active_secs)]),
             (key(Signal::WorkerBusy), vec![(at(68), busy)]),
-        ]),
+        ]
+        .into_iter()
+        .chain(idle_history(&[at(300), at(2)]))
+        .collect(),
         ..Default::default()
     };
     let busy = cloud(0.4);

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use proptest::prelude::*;
@@ -42,8 +43,14 @@ fn known_for(minutes: u64, minutes_ago: &[u64]) -> Vec<MetricSample> {
         .collect()
 }
 
-/// One idle instance, last active `idle_min` minutes ago, nothing waiting.
-fn idle<'a>(sent: &'a [MetricSample], idle_min: u64, history: &'a [HistoryEntry]) -> FleetSignals<'a> {
+/// The scaler's ticks over the last ten minutes, a minute apart, each recommending 0 and keeping
+/// the one instance: a history that reaches back a whole scale-down window.
+static QUIET: LazyLock<Vec<HistoryEntry>> =
+    LazyLock::new(|| (1..=10).rev().map(|m| HistoryEntry { at: ago(m), recommendation: 0, desired: 1 }).collect());
+
+/// One idle instance, last active `idle_min` minutes ago, nothing waiting; the history is
+/// [`QUIET`].
+fn idle(sent: &[MetricSample], idle_min: u64) -> FleetSignals<'_> {
     FleetSignals {
         fleet: FleetState { desired: 1, in_service: 1, pending: 0, bounds: Bounds::new(0, 10).unwrap() },
         queue: Some(QueueDepth::default()),
@@ -52,7 +59,7 @@ fn idle<'a>(sent: &'a [MetricSample], idle_min: u64, history: &'a [HistoryEntry]
         age_of_oldest: &[],
         worker_busy: PeriodSums::default(),
         requests: PeriodSums::default(),
-        history,
+        history: &QUIET,
         last_active: Some(ago(idle_min)),
         now: NOW,
     }
@@ -63,7 +70,7 @@ fn a_fleet_that_wakes_slower_than_its_slo_stays_warm_while_messages_are_likely()
     // Messages every 8 to 12 minutes, the last one 7 minutes ago: waking takes 150 s (> 120 s SLO),
     // and another message is likely within 1.5 × 12 minutes. Idle for 7 minutes: keep one.
     let sent = arrivals(&[7, 17, 25, 37]);
-    let d = decide_fleet(&consumer(), &idle(&sent, 7, &[]), &Tuning::default()).unwrap();
+    let d = decide_fleet(&consumer(), &idle(&sent, 7), &Tuning::default()).unwrap();
     assert_eq!(d.desired(), 1);
     assert_eq!(d.record().desired, 1, "the record keeps what was decided");
     assert!(
@@ -77,7 +84,7 @@ fn a_fleet_that_wakes_slower_than_its_slo_stays_warm_while_messages_are_likely()
 fn once_traffic_is_unlikely_the_fleet_goes_to_zero() {
     // Same gaps, but the last message came 25 minutes ago: more than 1.5 × the longest gap (12).
     let sent = arrivals(&[25, 35, 43, 55]);
-    let d = decide_fleet(&consumer(), &idle(&sent, 25, &[]), &Tuning::default()).unwrap();
+    let d = decide_fleet(&consumer(), &idle(&sent, 25), &Tuning::default()).unwrap();
     assert_eq!(d.desired(), 0, "{:?}", d.decision.steps);
 }
 
@@ -86,11 +93,11 @@ fn a_single_arrival_in_the_window_is_a_gap_to_learn_from() {
     // Nothing for 30 minutes of a fully known hour, then one message 30 minutes ago: the gap
     // before it was at least 30 minutes, so another is likely within 45.
     let sent = arrivals(&[30]);
-    let d = decide_fleet(&consumer(), &idle(&sent, 30, &[]), &Tuning::default()).unwrap();
+    let d = decide_fleet(&consumer(), &idle(&sent, 30), &Tuning::default()).unwrap();
     assert!(matches!(d.decision.deciding_step(), Some(Step::KeptWarmForSlo { .. })), "{:?}", d.decision.steps);
     // 50 minutes ago, after 10 quiet ones: likely within 15 only.
     let sent = arrivals(&[50]);
-    let d = decide_fleet(&consumer(), &idle(&sent, 50, &[]), &Tuning::default()).unwrap();
+    let d = decide_fleet(&consumer(), &idle(&sent, 50), &Tuning::default()).unwrap();
     assert_eq!(d.desired(), 0, "{:?}", d.decision.steps);
 }
 
@@ -98,7 +105,7 @@ fn a_single_arrival_in_the_window_is_a_gap_to_learn_from() {
 fn while_the_arrivals_are_known_for_less_than_the_window_the_fleet_stays_warm() {
     // A scaler deployed 20 minutes ago has seen no message: too little to call traffic unlikely.
     let sent = known_for(20, &[]);
-    let d = decide_fleet(&consumer(), &idle(&sent, 20, &[]), &Tuning::default()).unwrap();
+    let d = decide_fleet(&consumer(), &idle(&sent, 20), &Tuning::default()).unwrap();
     assert_eq!(d.desired(), 1);
     let Some(step @ Step::KeptWarmTrafficUnknown { .. }) = d.decision.deciding_step() else {
         panic!("{:?}", d.decision.steps)
@@ -108,11 +115,11 @@ fn while_the_arrivals_are_known_for_less_than_the_window_the_fleet_stays_warm() 
 
 #[test]
 fn a_quiet_hour_fully_known_lets_the_fleet_go_to_zero() {
-    let d = decide_fleet(&consumer(), &idle(&arrivals(&[]), 60, &[]), &Tuning::default()).unwrap();
+    let d = decide_fleet(&consumer(), &idle(&arrivals(&[]), 60), &Tuning::default()).unwrap();
     assert_eq!(d.desired(), 0, "{:?}", d.decision.steps);
     // With no arrival data at all (a queue CloudWatch has not published for) there is nothing
     // to weigh: the idle time decides.
-    let d = decide_fleet(&consumer(), &idle(&[], 60, &[]), &Tuning::default()).unwrap();
+    let d = decide_fleet(&consumer(), &idle(&[], 60), &Tuning::default()).unwrap();
     assert_eq!(d.desired(), 0, "{:?}", d.decision.steps);
 }
 
@@ -121,7 +128,7 @@ fn cost_first_goes_to_zero_and_says_the_slo_will_be_missed() {
     let sent = arrivals(&[7, 17, 25, 37]);
     let mut tuning = Tuning::default();
     tuning.wake.priority = Priority::Cost;
-    let d = decide_fleet(&consumer(), &idle(&sent, 7, &[]), &tuning).unwrap();
+    let d = decide_fleet(&consumer(), &idle(&sent, 7), &tuning).unwrap();
     assert_eq!(d.desired(), 0);
     let Some(step @ Step::ZeroDespiteSlo { .. }) = d.decision.deciding_step() else { panic!("{:?}", d.decision.steps) };
     assert!(step.to_string().starts_with("cost first"), "{step}");
@@ -132,7 +139,7 @@ fn when_waking_meets_the_slo_the_fleet_goes_to_zero_after_the_idle_time() {
     let sent = arrivals(&[7, 17, 25, 37]);
     let mut tuning = Tuning::default();
     tuning.wake.wake_time = Duration::from_secs(60);
-    let d = decide_fleet(&consumer(), &idle(&sent, 7, &[]), &tuning).unwrap();
+    let d = decide_fleet(&consumer(), &idle(&sent, 7), &tuning).unwrap();
     assert_eq!(d.desired(), 0);
     assert!(matches!(d.decision.deciding_step(), Some(Step::ScaledToZero { .. })));
 }
@@ -141,7 +148,7 @@ fn when_waking_meets_the_slo_the_fleet_goes_to_zero_after_the_idle_time() {
 fn the_arrival_rate_is_the_newest_fresh_sum_over_its_period() {
     // 600 messages in the last published minute → 10/s; 100 waiting, oldest estimated at 10 s.
     let sent = [MetricSample { at: ago(2), value: 600.0 }];
-    let mut signals = idle(&sent, 0, &[]);
+    let mut signals = idle(&sent, 0);
     signals.queue = Some(QueueDepth { visible: 100, ..Default::default() });
     let d = decide_fleet(&consumer(), &signals, &Tuning::default()).unwrap();
     let queue = d.queue.unwrap();
@@ -154,7 +161,7 @@ fn the_arrival_rate_is_the_newest_fresh_sum_over_its_period() {
 fn a_fleet_at_zero_facing_a_dump_starts_what_the_backlog_needs_at_once() {
     // 4 901 messages at 60 per instance need 82; the arrival rate is not published yet. The steps
     // alone allow 10 (0 → 10 → 40 → 100 over three ticks).
-    let mut signals = idle(&[], 0, &[]);
+    let mut signals = idle(&[], 0);
     signals.fleet = FleetState { desired: 0, in_service: 0, pending: 0, bounds: Bounds::new(0, 100).unwrap() };
     signals.queue = Some(QueueDepth { visible: 4901, ..Default::default() });
     let d = decide_fleet(&consumer(), &signals, &Tuning::default()).unwrap();
@@ -166,7 +173,7 @@ fn a_fleet_at_zero_facing_a_dump_starts_what_the_backlog_needs_at_once() {
 fn without_a_backlog_policy_the_slo_gives_the_backlog_per_instance() {
     // 0.5 messages/s × 120 s = 60 messages per instance, as AWS's acceptable backlog.
     let policy = FleetPolicy { backlog: None, ..consumer() };
-    let mut signals = idle(&[], 0, &[]);
+    let mut signals = idle(&[], 0);
     signals.fleet = FleetState { desired: 0, in_service: 0, pending: 0, bounds: Bounds::new(0, 100).unwrap() };
     signals.queue = Some(QueueDepth { visible: 4901, ..Default::default() });
     let d = decide_fleet(&policy, &signals, &Tuning::default()).unwrap();
@@ -176,7 +183,7 @@ fn without_a_backlog_policy_the_slo_gives_the_backlog_per_instance() {
 #[test]
 fn a_fleet_without_any_signal_is_refused() {
     let policy = FleetPolicy { metrics: Vec::new(), backlog: None, slo: None, idle: IdleToZero::Never };
-    let mut signals = idle(&[], 0, &[]);
+    let mut signals = idle(&[], 0);
     signals.queue = None;
     assert!(decide_fleet(&policy, &signals, &Tuning::default()).is_err());
 }
@@ -194,7 +201,7 @@ proptest! {
     ) {
         let minutes_ago: Vec<u64> = minutes_ago.into_iter().filter(|&m| m <= known).collect();
         let sent = known_for(known, &minutes_ago);
-        let d = decide_fleet(&consumer(), &idle(&sent, 60, &[]), &Tuning::default()).unwrap();
+        let d = decide_fleet(&consumer(), &idle(&sent, 60), &Tuning::default()).unwrap();
         let from = known.min(60);
         let in_window: Vec<u64> = minutes_ago.iter().copied().filter(|&m| m <= from).collect();
         let likely = match (in_window.iter().max(), in_window.iter().min()) {

@@ -82,7 +82,8 @@ fn the_dead_band_compares_the_unrounded_recommendation_with_the_current_size() {
         (1, 1.2, 2),
     ];
     for (current, wanted, desired) in cases {
-        let d = Stabilizer::default().decide(&fleet(current, 0, 100), &unrounded(wanted), &[], busy(), NOW);
+        let history = [HistoryEntry { at: ago(400), recommendation: current, desired: current }];
+        let d = Stabilizer::default().decide(&fleet(current, 0, 100), &unrounded(wanted), &history, busy(), NOW);
         assert_eq!(d.desired, desired, "{current} with {wanted} recommended: {:?}", d.steps);
         if desired == current {
             assert!(matches!(d.deciding_step(), Some(Step::WithinTolerance { .. })), "{:?}", d.steps);
@@ -176,11 +177,63 @@ fn a_small_scale_in_that_would_turn_the_fleet_again_waits_once_the_budget_is_spe
 }
 
 #[test]
-fn a_large_scale_in_goes_ahead_whatever_the_budget() {
+fn a_large_scale_in_of_a_load_that_has_not_flapped_goes_ahead() {
     // Freeing 8 of 12 (two thirds): the load has clearly fallen.
     let history = sizes(&[(50, 10), (40, 8), (20, 12)]);
     let d = Stabilizer::default().decide(&fleet(12, 0, 100), &rec(4), &history, busy(), NOW);
     assert_eq!(d.desired, 4, "{:?}", d.steps);
+}
+
+/// A sawtooth's first tooth: 44 instances scaled in to 9 as the next ramp began, and out again a
+/// minute later; the fleet has followed the ramp to 46 since.
+const FLAPPED: [(u64, u32); 6] = [(58, 44), (57, 9), (56, 12), (50, 20), (40, 30), (30, 46)];
+
+#[test]
+fn once_the_fleet_has_flapped_a_large_scale_in_that_would_turn_it_waits() {
+    // One direction change this hour; 46 → 8 frees 83 % of the fleet, but the last scale-in of
+    // this size was undone within the scale-down window: the load comes back.
+    let d = Stabilizer::default().decide(&fleet(46, 0, 100), &rec(8), &sizes(&FLAPPED), busy(), NOW);
+    assert_eq!(d.desired, 46);
+    let Some(step @ Step::HeldAfterFlap { changes: 1, budget: 2, undone_from: 44, .. }) = d.deciding_step() else {
+        panic!("{:?}", d.steps)
+    };
+    assert!(step.to_string().contains("a scale-in from 44 was undone within 300 s: the load comes back"), "{step}");
+}
+
+#[test]
+fn a_scale_in_undone_only_after_the_scale_down_window_is_no_flap() {
+    // The same sizes, but the fleet grew again ten minutes after scaling in: the load fell, then
+    // rose; it did not undo the scale-in at once.
+    let history = sizes(&[(58, 44), (57, 9), (47, 12), (40, 30), (30, 46)]);
+    let d = Stabilizer::default().decide(&fleet(46, 0, 100), &rec(8), &history, busy(), NOW);
+    assert_eq!(d.desired, 8, "{:?}", d.steps);
+}
+
+#[test]
+fn a_small_fleets_flap_says_nothing_about_a_large_one() {
+    // A flash sale's aftershock: 20 trimmed to 19 a minute before it took the fleet to 96. The
+    // scale-in undone was from less than half of 96: going back to 10 goes ahead.
+    let history = sizes(&[(50, 100), (30, 20), (12, 19), (11, 35), (10, 96)]);
+    let d = Stabilizer::default().decide(&fleet(96, 0, 100), &rec(10), &history, busy(), NOW);
+    assert_eq!(d.desired, 10, "{:?}", d.steps);
+}
+
+#[test]
+fn flaps_are_found_within_the_window_between_running_sizes_only() {
+    let budget = DirectionBudget::default();
+    let within = Duration::from_secs(300);
+    // (history, current, the size the latest flap's scale-in started from)
+    type Case<'a> = (&'a [(u64, u32)], u32, Option<u32>);
+    let cases: [Case<'_>; 5] = [
+        (&FLAPPED, 46, Some(44)),
+        (&[(70, 44), (62, 9), (58, 12), (30, 46)], 46, None), // the scale-in is older than the hour
+        (&[(58, 44), (57, 0), (56, 12), (30, 46)], 46, None), // to zero and back: a wake cycle
+        (&[(58, 44), (57, 9), (50, 12), (30, 46)], 46, None), // undone after 7 minutes
+        (&[(58, 44), (57, 20), (56, 9), (55, 12), (30, 46)], 46, Some(44)), // in two steps, then out
+    ];
+    for (history, current, flap) in cases {
+        assert_eq!(budget.flap_within(&sizes(history), current, NOW, within), flap, "{history:?} → {current}");
+    }
 }
 
 #[test]
@@ -200,6 +253,26 @@ fn with_the_budget_unspent_a_fleet_follows_its_load() {
     let off = Stabilizer { direction_budget: None, ..Stabilizer::default() };
     let turned = sizes(&[(50, 10), (40, 8), (20, 12)]);
     assert_eq!(off.decide(&fleet(12, 0, 100), &rec(10), &turned, busy(), NOW).desired, 10);
+}
+
+#[test]
+fn without_a_whole_window_of_history_nothing_scales_in() {
+    // A scaler just deployed on a running fleet of 10: the HPA's first recommendation is the
+    // current size, so nothing scales in before a scale-down window has passed.
+    let d = Stabilizer::default().decide(&fleet(10, 0, 100), &rec(2), &[], busy(), NOW);
+    assert_eq!(d.desired, 10);
+    let Some(step @ Step::HeldForUnknownWindow { known_for: None, .. }) = d.deciding_step() else {
+        panic!("{:?}", d.steps)
+    };
+    assert_eq!(step.to_string(), "no history of the 300 s scale-down window yet: keep 10");
+    let two_minutes = [HistoryEntry { at: ago(120), recommendation: 2, desired: 10 }];
+    let d = Stabilizer::default().decide(&fleet(10, 0, 100), &rec(2), &two_minutes, busy(), NOW);
+    assert_eq!(d.desired, 10);
+    assert!(d.deciding_step().is_some_and(|s| s.to_string().contains("reaches back 120 s of the 300 s")));
+    let five_minutes = [HistoryEntry { at: ago(300), recommendation: 2, desired: 10 }];
+    assert_eq!(Stabilizer::default().decide(&fleet(10, 0, 100), &rec(2), &five_minutes, busy(), NOW).desired, 2);
+    // Growing needs no window.
+    assert_eq!(Stabilizer::default().decide(&fleet(10, 0, 100), &rec(14), &[], busy(), NOW).desired, 14);
 }
 
 #[test]
@@ -234,10 +307,11 @@ fn the_bounds_clamp_whatever_the_signal() {
 fn an_idle_fleet_goes_to_zero_only_after_the_idle_time() {
     let s = Stabilizer::default();
     let idle = |since: u64| Activity { waiting: 0, backlog_needs: 0, active_now: false, last_active: Some(ago(since)) };
-    let d = s.decide(&fleet(1, 0, 10), &rec(0), &[], idle(200), NOW);
+    let history = [HistoryEntry { at: ago(400), recommendation: 0, desired: 1 }];
+    let d = s.decide(&fleet(1, 0, 10), &rec(0), &history, idle(200), NOW);
     assert_eq!(d.desired, 1);
     assert!(matches!(d.deciding_step(), Some(Step::KeptAwake { .. })));
-    let d = s.decide(&fleet(1, 0, 10), &rec(0), &[], idle(300), NOW);
+    let d = s.decide(&fleet(1, 0, 10), &rec(0), &history, idle(300), NOW);
     assert_eq!(d.desired, 0);
     assert!(matches!(d.deciding_step(), Some(Step::ScaledToZero { .. })));
 }
@@ -401,6 +475,21 @@ proptest! {
             let within = turns[i..].iter().take_while(|&&u| u.since(t) <= Duration::from_secs(3600)).count();
             prop_assert!(within <= 2, "{within} turns within the hour from {:?}: {:?}", t, turns);
         }
+    }
+
+    /// However low the recommendation and whatever the fleet did, a history younger than the
+    /// scale-down window never lets it shrink (but for its maximum).
+    #[test]
+    fn no_scale_in_before_the_history_reaches_back_a_whole_window(
+        current in 1u32..100, recommended in 0u32..100, idle_s in 0u64..1000,
+        history in prop::collection::vec((0u64..300, 0u32..100, 0u32..100), 0..8),
+    ) {
+        let history: Vec<HistoryEntry> = history.into_iter()
+            .map(|(a, r, d)| HistoryEntry { at: ago(a), recommendation: r, desired: d }).collect();
+        prop_assume!(history.iter().all(|h| NOW.since(h.at) < Duration::from_secs(300)));
+        let idle = Activity { waiting: 0, backlog_needs: 0, active_now: false, last_active: Some(ago(idle_s)) };
+        let d = Stabilizer::default().decide(&fleet(current, 0, 100), &rec(recommended), &history, idle, NOW);
+        prop_assert!(d.desired >= current, "{current} → {}: {:?}", d.desired, d.steps);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! All of them live in one namespace, `SWITCHYARD_METRICS_NAMESPACE` ([`DEFAULT_NAMESPACE`]
 //! unless set), which the router, the scaler and the workers all read.
 //! `template.yaml` names some of them too (dashboard, alarms): it cannot use these constants, so
-//! a rename here is also a rename there.
+//! a rename here is also a rename there; `tests/template.rs` fails on a name the template uses in
+//! this namespace that is not one of them ([`METRIC_NAMES`], [`DIMENSION_NAMES`]).
 
 pub mod emf;
 
@@ -98,9 +99,9 @@ pub mod worker {
 ///
 /// [`FLEET`]: crate::dimension::FLEET
 pub mod scaler {
-    /// The size the fleet's signals ask for before stabilization (Count). Written in both the
-    /// decision lines and the history; read back by the scaler (stabilization window, direction
-    /// budget) and by the dashboard.
+    /// The size the fleet's signals ask for before stabilization (Count), in the history only:
+    /// one datapoint per tick, written before the resize and never by a dry run. Read back by the
+    /// scaler (stabilization window, direction budget) and by the dashboard.
     pub const RECOMMENDATION: &str = "Recommendation";
     /// The size the tick set (Count), in the decision lines. Read by the dashboard.
     pub const DESIRED: &str = "Desired";
@@ -141,4 +142,73 @@ pub mod checker {
     /// Leaving instances whose terminating lifecycle action was completed (Count), quiet or at
     /// the deregistration delay. Read by the dashboard.
     pub const DRAINED: &str = "DrainsCompleted";
+}
+
+/// Every metric name of the contract, for readers that cannot use the constants (the template's
+/// dashboard and alarms). A unit test keeps it complete.
+pub const METRIC_NAMES: &[&str] = &[
+    router::REQUESTS,
+    router::NO_TARGET,
+    router::JOBS_QUEUED,
+    router::JOBS_REFUSED,
+    router::PICKS,
+    router::RETRIES,
+    router::ERRORS,
+    router::UPSTREAM_LATENCY,
+    router::ROUTES_REJECTED,
+    router::WAKES,
+    router::WAKE_HOLD_TIME,
+    worker::RECEIVED,
+    worker::PROCESSED,
+    worker::FAILED,
+    worker::BUSY_SECONDS,
+    worker::ALIVE,
+    scaler::RECOMMENDATION,
+    scaler::DESIRED,
+    scaler::DESIRED_CAPACITY,
+    scaler::IN_SERVICE,
+    scaler::BACKLOG_PER_INSTANCE,
+    scaler::AGE_OF_OLDEST_MESSAGE,
+    scaler::LAST_ACTIVE,
+    scaler::FLEET_FAILURES,
+    checker::HEALTHY_HOST_COUNT,
+    checker::UNHEALTHY_HOST_COUNT,
+    checker::FAIL_OPEN,
+    checker::REPLACED,
+    checker::DRAINED,
+];
+
+/// Every dimension name of the contract, as [`METRIC_NAMES`] for metrics.
+pub const DIMENSION_NAMES: &[&str] = &[dimension::GROUP, dimension::FLEET, dimension::INSTANCE_ID, dimension::TARGET];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `pub const` of the metric modules is in [`METRIC_NAMES`], every one of `dimension` in
+    /// [`DIMENSION_NAMES`], and nothing else is: read from this file's own text.
+    #[test]
+    fn the_lists_hold_every_name_of_the_contract() {
+        let (mut metrics, mut dimensions) = (Vec::new(), Vec::new());
+        let mut module = "";
+        for line in include_str!("lib.rs").lines() {
+            if let Some(name) = line.strip_prefix("pub mod ").and_then(|l| l.strip_suffix(" {")) {
+                module = name;
+            } else if line.starts_with('}') {
+                module = "";
+            }
+            let Some(value) = line.trim().strip_prefix("pub const ").and_then(|c| c.split('"').nth(1)) else {
+                continue;
+            };
+            match module {
+                "router" | "worker" | "scaler" | "checker" => metrics.push(value),
+                "dimension" => dimensions.push(value),
+                _ => {}
+            }
+        }
+        assert_eq!(metrics.len(), METRIC_NAMES.len(), "{metrics:?}");
+        assert!(metrics.iter().all(|m| METRIC_NAMES.contains(m)), "{metrics:?}");
+        assert_eq!(dimensions.len(), DIMENSION_NAMES.len(), "{dimensions:?}");
+        assert!(dimensions.iter().all(|d| DIMENSION_NAMES.contains(d)), "{dimensions:?}");
+    }
 }

@@ -126,6 +126,14 @@ pub enum Step {
         pending: u32,
         replicas: u32,
     },
+    /// The history does not reach back a whole scale-down window (a scaler just deployed, a fleet
+    /// just added): what was recommended at the window's start is unknown, so no scale-in yet.
+    HeldForUnknownWindow {
+        /// How far back the history reaches (`None`: no history at all).
+        known_for: Option<Duration>,
+        window: Duration,
+        replicas: u32,
+    },
     /// The highest recommendation within the window (HPA scale-down stabilization).
     StabilizedDown {
         window: Duration,
@@ -138,6 +146,17 @@ pub enum Step {
         changes: u32,
         budget: u32,
         window: Duration,
+        replicas: u32,
+    },
+    /// A scale-in that would turn a scale-out around, with `changes` direction changes already
+    /// within the window, when the fleet has flapped within it: a scale-in from `undone_from`
+    /// (at least half the fleet) was undone within `undone_within`. The load comes back.
+    HeldAfterFlap {
+        changes: u32,
+        budget: u32,
+        window: Duration,
+        undone_from: u32,
+        undone_within: Duration,
         replicas: u32,
     },
     RateLimitedUp {
@@ -225,16 +244,26 @@ impl Decision {
 }
 
 /// At most `changes` direction changes of a running fleet within `window`: once the window holds
-/// `changes − 1`, a small scale-in (the recommendation at most `hold_at_most` of the fleet below
-/// it) that would turn a scale-out around waits — it and the scale-out that may follow would exceed the budget. A
-/// scale-out never waits: the SLO comes first. Nor does a larger scale-in: the load has clearly
-/// fallen, and holding would pay for many idle instances (a fleet of 100 after a spike). Going to
-/// zero and waking from it are not counted, nor held: scale to zero has its own idle time.
+/// `changes − 1`, a scale-in that would turn a scale-out around waits — it and the scale-out that
+/// may follow would exceed the budget — if that scale-out is likely:
+/// - the scale-in is small (the recommendation at most `hold_at_most` of the fleet below it): the
+///   load has barely fallen;
+/// - or the fleet has flapped within the window ([`DirectionBudget::flap_within`]): a scale-in
+///   from at least half its current size was undone within the scale-down window. A load that
+///   comes back at once after falling (periodic producers, a sawtooth) comes back again.
+///
+/// A scale-out never waits: the SLO comes first. Nor does a larger scale-in of a load that has
+/// not flapped: the load has clearly fallen, and holding would pay for many idle instances (a
+/// fleet of 100 after a spike). Going to zero and waking from it are not counted, nor held: scale
+/// to zero has its own idle time.
 ///
 /// A fleet that turns often pays twice for each turn: instances removed boot again (paid, not
 /// serving) when the load comes back, and the SLO is at risk for a boot's time. Cluster
 /// Autoscaler's `--scale-down-delay-after-add` and AWS's scale-in cooldown curb the same thing
-/// with a fixed delay; a budget lets a fleet follow its load until it starts to flap.
+/// with a fixed delay, as the HPA's stabilization window does ("prevent flapping", Kubernetes
+/// API `autoscaling/v2` `HPAScalingRules`); a delay shorter than a load's period lets the fleet
+/// flap every period. A budget lets a fleet follow its load until it
+/// starts to flap, then holds until its turns age out of the window.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DirectionBudget {
     pub changes: u32,
@@ -246,7 +275,7 @@ pub struct DirectionBudget {
 
 impl Default for DirectionBudget {
     /// Two per hour (a fleet may follow one burst out and back in each hour); a scale-in is held
-    /// only when the load needs at least half the fleet.
+    /// when the load needs at least half the fleet, or after a flap.
     fn default() -> Self {
         DirectionBudget { changes: 2, window: Duration::from_secs(3600), hold_at_most: 0.5 }
     }
@@ -260,11 +289,8 @@ impl DirectionBudget {
     /// change has no direction to turn.
     pub fn changes_within(&self, history: &[HistoryEntry], current: u32, now: Time) -> (u32, Option<bool>) {
         let from = now - self.window;
-        let mut entries: Vec<(Time, u32)> = history.iter().filter(|h| h.at < now).map(|h| (h.at, h.desired)).collect();
-        entries.sort_by_key(|&(at, _)| at);
-        entries.push((now, current));
         let (mut changes, mut last, mut previous): (u32, Option<bool>, Option<u32>) = (0, None, None);
-        for (at, size) in entries {
+        for (at, size) in sizes(history, current, now) {
             if let Some(p) = previous.filter(|&p| p != size) {
                 if p == 0 || size == 0 {
                     last = None;
@@ -280,6 +306,51 @@ impl DirectionBudget {
         }
         (changes, last)
     }
+
+    /// Whether the fleet flapped within the window, and from which size: a scale-in from at least
+    /// half of `current`, to a running size, followed by a scale-out within `undone_within`
+    /// (before any change to or from zero). The latest such scale-in's starting size. A smaller
+    /// scale-in undone (a fleet of 20 trimmed to 19 before a burst that takes it to 96) says
+    /// nothing about a fleet of 96.
+    pub fn flap_within(
+        &self,
+        history: &[HistoryEntry],
+        current: u32,
+        now: Time,
+        undone_within: Duration,
+    ) -> Option<u32> {
+        let from = now - self.window;
+        let sizes = sizes(history, current, now);
+        let undone = |i: usize| {
+            let (at, mut size) = sizes[i];
+            for &(later, next) in &sizes[i + 1..] {
+                if later.since(at) > undone_within || next == 0 {
+                    return false;
+                }
+                if next > size {
+                    return true;
+                }
+                size = next;
+            }
+            false
+        };
+        (1..sizes.len())
+            .rev()
+            .filter(|&i| {
+                let ((_, before), (at, after)) = (sizes[i - 1], sizes[i]);
+                at >= from && after > 0 && after < before && 2 * u64::from(before) >= u64::from(current)
+            })
+            .find(|&i| undone(i))
+            .map(|i| sizes[i - 1].1)
+    }
+}
+
+/// The desired sizes of the history before `now`, oldest first, then `current` at `now`.
+fn sizes(history: &[HistoryEntry], current: u32, now: Time) -> Vec<(Time, u32)> {
+    let mut sizes: Vec<(Time, u32)> = history.iter().filter(|h| h.at < now).map(|h| (h.at, h.desired)).collect();
+    sizes.sort_by_key(|&(at, _)| at);
+    sizes.push((now, current));
+    sizes
 }
 
 /// Turns recommendations into desired capacities.
@@ -312,7 +383,9 @@ impl Default for Stabilizer {
 }
 
 impl Stabilizer {
-    /// How far back the history must reach: the longest window that reads it.
+    /// How far back the history must reach: the longest window that reads it, inclusive. Keep a
+    /// tick at least `scale_down_window` old: without one the window counts as unknown and no
+    /// scale-in happens ([`Step::HeldForUnknownWindow`]).
     pub fn history_needed(&self) -> Duration {
         self.scale_down_window
             .max(self.scale_up.period)
@@ -352,6 +425,16 @@ impl Stabilizer {
             steps.push(Step::HeldForWarmUp { pending: fleet.pending, replicas: n });
         }
 
+        // The HPA records the current size as a new autoscaler's first recommendation
+        // (`recordInitialRecommendation`, pkg/controller/podautoscaler/horizontal.go): until the
+        // history holds a tick a whole window old, the window's start is unknown and no scale-in
+        // goes below the current size.
+        let window_known = history.iter().any(|h| h.at + self.scale_down_window <= now);
+        if n < current && !window_known {
+            n = current;
+            let known_for = history.iter().map(|h| now.since(h.at)).max();
+            steps.push(Step::HeldForUnknownWindow { known_for, window: self.scale_down_window, replicas: n });
+        }
         if n < current {
             let highest = within(self.scale_down_window).map(|h| h.recommendation).fold(n, u32::max);
             let stabilized = highest.min(current);
@@ -369,14 +452,25 @@ impl Stabilizer {
             // How far the load has fallen: the recommendation's, not the window's first step down
             // (after a burst of 100 the window steps 100 → 81 → 76 → 17 for a load needing 15).
             let freed = f64::from(current - recommendation.replicas.min(n)) / f64::from(current);
-            if last == Some(true) && changes + 2 > budget.changes && freed <= budget.hold_at_most {
-                n = current;
-                steps.push(Step::HeldForDirectionBudget {
-                    changes,
-                    budget: budget.changes,
-                    window: budget.window,
-                    replicas: n,
-                });
+            // Turning now is affordable only if no scale-out follows: one is likely after a small
+            // scale-in, or once the fleet has flapped.
+            if last == Some(true) && changes + 2 > budget.changes {
+                let (budget_changes, window) = (budget.changes, budget.window);
+                let undone_within = self.scale_down_window;
+                if freed <= budget.hold_at_most {
+                    n = current;
+                    steps.push(Step::HeldForDirectionBudget { changes, budget: budget_changes, window, replicas: n });
+                } else if let Some(undone_from) = budget.flap_within(history, current, now, undone_within) {
+                    n = current;
+                    steps.push(Step::HeldAfterFlap {
+                        changes,
+                        budget: budget_changes,
+                        window,
+                        undone_from,
+                        undone_within,
+                        replicas: n,
+                    });
+                }
             }
         }
 
@@ -438,6 +532,15 @@ impl std::fmt::Display for Step {
             Step::HeldForWarmUp { pending, replicas } => {
                 write!(f, "{pending} instance(s) still booting: keep {replicas}")
             }
+            Step::HeldForUnknownWindow { known_for, window, replicas } => match known_for {
+                Some(known_for) => write!(
+                    f,
+                    "the history reaches back {} s of the {} s scale-down window: keep {replicas}",
+                    known_for.as_secs(),
+                    window.as_secs()
+                ),
+                None => write!(f, "no history of the {} s scale-down window yet: keep {replicas}", window.as_secs()),
+            },
             Step::StabilizedDown { window, highest, replicas } => write!(
                 f,
                 "highest recommendation in the last {} s was {highest}: scale in only to {replicas}",
@@ -448,6 +551,13 @@ impl std::fmt::Display for Step {
                 "{changes} direction change(s) in the last {} s, {budget} allowed: scaling in now would turn the \
                  fleet again, keep {replicas}",
                 window.as_secs()
+            ),
+            Step::HeldAfterFlap { changes, budget, window, undone_from, undone_within, replicas } => write!(
+                f,
+                "{changes} direction change(s) in the last {} s, {budget} allowed, and a scale-in from {undone_from} \
+                 was undone within {} s: the load comes back, keep {replicas}",
+                window.as_secs(),
+                undone_within.as_secs()
             ),
             Step::RateLimitedUp { base, limit, replicas } => {
                 write!(f, "scale-up limited to {limit} from {base} this period: {replicas}")
