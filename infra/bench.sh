@@ -13,7 +13,8 @@
 #             against the goal of 1 µs at 100; its own workspace (shared/balancing-bench).
 #   health  — the health checker and draining on LocalStack with real servers (tests/tests/health.rs):
 #             how long a broken server takes to be dropped and replaced, and a scale-in under load
-#             with the drain hook against the same scale-in without it.
+#             with the drain hook against the same scale-in without it; backends as processes
+#             (python3 http.server) stopped, killed and restarted under the router.
 #   worker  — messages per second of one switchyard-worker against a plain receive/delete loop on
 #             the same LocalStack queue; Auto Scaling protection calls per 1 000 messages.
 # Usage: bash infra/bench.sh [router|instructions|rules|health|worker]...   (default: router and worker).
@@ -104,7 +105,8 @@ for bench in "${which[@]}"; do
     health)
       bash infra/install.sh
       say "health: health checks and draining on LocalStack (cargo test --test health, ~1 min)"
-      cargo test --locked -p switchyard-tests --test health -- --nocapture --test-threads 1 2>&1 |
+      { cargo test --locked -p switchyard-tests --test health -- --nocapture --test-threads 1 2>&1
+        cargo test --locked -p router --test backend_processes -- --nocapture --test-threads 1 2>&1; } |
         sed -n 's/^bench: //p' | tee out/bench-health.txt
       [[ -s out/bench-health.txt ]] || die "the health tests printed no numbers"
       ;;

@@ -130,7 +130,7 @@ def check_health_checker(cfn, iam, parameters, router, checker, routed, document
     the fail-open alarm."""
     env = checker.get("Environment", {}).get("Variables", {})
     groups = ["switchyard-web", *routed]
-    check(env.get("SWITCHYARD_MODE") == "health_checker" and env.get("SWITCHYARD_CHECK_GROUPS", "").strip(",").split(",") == groups,
+    check(env.get("SWITCHYARD_MODE") == "health_checker" and env.get("SWITCHYARD_CHECK_GROUPS", "").split(",") == groups,
           f"health checker: the router's binary as health_checker, checking {', '.join(groups)}")
     check(checker["CodeSize"] > 0 and checker.get("Architectures") == ["arm64"]
           and sorted(checker.get("VpcConfig", {}).get("SubnetIds", [])) == sorted(router.get("VpcConfig", {}).get("SubnetIds", []))

@@ -6,7 +6,8 @@
 //!
 //! - A server whose health path starts failing is marked unhealthy within the unhealthy threshold
 //!   of intervals, routers stop picking it at their next discovery, and the group replaces it.
-//! - When every server fails its check, none is marked and the round fails open.
+//! - When every server fails its check, none is marked, the round fails open, and its EMF line
+//!   sets the fail-open alarm.
 //! - A scale-in from 4 to 2 under 20 concurrent clients sending POSTs that take 1 s: the
 //!   leaving instances wait in Terminating:Wait, get no new request after the routers' next
 //!   discovery, and are let go once quiet, long before the deregistration delay: no request
@@ -69,19 +70,23 @@ async fn fleet(clients: &Clients, size: i32, delay: Duration) -> (String, Arc<Mu
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     });
-    clients
-        .autoscaling
-        .set_desired_capacity()
-        .auto_scaling_group_name(&group)
-        .desired_capacity(size)
-        .send()
-        .await
-        .unwrap();
+    set_desired(clients, &group, size).await;
     wait_for(Duration::from_secs(30), || async {
         lifecycle_states(clients, &group).await.values().filter(|s| *s == "InService").count() == size as usize
     })
     .await;
     (group, servers)
+}
+
+async fn set_desired(clients: &Clients, group: &str, size: i32) {
+    clients
+        .autoscaling
+        .set_desired_capacity()
+        .auto_scaling_group_name(group)
+        .desired_capacity(size)
+        .send()
+        .await
+        .unwrap();
 }
 
 async fn lifecycle_states(clients: &Clients, group: &str) -> BTreeMap<String, String> {
@@ -243,6 +248,35 @@ async fn when_every_server_fails_its_check_none_is_marked_and_the_round_fails_op
     let event = apigw_event("GET", "/", "203.0.113.7", &[], None);
     let response = router.handle(HttpEvent::from_json(&event).unwrap().into_request().unwrap(), "r", now(), 7).await;
     assert_eq!(response.status(), 200, "traffic goes on");
+
+    // The round's EMF line, put to CloudWatch as CloudWatch Logs does, sets the template's
+    // fail-open alarm (its definition, with a 10 s period so that LocalStack evaluates it soon).
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk);
+    let alarm = format!("{group}-fail-open");
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name(&alarm)
+        .namespace("Switchyard")
+        .metric_name("HealthCheckFailOpen")
+        .dimensions(aws_sdk_cloudwatch::types::Dimension::builder().name("Group").value(&group).build())
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Maximum)
+        .period(10)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanOrEqualToThreshold)
+        .treat_missing_data("notBreaching")
+        .send()
+        .await
+        .unwrap();
+    let line = router::checker::emf_line("Switchyard", now(), &round);
+    let shipped = switchyard_local::emf::ship(&cloudwatch, [line]).await.unwrap();
+    assert_eq!(shipped.malformed, 0);
+    wait_for(Duration::from_secs(60), || async {
+        let found = cloudwatch.describe_alarms().alarm_names(&alarm).send().await.unwrap();
+        found.metric_alarms().first().and_then(|a| a.state_value()).map(|s| s.as_str().to_owned())
+            == Some("ALARM".to_owned())
+    })
+    .await;
 }
 
 /// What a scale-in from 4 to 2 under load did.
@@ -256,8 +290,11 @@ struct ScaleIn {
 
 impl ScaleIn {
     fn summary(&self, how: &str) -> String {
-        let after: Vec<String> =
-            self.leaving.iter().map(|(_, seen, last, _)| format!("{:.1}", (*last as f64 - *seen as f64) / 1000.0)).collect();
+        let after: Vec<String> = self
+            .leaving
+            .iter()
+            .map(|(_, seen, last, _)| format!("{:.1}", (*last as f64 - *seen as f64) / 1000.0))
+            .collect();
         let held: Vec<String> =
             self.leaving.iter().map(|(_, seen, _, left)| format!("{:.1}", (left - seen) as f64 / 1000.0)).collect();
         format!(
@@ -320,14 +357,7 @@ async fn scale_in_under_load(drain: bool) -> ScaleIn {
     let before: BTreeMap<String, String> = lifecycle_states(&clients, &group).await;
     let backends: BTreeMap<String, switchyard_local::backends::Backend> =
         servers.lock().await.backends().into_iter().map(|b| (b.instance.clone(), b)).collect();
-    clients
-        .autoscaling
-        .set_desired_capacity()
-        .auto_scaling_group_name(&group)
-        .desired_capacity(2)
-        .send()
-        .await
-        .unwrap();
+    set_desired(&clients, &group, 2).await;
 
     // Watch each leaving instance: seen waiting (or gone), then gone from the group.
     let mut seen: BTreeMap<String, u64> = BTreeMap::new();
