@@ -119,15 +119,33 @@ impl UnderRuntimeApi {
         headers: &[(&str, &str)],
         body: &str,
     ) -> (u16, http::HeaderMap, String) {
+        self.exchange(method, &format!("/lambda-url/_{path}"), headers, body).await
+    }
+
+    /// One invocation through the Invoke API with `payload`, as a schedule or `aws lambda
+    /// invoke` makes it: the function's answer.
+    pub async fn invoke(&self, payload: &str) -> serde_json::Value {
+        let (status, _, body) = self
+            .exchange("POST", "/2015-03-31/functions/_/invocations", &[("content-type", "application/json")], payload)
+            .await;
+        assert_eq!(status, 200, "invocation answered {status}: {body}\n{}", self.diagnostics());
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("invocation answered {body:?}: {e}"))
+    }
+
+    async fn exchange(
+        &self,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, http::HeaderMap, String) {
         let exchange = async {
             let stream = TcpStream::connect(("127.0.0.1", self.port)).await.map_err(|e| e.to_string())?;
             let (mut sender, connection) =
                 hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
             tokio::spawn(connection);
-            let mut request = http::Request::builder()
-                .method(method)
-                .uri(format!("/lambda-url/_{path}"))
-                .header("host", format!("127.0.0.1:{}", self.port));
+            let mut request =
+                http::Request::builder().method(method).uri(uri).header("host", format!("127.0.0.1:{}", self.port));
             for (k, v) in headers {
                 request = request.header(*k, *v);
             }
@@ -140,8 +158,8 @@ impl UnderRuntimeApi {
         };
         match tokio::time::timeout(Duration::from_secs(60), exchange).await {
             Ok(Ok(answer)) => answer,
-            Ok(Err(e)) => panic!("{method} {path} failed: {e}\n{}", self.diagnostics()),
-            Err(_) => panic!("{method} {path}: no answer in 60 s\n{}", self.diagnostics()),
+            Ok(Err(e)) => panic!("{method} {uri} failed: {e}\n{}", self.diagnostics()),
+            Err(_) => panic!("{method} {uri}: no answer in 60 s\n{}", self.diagnostics()),
         }
     }
 

@@ -44,3 +44,30 @@ async fn requests_through_the_runtime_api_and_a_function_url_reach_the_backends(
         router.stdout()
     );
 }
+
+#[tokio::test]
+async fn the_health_checker_runs_a_round_per_due_interval_whatever_the_invocations() {
+    // No AWS to reach: the round fails to read its group, is logged, and still counts as a round.
+    let checker = UnderRuntimeApi::start(
+        "checker",
+        Path::new(env!("CARGO_BIN_EXE_router")),
+        &[
+            ("SWITCHYARD_MODE", "health_checker".to_owned()),
+            ("SWITCHYARD_CHECK_GROUPS", "web".to_owned()),
+            ("SWITCHYARD_HEALTH_CHECK_INTERVAL_SECS", "5".to_owned()),
+            ("SWITCHYARD_HEALTH_CHECK_TIMEOUT_SECS", "2".to_owned()),
+            ("SWITCHYARD_CHECK_RUN_SECS", "1".to_owned()),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9".to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+            ("AWS_MAX_ATTEMPTS", "1".to_owned()),
+        ],
+    )
+    .await;
+    assert_eq!(checker.invoke("{}").await["rounds"], 1);
+    assert_eq!(checker.invoke("{}").await["rounds"], 0, "the next round is due 5 s after the first");
+    let stdout = checker.stdout();
+    assert!(stdout.contains("health check round failed"), "{stdout}");
+    assert!(checker.emf_lines().is_empty(), "a group that could not be read has no counts: {stdout}");
+}

@@ -24,6 +24,7 @@ pub mod config;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, header};
@@ -71,6 +72,8 @@ pub struct Checker {
     fleets: Arc<dyn FleetControl>,
     client: Client<HttpConnector, Empty<Bytes>>,
     records: Mutex<HashMap<String, TargetHealth>>,
+    /// When the last round started, in this environment.
+    last_round: Mutex<Option<Time>>,
 }
 
 impl Checker {
@@ -80,7 +83,7 @@ impl Checker {
         connector.set_nodelay(true);
         // A new connection per probe, as ALB: a listener that stopped accepting is seen at once.
         let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(0).build(connector);
-        Checker { config, fleets, client, records: Mutex::new(HashMap::new()) }
+        Checker { config, fleets, client, records: Mutex::new(HashMap::new()), last_round: Mutex::new(None) }
     }
 
     pub fn config(&self) -> &CheckerConfig {
@@ -93,30 +96,38 @@ impl Checker {
         futures_util::future::join_all(rounds).await
     }
 
-    /// Rounds every interval for the configured run time (or until `deadline`, the invocation's,
-    /// less one interval), each logged and written as an EMF line.
+    /// Rounds every interval for the configured run time, each starting early enough to end
+    /// (its probes time out) before `deadline`, the invocation's; each round logged and written
+    /// as EMF lines. A round is never sooner than one interval after the last one, whichever
+    /// invocation ran it: a schedule delivered twice, or invoked by hand, does not probe targets
+    /// more often.
     pub async fn run(&self, clock: fn() -> Time, deadline: Time) -> usize {
+        let check = &self.config.check;
         let start = clock();
-        let end = Time::from_millis(
-            (start + self.config.run_for)
-                .as_millis()
-                .min(deadline.as_millis().saturating_sub(self.config.check.timeout.as_millis() as u64 + 1000)),
-        );
+        let room = check.timeout + Duration::from_secs(1);
+        // A deadline already past is no deadline (`cargo lambda watch` sends its timeout, not a
+        // time): the run time alone bounds the run, as it is set below the function's timeout.
+        let by_deadline =
+            if deadline > start { deadline.as_millis().saturating_sub(room.as_millis() as u64) } else { u64::MAX };
+        let latest_start = Time::from_millis((start + self.config.run_for).as_millis().min(by_deadline));
         let mut rounds = 0;
-        let mut next = start;
         loop {
-            let now = clock();
-            for group in self.round(now).await {
-                log(&group);
-                println!("{}", emf_line(&self.config.namespace, now, &group));
-            }
-            rounds += 1;
-            next = next + self.config.check.interval;
-            // The next round must end (probes time out) before the run does.
-            if next + self.config.check.timeout > end {
+            let last = *self.last_round.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let due = last.map_or(clock(), |last| (last + check.interval).max(clock()));
+            if due > latest_start {
                 return rounds;
             }
-            tokio::time::sleep(next.since(clock())).await;
+            tokio::time::sleep(due.since(clock())).await;
+            let now = clock();
+            *self.last_round.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(now);
+            for group in self.round(now).await {
+                log(&group);
+                // A group that could not be read has no counts: missing data, not zero servers.
+                if group.error.is_none() {
+                    println!("{}", emf_line(&self.config.namespace, now, &group));
+                }
+            }
+            rounds += 1;
         }
     }
 
