@@ -8,7 +8,8 @@
 //!   of intervals, routers stop picking it at their next discovery, and the group replaces it.
 //! - When every server fails its check, none is marked, the round fails open, and its EMF line
 //!   sets the fail-open alarm.
-//! - A scale-in from 4 to 2 under 20 concurrent clients sending POSTs that take 1 s: the
+//! - The scaler takes the fleet from 4 to 2 (on the servers' reported open connections) under 20
+//!   concurrent clients sending POSTs that take 1 s: the
 //!   leaving instances wait in Terminating:Wait, get no new request after the routers' next
 //!   discovery, and are let go once quiet, long before the deregistration delay: no request
 //!   fails. Without the drain hook, the same scale-in fails the requests in flight.
@@ -24,8 +25,11 @@ use router::aws::{GroupControl, HEALTH_TAG};
 use router::checker::{Checker, CheckerConfig};
 use router::event::HttpEvent;
 use router::{Router, RouterConfig};
+use scaler::cloud::AwsCloud;
+use scaler::config::Config;
+use scaler::tick::tick;
 use switchyard_algorithms::{Health, Time};
-use switchyard_local::backends::Servers;
+use switchyard_local::backends::{CONNECTIONS_METRIC, Servers};
 use switchyard_local::{Clients, FleetSpec, LocalEnvironment, Role, bootstrap};
 use switchyard_tests::{apigw_event, localstack, unique_name};
 use tokio::sync::Mutex;
@@ -308,6 +312,25 @@ impl ScaleIn {
     }
 }
 
+/// The scaler's settings for a web fleet sized on its servers' average open connections (target
+/// 15 each: the load of 20 clients fits on the group's minimum of 2), on a compressed clock.
+fn scaler_config(group: &str, namespace: &str) -> Config {
+    let fleets = format!(
+        r#"[{{"name": "web", "group": "{group}", "role": "web", "metrics": [{{"namespace": "{namespace}",
+            "name": "{CONNECTIONS_METRIC}", "dimensions": {{"AutoScalingGroupName": "{group}"}}, "statistic": "Average",
+            "period": 1, "target": 15}}]}}]"#
+    );
+    let settings: HashMap<&str, String> = HashMap::from([
+        ("SWITCHYARD_FLEETS", fleets),
+        ("SWITCHYARD_SCALE_DOWN_WINDOW_SECS", "4".into()),
+        ("SWITCHYARD_SCALE_UP_PERIOD_SECS", "1".into()),
+        ("SWITCHYARD_HISTORY_PERIOD_SECS", "1".into()),
+        ("SWITCHYARD_METRIC_MAX_AGE_SECS", "30".into()),
+        ("SWITCHYARD_METRICS_NAMESPACE", namespace.to_owned()),
+    ]);
+    Config::from_lookup(|k| settings.get(k).cloned()).unwrap()
+}
+
 async fn scale_in_under_load(drain: bool) -> ScaleIn {
     let sdk = localstack().sdk_config().await;
     let clients = Clients::new(&sdk);
@@ -328,6 +351,14 @@ async fn scale_in_under_load(drain: bool) -> ScaleIn {
     let router = router(&sdk, &group).await;
     let checker = checker(&clients, &group, &[("SWITCHYARD_DEREGISTRATION_DELAY_SECS", "300")]);
     let running = run(&checker);
+    // The scaler sizes the fleet on the servers' open connections (each server reports its own
+    // every second, and the group's average), down to the group's minimum of 2.
+    clients.autoscaling.update_auto_scaling_group().auto_scaling_group_name(&group).min_size(2).send().await.unwrap();
+    let namespace = format!("Switchyard/{group}");
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk);
+    let reporting = servers.lock().await.report(cloudwatch.clone(), &namespace);
+    let scaler = scaler_config(&group, &namespace);
+    let cloud = AwsCloud::new(&sdk);
 
     let (requests, failed, stop) =
         (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
@@ -357,7 +388,21 @@ async fn scale_in_under_load(drain: bool) -> ScaleIn {
     let before: BTreeMap<String, String> = lifecycle_states(&clients, &group).await;
     let backends: BTreeMap<String, switchyard_local::backends::Backend> =
         servers.lock().await.backends().into_iter().map(|b| (b.instance.clone(), b)).collect();
-    set_desired(&clients, &group, 2).await;
+    // Ticks a second apart (a compressed clock: 1 s history, 4 s scale-down window) until the
+    // scaler has taken the fleet from 4 to 2.
+    let mut decided = Vec::new();
+    let deciding = Instant::now();
+    loop {
+        assert!(deciding.elapsed() < Duration::from_secs(60), "the scaler did not scale in: {decided:?}");
+        let report = tick(&cloud, &scaler, false, now()).await;
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
+        decided.push(report.fleets[0].desired);
+        if report.fleets[0].desired == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert!(decided.iter().all(|&n| n == 4 || n == 2), "straight from 4 to 2: {decided:?}");
 
     // Watch each leaving instance: seen waiting (or gone), then gone from the group.
     let mut seen: BTreeMap<String, u64> = BTreeMap::new();
@@ -386,6 +431,7 @@ async fn scale_in_under_load(drain: bool) -> ScaleIn {
         c.await.unwrap();
     }
     running.abort();
+    reporting.abort();
     let leaving = gone
         .iter()
         .map(|(id, left)| (id.clone(), seen[id], backends[id].last_served_ms.load(Ordering::SeqCst), *left))
