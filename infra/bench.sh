@@ -107,7 +107,7 @@ for bench in "${which[@]}"; do
       say "health: health checks and draining on LocalStack (cargo test --test health, ~1 min)"
       { cargo test --locked -p switchyard-tests --test health -- --nocapture --test-threads 1 2>&1
         cargo test --locked -p router --test backend_processes -- --nocapture --test-threads 1 2>&1; } |
-        sed -n 's/^bench: //p' | tee out/bench-health.txt
+        sed -n 's/^.*bench: //p' | tee out/bench-health.txt
       [[ -s out/bench-health.txt ]] || die "the health tests printed no numbers"
       ;;
     worker)
