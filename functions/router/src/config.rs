@@ -92,6 +92,43 @@ pub struct LoadMetric {
     pub fade: Duration,
 }
 
+impl LoadMetric {
+    /// The load metric the targets publish, when `SWITCHYARD_LOAD_NAMESPACE` and
+    /// `SWITCHYARD_LOAD_METRIC` are both set (the router's shared load view, and the health
+    /// checker's view of a leaving instance's in-flight requests); `None` when neither is.
+    pub fn from_env(env: &Env<'_>) -> Result<Option<Self>, ConfigError> {
+        let load = match (env.get("SWITCHYARD_LOAD_NAMESPACE"), env.get("SWITCHYARD_LOAD_METRIC")) {
+            (None, None) => None,
+            (Some(namespace), Some(metric)) if !namespace.trim().is_empty() && !metric.trim().is_empty() => {
+                let period_secs = env.number("SWITCHYARD_LOAD_PERIOD_SECS", 10_u32, ..)?;
+                if !(matches!(period_secs, 1 | 5 | 10 | 30) || (period_secs > 0 && period_secs % 60 == 0)) {
+                    return Err(ConfigError::new(
+                        "SWITCHYARD_LOAD_PERIOD_SECS",
+                        format!("{period_secs} is not 1, 5, 10, 30 or a multiple of 60 (CloudWatch periods)"),
+                    ));
+                }
+                let refresh = env.duration_secs("SWITCHYARD_LOAD_REFRESH_SECS", Duration::from_secs(5), 1..)?;
+                let fade = env.duration_secs("SWITCHYARD_LOAD_FADE_SECS", Duration::from_secs(30), 1..)?;
+                Some(LoadMetric {
+                    namespace: namespace.trim().to_owned(),
+                    metric: metric.trim().to_owned(),
+                    dimension: env.get("SWITCHYARD_LOAD_DIMENSION").unwrap_or_else(|| "InstanceId".into()),
+                    period_secs,
+                    refresh,
+                    fade,
+                })
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    "SWITCHYARD_LOAD_METRIC",
+                    "SWITCHYARD_LOAD_NAMESPACE and SWITCHYARD_LOAD_METRIC go together: set both or neither",
+                ));
+            }
+        };
+        Ok(load)
+    }
+}
+
 /// The router's configuration, validated.
 #[derive(Debug, Clone)]
 pub struct RouterConfig {
@@ -292,34 +329,7 @@ impl RouterConfig {
         }
         let job_budget =
             env.duration_ms("SWITCHYARD_JOB_TIMEOUT_MS", Duration::from_millis(5_000), 1..=MAX_JOB_BUDGET_MS)?;
-        let load_metric = match (env.get("SWITCHYARD_LOAD_NAMESPACE"), env.get("SWITCHYARD_LOAD_METRIC")) {
-            (None, None) => None,
-            (Some(namespace), Some(metric)) if !namespace.trim().is_empty() && !metric.trim().is_empty() => {
-                let period_secs = env.number("SWITCHYARD_LOAD_PERIOD_SECS", 10_u32, ..)?;
-                if !(matches!(period_secs, 1 | 5 | 10 | 30) || (period_secs > 0 && period_secs % 60 == 0)) {
-                    return Err(ConfigError::new(
-                        "SWITCHYARD_LOAD_PERIOD_SECS",
-                        format!("{period_secs} is not 1, 5, 10, 30 or a multiple of 60 (CloudWatch periods)"),
-                    ));
-                }
-                let refresh = env.duration_secs("SWITCHYARD_LOAD_REFRESH_SECS", Duration::from_secs(5), 1..)?;
-                let fade = env.duration_secs("SWITCHYARD_LOAD_FADE_SECS", Duration::from_secs(30), 1..)?;
-                Some(LoadMetric {
-                    namespace: namespace.trim().to_owned(),
-                    metric: metric.trim().to_owned(),
-                    dimension: env.get("SWITCHYARD_LOAD_DIMENSION").unwrap_or_else(|| "InstanceId".into()),
-                    period_secs,
-                    refresh,
-                    fade,
-                })
-            }
-            _ => {
-                return Err(ConfigError::new(
-                    "SWITCHYARD_LOAD_METRIC",
-                    "SWITCHYARD_LOAD_NAMESPACE and SWITCHYARD_LOAD_METRIC go together: set both or neither",
-                ));
-            }
-        };
+        let load_metric = LoadMetric::from_env(&env)?;
         let metrics_namespace = env.string_or("SWITCHYARD_METRICS_NAMESPACE", switchyard_metrics::DEFAULT_NAMESPACE)?;
         let wake = match env.number("SWITCHYARD_WAKE_SIZE", 0_u32, 0..=1000)? {
             0 => None,

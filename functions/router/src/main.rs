@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent, run_concurrent, service_fn};
-use router::aws::GroupControl;
+use router::aws::{CloudWatchLoads, GroupControl};
 use router::checker::{Checker, CheckerConfig};
 use router::{Router, RouterConfig};
 use switchyard_algorithms::Time;
@@ -57,7 +57,13 @@ async fn health_checker() -> Result<(), Error> {
         port: config.port,
         endpoint_tag: config.endpoint_tag.clone(),
     };
-    let checker = Arc::new(Checker::new(config, Arc::new(fleets)));
+    let loads =
+        config.load.clone().map(|metric| CloudWatchLoads { cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk), metric });
+    let mut checker = Checker::new(config, Arc::new(fleets));
+    if let Some(loads) = loads {
+        checker = checker.with_loads(Arc::new(loads));
+    }
+    let checker = Arc::new(checker);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let checker = Arc::clone(&checker);
         async move {

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
-use router::aws::{GroupMembers, Lifecycle, Member};
+use router::aws::{GroupMembers, Lifecycle, LoadReports, Member};
 use router::checker::{Checker, CheckerConfig, emf_line};
-use router::fakes::FakeFleet;
+use router::fakes::{FakeFleet, FakeLoads};
 use switchyard_algorithms::Time;
 use switchyard_algorithms::checks::{CheckConfig, Verdict};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -227,4 +227,52 @@ async fn a_leaving_instance_is_let_go_at_the_deregistration_delay() {
     assert!(checker.round(NOW + Duration::from_secs(299)).await[0].drained.is_empty());
     let round = checker.round(NOW + Duration::from_secs(300)).await.remove(0);
     assert_eq!(round.drained, [("i-0".to_owned(), false)], "let go by the delay, not quiet");
+}
+
+fn leaving_since(fleet: &FakeFleet, since: Time) {
+    let mut group = fleet.group.lock().unwrap();
+    group.members[0].lifecycle = Lifecycle::Draining;
+    group.members[0].draining_since = Some(since);
+}
+
+fn reports(load: u32, taken_at: Time) -> Arc<FakeLoads> {
+    let loads = FakeLoads::default();
+    *loads.reports.lock().unwrap() = Some(LoadReports { loads: vec![("i-0".into(), load)], taken_at });
+    Arc::new(loads)
+}
+
+#[tokio::test]
+async fn a_leaving_instance_reporting_nothing_in_flight_since_the_routers_dropped_it_goes_at_once() {
+    let (fleet, _) = fleet_of(1).await;
+    leaving_since(&fleet, NOW);
+    let mut c = config("web");
+    (c.discovery_ttl, c.quiet_after) = (Duration::from_secs(10), Duration::from_secs(35));
+    let checker = Checker::new(c, fleet.clone()).with_loads(reports(0, NOW + Duration::from_secs(12)));
+    let round = checker.round(NOW + Duration::from_secs(15)).await.remove(0);
+    assert_eq!(round.drained, [("i-0".to_owned(), true)], "quiet 15 s in, not 35");
+}
+
+#[tokio::test]
+async fn a_report_older_than_the_routers_discovery_does_not_count() {
+    let (fleet, _) = fleet_of(1).await;
+    leaving_since(&fleet, NOW);
+    let mut c = config("web");
+    (c.discovery_ttl, c.quiet_after) = (Duration::from_secs(10), Duration::from_secs(35));
+    let checker = Checker::new(c, fleet.clone()).with_loads(reports(0, NOW + Duration::from_secs(5)));
+    assert!(checker.round(NOW + Duration::from_secs(15)).await[0].drained.is_empty(), "routers may still send");
+    let round = checker.round(NOW + Duration::from_secs(35)).await.remove(0);
+    assert_eq!(round.drained, [("i-0".to_owned(), true)], "the routers' limits say quiet");
+}
+
+#[tokio::test]
+async fn a_leaving_instance_still_reporting_requests_is_held_until_the_deregistration_delay() {
+    let (fleet, _) = fleet_of(1).await;
+    leaving_since(&fleet, NOW);
+    let mut c = config("web");
+    (c.discovery_ttl, c.quiet_after, c.deregistration_delay) =
+        (Duration::from_secs(10), Duration::from_secs(35), Duration::from_secs(300));
+    let checker = Checker::new(c, fleet.clone()).with_loads(reports(4, NOW + Duration::from_secs(290)));
+    assert!(checker.round(NOW + Duration::from_secs(299)).await[0].drained.is_empty(), "4 in flight");
+    let round = checker.round(NOW + Duration::from_secs(300)).await.remove(0);
+    assert_eq!(round.drained, [("i-0".to_owned(), false)], "let go by the delay");
 }

@@ -16,12 +16,14 @@
 //! | `SWITCHYARD_DEREGISTRATION_DELAY_SECS` | a leaving instance is let go after this long, quiet or not (0–3600) | 300 |
 //! | `SWITCHYARD_DISCOVERY_TTL_SECS` | the routers' discovery period (the same variable as theirs) | 10 |
 //! | `SWITCHYARD_TIMEOUT_MS` | the routers' limit for one request (the same variable as theirs) | 25000 |
+//! | `SWITCHYARD_LOAD_NAMESPACE`, `SWITCHYARD_LOAD_METRIC`, `SWITCHYARD_LOAD_DIMENSION`, `SWITCHYARD_LOAD_PERIOD_SECS` | the targets' load metric, as for the routers: a leaving instance's in-flight requests | off |
 //! | `SWITCHYARD_CHECK_RUN_SECS` | how long one invocation keeps checking (below the function's timeout) | 55 |
 //! | `SWITCHYARD_METRICS_NAMESPACE` | namespace of the checker's EMF metrics | `Switchyard` |
 //!
 //! A leaving instance is quiet once every router has rediscovered without it (one discovery
-//! period) and any request a router sent it before then has ended (one request limit): routers
-//! are its only clients, and their own limits bound what they can still have in flight.
+//! period) and any request a router sent it before then has ended (one request limit). When the
+//! targets report their load, the instance's own report decides instead, once it is newer than
+//! the routers' discovery: none in flight lets it go sooner, some keeps it held.
 
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -29,7 +31,7 @@ use std::time::Duration;
 use switchyard_algorithms::checks::{CheckConfig, Matcher};
 use switchyard_env::Env;
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, LoadMetric};
 
 /// What the checker checks and how.
 #[derive(Debug, Clone)]
@@ -43,6 +45,13 @@ pub struct CheckerConfig {
     /// How long after an instance starts waiting to leave nothing can be in flight to it from
     /// a router: the routers' discovery period plus their request limit.
     pub quiet_after: Duration,
+    /// The routers' discovery period: a load report taken this long after an instance started
+    /// to leave sees no new request from them.
+    pub discovery_ttl: Duration,
+    /// The load metric the targets publish (their open connections), when set: a leaving
+    /// instance that reports none since the routers dropped it is quiet at once, and one that
+    /// still reports some stays held (up to the deregistration delay).
+    pub load: Option<LoadMetric>,
     pub run_for: Duration,
     pub namespace: String,
 }
@@ -89,6 +98,8 @@ impl CheckerConfig {
                 0..=3600,
             )?,
             quiet_after: ttl + request_limit,
+            discovery_ttl: ttl,
+            load: LoadMetric::from_env(&env)?,
             run_for: env.duration_secs("SWITCHYARD_CHECK_RUN_SECS", Duration::from_secs(55), 1..=900)?,
             namespace: env
                 .get("SWITCHYARD_METRICS_NAMESPACE")

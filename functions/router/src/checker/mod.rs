@@ -16,7 +16,9 @@
 //!   (SetInstanceHealth), which replaces it, as ELB health checks do. When too many fail, none is
 //!   marked and `HealthCheckFailOpen` is 1 for the alarm;
 //! - **draining**: an instance held in Terminating:Wait by the drain hook is let go
-//!   (CompleteLifecycleAction CONTINUE) once it is quiet, or at the deregistration delay;
+//!   (CompleteLifecycleAction CONTINUE) once it is quiet — its own load report shows nothing in
+//!   flight, or without reports the routers' limits say nothing can be — or at the
+//!   deregistration delay;
 //! - one EMF line: `HealthyHostCount`, `UnHealthyHostCount`, `HealthCheckFailOpen`,
 //!   `UnhealthyReplaced`, `DrainsCompleted`, by `Group`.
 
@@ -40,7 +42,7 @@ use switchyard_metrics::dimension::GROUP;
 use switchyard_metrics::emf::{Line, Unit};
 
 pub use self::config::CheckerConfig;
-use crate::aws::{DRAINING_TAG, FleetControl, HEALTH_TAG, Lifecycle, Member, health_tag_value};
+use crate::aws::{DRAINING_TAG, FleetControl, HEALTH_TAG, Lifecycle, LoadSource, Member, health_tag_value};
 
 /// The User-Agent of probes, so that targets can tell them from traffic (ALB sends
 /// `ELB-HealthChecker/2.0`).
@@ -74,6 +76,8 @@ pub struct Checker {
     records: Mutex<HashMap<String, TargetHealth>>,
     /// When the last round started, in this environment.
     last_round: Mutex<Option<Time>>,
+    /// The targets' load reports, when they publish them: a leaving instance's in-flight count.
+    loads: Option<Arc<dyn LoadSource>>,
 }
 
 impl Checker {
@@ -83,7 +87,20 @@ impl Checker {
         connector.set_nodelay(true);
         // A new connection per probe, as ALB: a listener that stopped accepting is seen at once.
         let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(0).build(connector);
-        Checker { config, fleets, client, records: Mutex::new(HashMap::new()), last_round: Mutex::new(None) }
+        Checker {
+            config,
+            fleets,
+            client,
+            records: Mutex::new(HashMap::new()),
+            last_round: Mutex::new(None),
+            loads: None,
+        }
+    }
+
+    /// Read leaving instances' in-flight requests from the targets' load reports.
+    pub fn with_loads(mut self, loads: Arc<dyn LoadSource>) -> Self {
+        self.loads = Some(loads);
+        self
     }
 
     pub fn config(&self) -> &CheckerConfig {
@@ -197,7 +214,7 @@ impl Checker {
                 continue;
             };
             let waited = now.since(since);
-            let quiet = waited >= self.config.quiet_after;
+            let quiet = self.quiet(&member.id, since, now).await;
             if !quiet && waited < self.config.deregistration_delay {
                 round.draining += 1;
                 continue;
@@ -211,6 +228,25 @@ impl Checker {
             }
         }
         round
+    }
+
+    /// Whether a leaving instance has nothing in flight. Its own load report decides when there
+    /// is one taken after every router dropped it (one discovery period after it started to
+    /// leave); otherwise the routers' limits do: one discovery period plus their request limit.
+    async fn quiet(&self, instance: &str, since: Time, now: Time) -> bool {
+        let by_time = now.since(since) >= self.config.quiet_after;
+        let Some(loads) = &self.loads else { return by_time };
+        let ids = [instance.to_owned()];
+        match loads.read(&ids, now).await {
+            Ok(Some(reports)) if reports.taken_at >= since + self.config.discovery_ttl => {
+                reports.loads.iter().any(|(id, load)| id == instance && *load == 0)
+            }
+            Ok(_) => by_time,
+            Err(e) => {
+                tracing::warn!(instance, error = %e, "reading the leaving instance's load failed");
+                by_time
+            }
+        }
     }
 
     /// One probe: GET the path at the address; passes when the status matches within the timeout.
