@@ -106,7 +106,7 @@ impl WorkerConfig {
         config.lifecycle_check =
             env.duration_secs("SWITCHYARD_LIFECYCLE_CHECK_SECS", config.lifecycle_check, 1..=3_600)?;
         config.fleet = env.string("SWITCHYARD_FLEET");
-        config.namespace = env.get("SWITCHYARD_METRICS_NAMESPACE").unwrap_or(config.namespace);
+        config.namespace = env.string_or("SWITCHYARD_METRICS_NAMESPACE", &config.namespace)?;
         config.activity_interval =
             env.duration_secs("SWITCHYARD_ACTIVITY_INTERVAL_SECS", config.activity_interval, 1..=3_600)?;
         Ok(config)

@@ -101,9 +101,7 @@ impl CheckerConfig {
             discovery_ttl: ttl,
             load: LoadMetric::from_env(&env)?,
             run_for: env.duration_secs("SWITCHYARD_CHECK_RUN_SECS", Duration::from_secs(55), 1..=900)?,
-            namespace: env
-                .get("SWITCHYARD_METRICS_NAMESPACE")
-                .unwrap_or_else(|| switchyard_metrics::DEFAULT_NAMESPACE.into()),
+            namespace: env.string_or("SWITCHYARD_METRICS_NAMESPACE", switchyard_metrics::DEFAULT_NAMESPACE)?,
         })
     }
 }
