@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use router::aws::{CloudWatchLoads, GroupControl, HEALTH_TAG};
+use router::aws::HEALTH_TAG;
 use router::checker::{Checker, CheckerConfig};
 use router::event::HttpEvent;
 use router::{Router, RouterConfig};
@@ -128,7 +128,7 @@ where
     }
 }
 
-fn checker(sdk: &aws_config::SdkConfig, clients: &Clients, group: &str, extra: &[(&str, &str)]) -> Arc<Checker> {
+fn checker(sdk: &aws_config::SdkConfig, group: &str, extra: &[(&str, &str)]) -> Arc<Checker> {
     let mut env: HashMap<String, String> = [
         ("SWITCHYARD_CHECK_GROUPS", group),
         ("SWITCHYARD_HEALTH_CHECK_PATH", switchyard_local::backends::HEALTH_PATH),
@@ -145,19 +145,7 @@ fn checker(sdk: &aws_config::SdkConfig, clients: &Clients, group: &str, extra: &
     .collect();
     env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let config = CheckerConfig::from_lookup(|k| env.get(k).cloned()).unwrap();
-    let fleets = GroupControl {
-        autoscaling: clients.autoscaling.clone(),
-        ec2: clients.ec2.clone(),
-        port: config.port,
-        endpoint_tag: config.endpoint_tag.clone(),
-    };
-    let loads =
-        config.load.clone().map(|metric| CloudWatchLoads { cloudwatch: aws_sdk_cloudwatch::Client::new(sdk), metric });
-    let checker = Checker::new(config, Arc::new(fleets));
-    Arc::new(match loads {
-        Some(loads) => checker.with_loads(Arc::new(loads)),
-        None => checker,
-    })
+    Arc::new(Checker::from_sdk(config, sdk))
 }
 
 /// The checker as its function runs it: rounds every interval, in the background.
@@ -183,7 +171,7 @@ async fn a_server_failing_its_health_check_is_marked_dropped_by_routers_and_repl
     let clients = Clients::new(&sdk);
     let (group, servers) = fleet(&clients, 3, Duration::ZERO).await;
     let router = router(&sdk, &group).await;
-    let checker = checker(&sdk, &clients, &group, &[]);
+    let checker = checker(&sdk, &group, &[]);
     let running = run(&checker);
     let instances: Vec<String> = lifecycle_states(&clients, &group).await.into_keys().collect();
     wait_for(Duration::from_secs(15), || async {
@@ -241,7 +229,7 @@ async fn when_every_server_fails_its_check_none_is_marked_and_the_round_fails_op
     let clients = Clients::new(&sdk);
     let (group, servers) = fleet(&clients, 2, Duration::ZERO).await;
     let router = router(&sdk, &group).await;
-    let checker = checker(&sdk, &clients, &group, &[]);
+    let checker = checker(&sdk, &group, &[]);
     let instances: Vec<String> = lifecycle_states(&clients, &group).await.into_keys().collect();
     checker.round(now()).await;
     for backend in servers.lock().await.backends() {
@@ -368,7 +356,6 @@ async fn scale_in_under_load(drain: bool) -> ScaleIn {
     let namespace = format!("Switchyard/{group}");
     let checker = checker(
         &sdk,
-        &clients,
         &group,
         &[
             ("SWITCHYARD_DEREGISTRATION_DELAY_SECS", "300"),

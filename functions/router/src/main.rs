@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent, run_concurrent, service_fn};
-use router::aws::{CloudWatchLoads, GroupControl};
 use router::checker::{Checker, CheckerConfig};
 use router::{Router, RouterConfig};
 use switchyard_algorithms::Time;
@@ -51,19 +50,7 @@ async fn main() -> Result<(), Error> {
 async fn health_checker() -> Result<(), Error> {
     let config = CheckerConfig::from_env()?;
     let sdk = switchyard_env::sdk_config().await;
-    let fleets = GroupControl {
-        autoscaling: aws_sdk_autoscaling::Client::new(&sdk),
-        ec2: aws_sdk_ec2::Client::new(&sdk),
-        port: config.port,
-        endpoint_tag: config.endpoint_tag.clone(),
-    };
-    let loads =
-        config.load.clone().map(|metric| CloudWatchLoads { cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk), metric });
-    let mut checker = Checker::new(config, Arc::new(fleets));
-    if let Some(loads) = loads {
-        checker = checker.with_loads(Arc::new(loads));
-    }
-    let checker = Arc::new(checker);
+    let checker = Arc::new(Checker::from_sdk(config, &sdk));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let checker = Arc::clone(&checker);
         async move {

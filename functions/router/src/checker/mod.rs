@@ -42,7 +42,10 @@ use switchyard_metrics::dimension::GROUP;
 use switchyard_metrics::emf::{Line, Unit};
 
 pub use self::config::CheckerConfig;
-use crate::aws::{DRAINING_TAG, FleetControl, HEALTH_TAG, Lifecycle, LoadSource, Member, health_tag_value};
+use crate::aws::{
+    CloudWatchLoads, DRAINING_TAG, FleetControl, GroupControl, HEALTH_TAG, Lifecycle, LoadSource, Member,
+    health_tag_value,
+};
 
 /// The User-Agent of probes, so that targets can tell them from traffic (ALB sends
 /// `ELB-HealthChecker/2.0`).
@@ -94,6 +97,26 @@ impl Checker {
             records: Mutex::new(HashMap::new()),
             last_round: Mutex::new(None),
             loads: None,
+        }
+    }
+
+    /// The checker over the AWS SDK: its groups through Auto Scaling and EC2, and, when a load
+    /// metric is set, the leaving instances' load reports through CloudWatch.
+    pub fn from_sdk(config: CheckerConfig, sdk: &aws_config::SdkConfig) -> Self {
+        let fleets = GroupControl {
+            autoscaling: aws_sdk_autoscaling::Client::new(sdk),
+            ec2: aws_sdk_ec2::Client::new(sdk),
+            port: config.port,
+            endpoint_tag: config.endpoint_tag.clone(),
+        };
+        let loads = config
+            .load
+            .clone()
+            .map(|metric| CloudWatchLoads { cloudwatch: aws_sdk_cloudwatch::Client::new(sdk), metric });
+        let checker = Checker::new(config, Arc::new(fleets));
+        match loads {
+            Some(loads) => checker.with_loads(Arc::new(loads)),
+            None => checker,
         }
     }
 
