@@ -647,9 +647,14 @@ class EmfShipper:
         return shipped
 
 
+def web_group_status():
+    """The web group as `switchyard-local status` shows it."""
+    return next(g for g in status()["groups"] if g["name"] == WEB_GROUP)
+
+
 def web_group():
     """The web fleet now: desired capacity, InService instances, every instance's state."""
-    group = next(g for g in status()["groups"] if g["name"] == WEB_GROUP)
+    group = web_group_status()
     states = [i["lifecycle_state"] for i in group["instances"]]
     return group["desired"], states.count("InService"), states
 
@@ -861,8 +866,7 @@ def instance_tags(ids):
 
 def group_states():
     """The web group's instances and their lifecycle states."""
-    group = next(g for g in status()["groups"] if g["name"] == WEB_GROUP)
-    return {i["instance_id"]: i["lifecycle_state"] for i in group["instances"]}
+    return {i["instance_id"]: i["lifecycle_state"] for i in web_group_status()["instances"]}
 
 
 def wait_until(what, seconds, done, every=0.5):
